@@ -1,0 +1,732 @@
+"""ActiveLearner: the labeling session and its cycle (train → score → query).
+
+The learner decides; the widget and the simulation runner only call it. It owns the seed,
+the label store, the model and the latest beliefs over the pool. One cycle runs at a time,
+on the caller's thread (:meth:`ActiveLearner.retrain`) or on a worker thread
+(:meth:`ActiveLearner.retrain_async`); labels given meanwhile are saved at once and the
+finished cycle is marked stale so the next one is due.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.pool import ImagePool
+from .data.store import LabelStore
+from .model.backbone import DEFAULT_BACKBONE, BackboneInfo, create_backbone
+from .model.classifier import Classifier, read_checkpoint, save_checkpoint
+from .model.features import FeatureCache, compute_features, weights_digest
+from .model.preprocess import PoolTensors, choose_image_size, pool_channels
+from .model.train import TrainConfig, TrainResult, fit
+from .progress import CancelToken, CycleCancelled, ProgressCallback, report
+from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
+from .stopping import StoppingRule, stop_reason
+from .strategies import PoolEstimate, Strategy, create_strategy
+from .uncertainty import UncertaintyEstimator, create_estimator
+
+MODES = ("finetune", "embed")
+
+#: Default training settings per mode: whole network from scratch, or head on cached features.
+DEFAULT_TRAIN = {
+    "finetune": TrainConfig(),
+    "embed": TrainConfig(max_steps=500, max_epochs=200, lr=3e-3, augment=False, patience=15),
+}
+
+
+@dataclass
+class _Model:
+    """A trained classifier and the estimate it gave over the pool."""
+
+    classifier: Classifier
+    estimate: PoolEstimate
+    scores_N: np.ndarray
+    uncertainty_N: np.ndarray
+
+
+def _seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+class ActiveLearner:
+    """An active-learning session over an :class:`~alwidget.ImagePool`.
+
+    Parameters
+    ----------
+    pool : ImagePool
+        The images to label. ``pool.truth`` (if any) is used only by simulations
+        (``validation_from_truth`` and :mod:`alwidget.simulate`), never for training.
+    classes : sequence of str, optional
+        Class names; defaults to ``pool.classes``.
+    store : LabelStore, str or Path, optional
+        Where labels are journaled. A path opens (or resumes) a SQLite store; ``None`` keeps
+        labels in memory only and warns once.
+    backbone : str or torch.nn.Module
+        A timm model name or a module mapping images to features ``[B, D]``. The default,
+        ``"alwidget_cnn"``, trains from scratch in seconds on a CPU.
+    pretrained : bool
+        Load pretrained weights (from ``weights``, timm's cache, or the hub when online).
+    weights : path, optional
+        A local weights file for ``pretrained=True``.
+    mode : {"finetune", "embed"}
+        ``finetune`` trains the whole network each cycle; ``embed`` freezes the backbone,
+        caches its features once and retrains only the head (seconds).
+    strategy : str or Strategy
+        Acquisition strategy (see :func:`alwidget.strategies.available_strategies`).
+    uncertainty : str or UncertaintyEstimator
+        Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...).
+    mc_samples : int
+        ``T``, posterior samples per cycle.
+    validation_size : int, optional
+        Size of the random validation set (default ``min(100, max(10, N // 10))``).
+    validation_from_truth : bool
+        Label the validation set from ``pool.truth`` (simulations).
+    cold_start : {"random", "kmeans"}
+        How :meth:`query` picks before any model exists.
+    image_size : int, optional
+        Side of the model input in pixels (default: see
+        :func:`~alwidget.model.preprocess.choose_image_size`).
+    train : TrainConfig or dict, optional
+        Training settings (defaults per mode in :data:`DEFAULT_TRAIN`).
+    pseudo_label_threshold : float, optional
+        Off by default. When set, unlabelled items whose previous predicted probability is at
+        least this value are added to training with the predicted class; they are never
+        stored and never counted as labels.
+    stopping : StoppingRule, optional
+        When :meth:`stop_reason` suggests stopping.
+    cache_dir : path, optional
+        Folder for cached features (``embed`` mode).
+    seed : int
+        The one seed: validation set, cold start, initialisation, batch order, dropout masks.
+    """
+
+    def __init__(
+        self,
+        pool: ImagePool,
+        classes: Optional[Sequence[str]] = None,
+        *,
+        store: Union[LabelStore, str, Path, None] = None,
+        backbone: Union[str, nn.Module] = DEFAULT_BACKBONE,
+        pretrained: bool = False,
+        weights: Optional[Union[str, Path]] = None,
+        mode: str = "finetune",
+        strategy: Union[str, Strategy] = "entropy",
+        uncertainty: Union[str, UncertaintyEstimator] = "mc_dropout",
+        mc_samples: int = 20,
+        validation_size: Optional[int] = None,
+        validation_from_truth: bool = False,
+        cold_start: str = "random",
+        image_size: Optional[int] = None,
+        train: Union[TrainConfig, Mapping[str, Any], None] = None,
+        pseudo_label_threshold: Optional[float] = None,
+        stopping: Optional[StoppingRule] = None,
+        cache_dir: Optional[Union[str, Path]] = None,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(pool, ImagePool):
+            raise TypeError(f"pool must be an alwidget.ImagePool, got {type(pool).__name__}; "
+                            "build one with ImagePool.from_arrays/from_folder/from_paths/from_torch")
+        if len(pool) == 0:
+            raise ValueError("the pool is empty; add images before creating a learner")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if cold_start not in ("random", "kmeans"):
+            raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
+        if int(mc_samples) < 1:
+            raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+        if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
+            raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
+        classes = list(classes) if classes is not None else (list(pool.classes) if pool.classes else None)
+        if not classes:
+            raise ValueError("no classes: pass classes=['cat', 'dog', ...] (the pool has none)")
+        if len(set(classes)) != len(classes) or any(not str(c).strip() for c in classes):
+            raise ValueError(f"class names must be unique and non-empty, got {classes}")
+        if len(classes) < 2:
+            raise ValueError(f"at least two classes are needed, got {classes}")
+        self.pool = pool
+        self.classes: List[str] = [str(c) for c in classes]
+        self._class_index = {c: i for i, c in enumerate(self.classes)}
+        self._pos = {item: i for i, item in enumerate(pool.ids)}
+        self.seed = int(seed)
+        self.mode = mode
+        self.mc_samples = int(mc_samples)
+        self.cold_start = cold_start
+        self.pseudo_label_threshold = pseudo_label_threshold
+        self.stopping = stopping or StoppingRule()
+        self.cache_dir = cache_dir
+        self.strategy = create_strategy(strategy)
+        self.estimator = create_estimator(uncertainty)
+        if isinstance(train, TrainConfig):
+            self.train_config = train
+        else:
+            self.train_config = replace(DEFAULT_TRAIN[mode], **dict(train or {}))
+
+        self.in_memory = store is None
+        if store is None:
+            warnings.warn("labels live in memory only and are lost when the kernel stops; "
+                          "pass store='labels.db' to keep them", UserWarning, stacklevel=2)
+            store = LabelStore(None)
+        elif not isinstance(store, LabelStore):
+            store = LabelStore(store)
+        self.store = store
+        self._bind_store()
+
+        # the backbone: created once to learn its input needs (and kept in embed mode)
+        self._backbone_spec = backbone
+        self._pretrained, self._weights = bool(pretrained), weights
+        chans, native = pool_channels(pool)
+        self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained, weights=weights)
+        self.image_size = int(image_size) if image_size else choose_image_size(
+            native, self.backbone_info.image_size, pretrained=bool(pretrained))
+        info = self.backbone_info
+        self._tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
+        self._features = None
+        if mode == "embed":
+            for p in self._trunk.parameters():
+                p.requires_grad_(False)
+            key = f"{info.name}|{weights_digest(self._trunk)}|{self.image_size}|{pool.fingerprint()}"
+            self._features = FeatureCache(key, cache_dir)
+
+        self._validation_ids = self._choose_validation(validation_size)
+        if validation_from_truth:
+            self._label_validation_from_truth()
+
+        self._lock = threading.RLock()
+        self._cycle_lock = threading.Lock()
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._future: Optional[Future] = None
+        self._token: Optional[CancelToken] = None
+        self._model: Optional[_Model] = None
+        self._version = 0
+        self._trained_version = -1
+        self._last_k: Optional[int] = None
+        self._last_topk: Optional[np.ndarray] = None
+        self.history: List[CycleReport] = []
+        self.progress_callbacks: List[ProgressCallback] = []
+
+    # ------------------------------------------------------------------ store and validation
+    def _bind_store(self) -> None:
+        fp = self.pool.fingerprint()
+        saved_fp = self.store.get_meta("pool_fingerprint")
+        if saved_fp is not None and saved_fp != fp:
+            raise ValueError(
+                f"the label store {self.store.path!r} belongs to a different pool (fingerprint {saved_fp[:12]} "
+                f"vs {fp[:12]}); open a new store file for this pool, or use the pool it was made with")
+        saved_classes = self.store.get_meta("classes")
+        if saved_classes is not None and json.loads(saved_classes) != self.classes:
+            raise ValueError(
+                f"the label store {self.store.path!r} was made with classes {json.loads(saved_classes)}, "
+                f"not {self.classes}; pass the same classes or open a new store file")
+        if saved_fp is None:
+            self.store.set_meta("pool_fingerprint", fp)
+        if saved_classes is None:
+            self.store.set_meta("classes", json.dumps(self.classes))
+        unknown = {lab for lab in self.store.labels(split=None).values() if lab not in self._class_index}
+        if unknown:
+            raise ValueError(f"the label store holds labels {sorted(unknown)} that are not classes {self.classes}")
+
+    def _choose_validation(self, size: Optional[int]) -> List[str]:
+        saved = self.store.get_meta("validation_ids")
+        if saved is not None:
+            return [i for i in json.loads(saved) if i in self._pos]
+        n = len(self.pool)
+        if size is None:
+            size = min(100, max(10, n // 10))
+        size = int(size)
+        if not 0 <= size < n:
+            raise ValueError(f"validation_size must be in [0, {n - 1}] for a pool of {n}, got {size}")
+        rng = np.random.default_rng(_seed_for(self.seed, 1))
+        ids = [self.pool.ids[i] for i in sorted(rng.choice(n, size=size, replace=False).tolist())]
+        self.store.set_meta("validation_ids", json.dumps(ids))
+        return ids
+
+    def _label_validation_from_truth(self) -> None:
+        truth = self.pool.truth
+        if truth is None:
+            raise ValueError("validation_from_truth=True needs a pool with known truth (pool.truth)")
+        have = self.store.labels(split="validation")
+        for item in self._validation_ids:
+            if item not in have and truth.get(item) is not None:
+                self.store.set(item, truth[item], split="validation", source="oracle")
+
+    @property
+    def validation_ids(self) -> List[str]:
+        """Ids of the validation set (labelled first; never queried for training)."""
+        return list(self._validation_ids)
+
+    def pending_validation(self) -> List[str]:
+        """Validation items that still need a label."""
+        have = self.store.labels(split="validation")
+        return [i for i in self._validation_ids if i not in have]
+
+    # ------------------------------------------------------------------ labels
+    def _check_label(self, item: str, label: Union[str, int]) -> str:
+        if item not in self._pos:
+            raise KeyError(f"item {item!r} is not in the pool; use one of learner.pool.ids")
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            if not 0 <= int(label) < len(self.classes):
+                raise ValueError(f"label {int(label)} for item {item!r} is not a class index 0..{len(self.classes) - 1}")
+            return self.classes[int(label)]
+        if str(label) not in self._class_index:
+            raise ValueError(f"label {label!r} for item {item!r} is not one of the classes {self.classes}; "
+                             "use one of them")
+        return str(label)
+
+    def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
+              source: str = "human") -> list:
+        """Label items; each label is on disk when this returns.
+
+        Parameters
+        ----------
+        ids : str or sequence of str
+            Pool ids (one, or several).
+        labels : class name or index, or a sequence of them
+            One per id.
+        source : str
+            ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion) or ``"oracle"``.
+
+        Returns
+        -------
+        list of LabelEvent
+            The stored events. Items of the validation set go to the validation split.
+        Every label is checked before any is written, so a bad one stores nothing.
+        """
+        if isinstance(ids, str):
+            ids, labels = [ids], [labels]
+        ids = list(ids)
+        labels = list(labels) if not isinstance(labels, (str, int, np.integer)) else [labels]
+        if len(ids) != len(labels):
+            raise ValueError(f"got {len(ids)} ids but {len(labels)} labels; give one label per id")
+        checked = [self._check_label(str(i), lab) for i, lab in zip(ids, labels)]
+        validation = set(self._validation_ids)
+        events = []
+        for item, label in zip(ids, checked):
+            split = "validation" if item in validation else "train"
+            events.append(self.store.set(str(item), label, split=split, source=source))
+            with self._lock:
+                self._version += 1
+        return events
+
+    def undo(self, item_id: Optional[str] = None):
+        """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None."""
+        if item_id is not None and item_id not in self._pos:
+            raise KeyError(f"item {item_id!r} is not in the pool")
+        event = self.store.undo(item_id)
+        if event is not None:
+            with self._lock:
+                self._version += 1
+        return event
+
+    @property
+    def labels(self) -> Dict[str, str]:
+        """Current training labels ``{id: class}``."""
+        return self.store.labels(split="train")
+
+    @property
+    def labels_version(self) -> int:
+        """Increases with every label or undo in this session."""
+        return self._version
+
+    # ------------------------------------------------------------------ queries
+    def _selectable_mask(self) -> np.ndarray:
+        mask = np.ones(len(self.pool), dtype=bool)
+        for item in self.store.labels(split=None):
+            if item in self._pos:
+                mask[self._pos[item]] = False
+        for item in self._validation_ids:
+            mask[self._pos[item]] = False
+        for p in self._tensors.failed:
+            mask[p] = False
+        return mask
+
+    def query(self, k: int) -> List[str]:
+        """The ``k`` most informative unlabelled items, most informative first.
+
+        Never returns labelled or validation items, nor unreadable images. Before the first
+        cycle this is the cold start (``random`` or ``kmeans``). Returns fewer than ``k`` ids
+        when fewer are left.
+        """
+        k = int(k)
+        if k < 0:
+            raise ValueError(f"k must be non-negative, got {k}")
+        with self._lock:
+            model, version, n_cycles = self._model, self._version, len(self.history)
+        selectable = self._selectable_mask()
+        rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
+        if model is None:
+            picked = self._cold_start(k, selectable, rng)
+        else:
+            picked = self.strategy.select(model.estimate, k, selectable, rng)
+        picked = np.asarray(picked, dtype=np.int64)
+        with self._lock:
+            self._last_k = k
+        return [self.pool.ids[i] for i in picked]
+
+    def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        candidates = np.flatnonzero(selectable)
+        if self.cold_start == "random" or k == 0 or len(candidates) <= k:
+            return rng.permutation(candidates)[:k]
+        if self._features is not None:
+            feats = self._features.get(self._trunk, self._tensors).numpy()
+        else:  # pixels, shrunk to 8×8, are features enough to spread the first labels out
+            x = self._tensors.batch(np.arange(len(self.pool)))
+            feats = F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
+        estimate = PoolEstimate(probs_N_C=np.full((len(self.pool), len(self.classes)), 1.0 / len(self.classes)),
+                                features_N_D=feats)
+        return create_strategy("kmeans").select(estimate, k, selectable, rng)
+
+    @property
+    def scores(self) -> Optional[np.ndarray]:
+        """The strategy's score of every pool item ``[N]`` (aligned with ``pool.ids``; higher =
+        more informative; normalised entropy for batch-only strategies); ``None`` before the
+        first cycle."""
+        with self._lock:
+            return None if self._model is None else self._model.scores_N.copy()
+
+    @property
+    def uncertainty(self) -> Optional[np.ndarray]:
+        """Normalised predictive entropy of every pool item ``[N]`` in ``[0, 1]``."""
+        with self._lock:
+            return None if self._model is None else self._model.uncertainty_N.copy()
+
+    def predict(self, ids: Sequence[str]) -> np.ndarray:
+        """Predictive probabilities ``[n, C]`` of pool items from the latest cycle's model."""
+        with self._lock:
+            model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: label some items and call retrain() first")
+        if isinstance(ids, str):
+            ids = [ids]
+        pos = []
+        for item in ids:
+            if item not in self._pos:
+                raise KeyError(f"item {item!r} is not in the pool")
+            pos.append(self._pos[item])
+        return model.estimate.probs_N_C[np.asarray(pos, dtype=np.int64)].copy()
+
+    def evaluate(self, pool: ImagePool) -> float:
+        """Accuracy in ``[0, 1]`` of the latest model on another pool with known ``truth``."""
+        with self._lock:
+            model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: call retrain() first")
+        if not pool.truth:
+            raise ValueError("evaluate needs a pool with known truth")
+        probs = self.predict_pool(pool)
+        y = np.array([self._class_index[pool.truth[i]] for i in pool.ids])
+        return float(np.mean(probs.argmax(1) == y))
+
+    def predict_pool(self, pool: ImagePool) -> np.ndarray:
+        """Predictive probabilities ``[len(pool), C]`` of the latest model on any pool."""
+        with self._lock:
+            model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: call retrain() first")
+        info = self.backbone_info
+        tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
+        feats = compute_features(model.classifier.trunk, tensors, range(len(pool)))
+        gen = torch.Generator().manual_seed(_seed_for(self.seed, 4))
+        return self.estimator.posterior(model.classifier.head, feats, n_samples=self.mc_samples,
+                                        generator=gen).probs_N_C.numpy()
+
+    # ------------------------------------------------------------------ the cycle
+    def _notify(self, step: str, fraction: float) -> None:
+        for cb in list(self.progress_callbacks):
+            try:
+                cb(step, fraction)
+            except Exception:  # a broken display must not break training
+                pass
+
+    def retrain(self, progress: Optional[ProgressCallback] = None,
+                cancel: Optional[CancelToken] = None) -> CycleReport:
+        """Run one cycle now, on this thread: train, score the pool, report.
+
+        Raises the cycle's exception (after recording a failed :class:`CycleReport`).
+        """
+        with self._cycle_lock:
+            return self._cycle(progress, cancel or CancelToken())
+
+    def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
+        """Run one cycle on a worker thread; returns its Future.
+
+        If a cycle is already running, its Future is returned (labels given meanwhile make it
+        stale and :attr:`cycle_due` true). Labelling while it runs is allowed and durable.
+        """
+        with self._lock:
+            if self._future is not None and not self._future.done():
+                return self._future
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alwidget-cycle")
+            self._token = CancelToken()
+            self._future = self._executor.submit(self.retrain, progress, self._token)
+            return self._future
+
+    def cancel(self) -> bool:
+        """Ask the running background cycle to stop; returns whether one was running."""
+        with self._lock:
+            if self._future is None or self._future.done() or self._token is None:
+                return False
+            self._token.cancel()
+            return True
+
+    @property
+    def running(self) -> bool:
+        """Whether a background cycle is running."""
+        with self._lock:
+            return self._future is not None and not self._future.done()
+
+    @property
+    def cycle_due(self) -> bool:
+        """Labels changed since the model was trained (or there is no model yet)."""
+        with self._lock:
+            return self._trained_version != self._version
+
+    def _training_set(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        train = self.store.labels(split="train")
+        val = self.store.labels(split="validation")
+        def arrays(d):
+            items = [i for i in d if i in self._pos]
+            pos = np.array([self._pos[i] for i in items], dtype=np.int64)
+            y = np.array([self._class_index[d[i]] for i in items], dtype=np.int64)
+            return pos, y
+        pos_l, y_l = arrays(train)
+        pos_v, y_v = arrays(val)
+        self._tensors.ensure(np.concatenate([pos_l, pos_v]).tolist())
+        keep_l, keep_v = self._tensors.ok(pos_l), self._tensors.ok(pos_v)
+        return pos_l[keep_l], y_l[keep_l], pos_v[keep_v], y_v[keep_v]
+
+    def _cycle(self, progress: Optional[ProgressCallback], cancel: CancelToken) -> CycleReport:
+        def prog(step: str, fraction: float) -> None:
+            report(progress, step, fraction)
+            self._notify(step, fraction)
+
+        with self._lock:
+            version = self._version
+            cycle_no = len(self.history) + 1
+            previous = self._model
+        timings: Dict[str, float] = {}
+        t_start = time.perf_counter()
+        try:
+            pos_l, y_l, pos_v, y_v = self._training_set()
+            if len(pos_l) == 0:
+                raise ValueError("no training labels yet: label the items from query(k) first")
+            classifier, result, features, t_features, t_train = self._train(
+                pos_l, y_l, pos_v, y_v, previous, cycle_no, prog, cancel)
+            timings["train"], timings["features"] = t_train, t_features
+            t0 = time.perf_counter()
+            cancel.raise_if_cancelled()
+            prog("score", 0.0)
+            gen = torch.Generator().manual_seed(_seed_for(self.seed, 3, cycle_no))
+            post = self.estimator.posterior(classifier.head, features, n_samples=self.mc_samples, generator=gen)
+            estimate = PoolEstimate(
+                probs_N_C=post.probs_N_C.numpy().astype(np.float64),
+                samples_T_N_C=None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
+                features_N_D=features.numpy(),
+                alpha_N_C=None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
+            )
+            if not np.all(np.isfinite(estimate.probs_N_C)):
+                raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
+            uncertainty = normalized_entropy(estimate.probs_N_C)
+            scores = self.strategy.score(estimate)
+            scores = uncertainty if scores is None else np.asarray(scores, dtype=np.float64)
+            prog("score", 1.0)
+            timings["score"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            rep = self._make_report(cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v, result)
+            timings["report"] = time.perf_counter() - t0
+            timings["total"] = time.perf_counter() - t_start
+            rep.timings = timings
+            with self._lock:
+                self._model = _Model(classifier, estimate, scores, uncertainty)
+                self._trained_version = version
+                rep.stale = self._version != version
+                self.history.append(rep)
+            prog("done", 1.0)
+            return rep
+        except BaseException as exc:
+            msg = "the cycle was cancelled" if isinstance(exc, CycleCancelled) else f"{type(exc).__name__}: {exc}"
+            rep = CycleReport(cycle=cycle_no, error=msg, strategy=self.strategy.name, estimator=self.estimator.name,
+                              labels_version=version, timings={"total": time.perf_counter() - t_start})
+            with self._lock:
+                self.history.append(rep)
+            prog("failed", 1.0)
+            raise
+
+    def _train(self, pos_l, y_l, pos_v, y_v, previous: Optional[_Model], cycle_no: int, prog, cancel):
+        cfg = self.train_config
+        t0 = time.perf_counter()
+        pos_fit, y_fit = pos_l, y_l
+        if self.pseudo_label_threshold is not None and previous is not None:
+            conf = previous.estimate.probs_N_C.max(1)
+            cand = self._selectable_mask() & (conf >= self.pseudo_label_threshold)
+            extra = np.flatnonzero(cand)
+            extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
+            pos_fit = np.concatenate([pos_l, extra])
+            y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
+        weight_C = None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
+            gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
+            if self.mode == "embed":
+                trunk = self._trunk
+                feats_all = self._features.get(trunk, self._tensors, progress=prog, cancel=cancel)
+                t_embed = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
+                forward = lambda idx, training: head(feats_all[torch.as_tensor(pos_fit[idx])])
+                module: nn.Module = head
+                val_inputs = lambda: head(feats_all[torch.as_tensor(pos_v)])
+            else:
+                t_embed = 0.0
+                trunk, _ = create_backbone(self._backbone_spec, in_chans=self.backbone_info.in_chans,
+                                           pretrained=self._pretrained, weights=self._weights) \
+                    if isinstance(self._backbone_spec, str) else (self._fresh_custom_trunk(), None)
+                head = self.estimator.build_head(self.backbone_info.num_features, len(self.classes))
+                module = Classifier(trunk, head)
+                tensors = self._tensors
+                forward = lambda idx, training: module(tensors.batch(pos_fit[idx], augment=training and cfg.augment,
+                                                                      generator=gen))
+                val_inputs = lambda: module(tensors.batch(pos_v))
+            y_v_t = torch.as_tensor(y_v)
+            validation = (lambda: float(F.cross_entropy(self._logits_of(val_inputs()), y_v_t))) if len(pos_v) else None
+            loss_fn = lambda out, y, frac: self.estimator.loss(out, y, weight_C=weight_C, progress=frac)
+            result = fit(module, forward, loss_fn, y_fit, cfg, generator=gen, validation=validation,
+                         progress=prog, cancel=cancel)
+        t_train = time.perf_counter() - t0
+        if self.mode == "embed":
+            features = feats_all  # computed once, before training; t_embed is 0 once cached
+        else:
+            t1 = time.perf_counter()
+            features = compute_features(trunk, self._tensors, range(len(self.pool)), progress=prog, cancel=cancel,
+                                        step="features")
+            t_embed = time.perf_counter() - t1
+        self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
+        return Classifier(trunk, head), result, features, t_embed, t_train
+
+    def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
+        """Head outputs as logits for the validation loss (estimators may output something else)."""
+        to_logits = getattr(self.estimator, "logits", None)
+        return to_logits(out) if callable(to_logits) else out
+
+    def _fresh_custom_trunk(self) -> nn.Module:
+        """A user's module, re-initialised from its first state each cycle (trained from scratch)."""
+        if not hasattr(self, "_custom_init_state"):
+            self._custom_init_state = {k: v.clone() for k, v in self._trunk.state_dict().items()}
+        self._trunk.load_state_dict(self._custom_init_state)
+        return self._trunk
+
+    def _make_report(self, cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v,
+                     result: TrainResult) -> CycleReport:
+        n_val = len(pos_v)
+        if n_val:
+            pred = estimate.probs_N_C[pos_v].argmax(1)
+            correct = int(np.sum(pred == y_v))
+            acc, ci = correct / n_val, wilson_interval(correct, n_val)
+            per_class = per_class_metrics(y_v, pred, self.classes)
+        else:
+            acc, ci, per_class = math.nan, (math.nan, math.nan), {}
+        labeled = np.zeros(len(self.pool), dtype=bool)
+        labeled[pos_l] = True
+        selectable = self._selectable_mask()
+        hist = uncertainty_histogram(uncertainty[selectable | labeled], labeled[selectable | labeled])
+        gap = float(np.mean(uncertainty[selectable]) - np.mean(uncertainty[labeled])) if selectable.any() else math.nan
+        overlap = None
+        k = self._last_k or 10
+        cand = np.flatnonzero(selectable)
+        top = cand[np.argsort(-scores[cand], kind="stable")[:k]] if len(cand) else cand
+        if self._last_topk is not None and len(self._last_topk):
+            overlap = len(set(top.tolist()) & set(self._last_topk.tolist())) / len(self._last_topk)
+        self._last_topk = top
+        return CycleReport(
+            cycle=cycle_no, n_labels=len(pos_l), n_validation=n_val, accuracy=acc, accuracy_ci=ci,
+            per_class=per_class, histogram=hist, score_gap=gap, topk_overlap=overlap,
+            strategy=self.strategy.name, estimator=self.estimator.name, labels_version=version,
+            train_steps=result.steps, train_epochs=result.epochs)
+
+    # ------------------------------------------------------------------ stopping, models, lifecycle
+    def stop_reason(self) -> Optional[str]:
+        """Why stopping is suggested now (budget, target, plateau), or ``None``."""
+        return stop_reason(self.history, self.stopping)
+
+    def _checkpoint_config(self) -> Dict[str, Any]:
+        info = self.backbone_info
+        return dict(backbone=info.name, timm=isinstance(self._backbone_spec, str), in_chans=info.in_chans,
+                    num_features=info.num_features, image_size=self.image_size, mean=list(info.mean),
+                    std=list(info.std), classes=self.classes, estimator=self.estimator.name,
+                    estimator_config=self.estimator.config(), mode=self.mode, seed=self.seed,
+                    n_labels=len(self.labels))
+
+    def save_model(self, path: Union[str, Path]) -> Tuple[Path, Path]:
+        """Save the latest model: ``path`` (timm-compatible weights) and ``path`` with ``.json``."""
+        with self._lock:
+            model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: call retrain() before save_model")
+        return save_checkpoint(path, model.classifier, self._checkpoint_config())
+
+    def load_model(self, path: Union[str, Path]) -> None:
+        """Load a model saved by :meth:`save_model` and score the pool with it."""
+        cfg, trunk_state, head_state = read_checkpoint(path)
+        if cfg.get("classes") != self.classes:
+            raise ValueError(f"the checkpoint's classes {cfg.get('classes')} differ from this learner's {self.classes}")
+        if cfg.get("image_size") != self.image_size or cfg.get("in_chans") != self.backbone_info.in_chans:
+            raise ValueError("the checkpoint was trained on other input sizes or channels than this learner uses")
+        if isinstance(self._backbone_spec, str):
+            trunk, _ = create_backbone(cfg["backbone"], in_chans=cfg["in_chans"])
+        else:
+            trunk = self._trunk
+        trunk.load_state_dict(trunk_state)
+        head = self.estimator.build_head(cfg["num_features"], len(self.classes))
+        head.load_state_dict(head_state)
+        features = compute_features(trunk, self._tensors, range(len(self.pool)))
+        gen = torch.Generator().manual_seed(_seed_for(self.seed, 3, 0))
+        post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
+        estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
+                                None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
+                                features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy())
+        unc = normalized_entropy(estimate.probs_N_C)
+        scores = self.strategy.score(estimate)
+        with self._lock:
+            self._model = _Model(Classifier(trunk, head), estimate,
+                                 unc if scores is None else np.asarray(scores, float), unc)
+
+    def set_strategy(self, strategy: Union[str, Strategy], **params: Any) -> None:
+        """Switch the acquisition strategy (takes effect at the next query; scores at the next cycle)."""
+        self.strategy = create_strategy(strategy, **params)
+
+    def widget(self, k: int = 12, **kwargs: Any):
+        """A :class:`~alwidget.ui.LabelingWidget` over this learner."""
+        from .ui import LabelingWidget
+
+        return LabelingWidget(self, k=k, **kwargs)
+
+    def close(self) -> None:
+        """Cancel a running cycle, stop the worker and close the store."""
+        self.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.store.close()
+
+    def __enter__(self) -> "ActiveLearner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"ActiveLearner({len(self.pool)} items, {len(self.classes)} classes, mode={self.mode!r}, "
+                f"strategy={self.strategy.name!r}, labels={len(self.labels)}, cycles={len(self.history)})")

@@ -1,0 +1,215 @@
+"""Create the feature trunk: a timm model (by name) or a user's own ``nn.Module``.
+
+The trunk maps images ``[B, in_chans, H, W]`` to features ``[B, D]``; alwidget owns the
+classification head on top (see :mod:`alwidget.uncertainty`), so a timm model is created with
+``num_classes=0``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple, Union
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from . import cnn as _cnn  # noqa: F401  (registers alwidget_cnn in timm)
+
+DEFAULT_BACKBONE = "alwidget_cnn"
+"""The default backbone name; see :mod:`alwidget.model.cnn` for why."""
+
+HUB_PROBE_TIMEOUT_S = 3.0
+"""Seconds to wait for the weights host before declaring the machine offline."""
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """Pretrained weights were asked for but are neither on disk nor downloadable."""
+
+
+@dataclass
+class BackboneInfo:
+    """What the rest of the model needs to know about a trunk.
+
+    Attributes
+    ----------
+    name : str
+        timm model name, or the class name of a user's module.
+    num_features : int
+        ``D``, the width of the trunk's output features.
+    in_chans : int
+        Channels the trunk expects (1 grey, 3 RGB).
+    image_size : int or None
+        The side (pixels) the model was designed or pretrained for; ``None`` if unknown.
+    mean, std : tuple of float
+        Per-channel normalisation of inputs scaled to ``[0, 1]``.
+    pretrained : bool
+        Whether pretrained weights were loaded.
+    timm_kwargs : dict
+        Keyword arguments that recreate the trunk with ``timm.create_model``.
+    """
+
+    name: str
+    num_features: int
+    in_chans: int
+    image_size: Optional[int]
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    pretrained: bool
+    timm_kwargs: dict = field(default_factory=dict)
+
+
+def _probe_host(url_or_host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    host = urlparse(url_or_host).hostname or url_or_host
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_weights(pretrained_cfg: dict) -> Optional[str]:
+    """Path of already-downloaded weights for a timm pretrained config, if any."""
+    hf_id = pretrained_cfg.get("hf_hub_id")
+    if hf_id:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover - huggingface_hub ships with timm
+            return None
+        repo, _, revision = hf_id.partition("@")
+        for filename in (pretrained_cfg.get("hf_hub_filename") or "model.safetensors", "pytorch_model.bin"):
+            hit = try_to_load_from_cache(repo, filename, revision=revision or None)
+            if isinstance(hit, str) and os.path.exists(hit):
+                return hit
+    url = pretrained_cfg.get("url")
+    if url:
+        hub_dir = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+        if hub_dir.exists():
+            return str(hub_dir)
+    return None
+
+
+def _resolve_pretrained_file(name: str, weights: Optional[Union[str, Path]]) -> Optional[str]:
+    """Find a local weights file, or check the hub is reachable; fail fast otherwise."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {str(path)!r} does not exist; pass the path of a .pth, .bin or "
+                ".safetensors file saved from a timm model"
+            )
+        return str(path)
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
+        raise PretrainedWeightsUnavailable(
+            f"timm has no pretrained weights for {name!r}; use pretrained=False or pass "
+            "weights='path/to/weights'"
+        )
+    cfg_dict = cfg.to_dict()
+    cached = _cached_weights(cfg_dict)
+    if cached:
+        return cached
+    target = "huggingface.co" if cfg.hf_hub_id else (cfg.url or "")
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "TRUE", "yes") or not _probe_host(target):
+        raise PretrainedWeightsUnavailable(
+            f"pretrained weights for {name!r} are not on this machine and cannot be downloaded "
+            f"(no connection to {urlparse(target).hostname or target} within "
+            f"{HUB_PROBE_TIMEOUT_S:g} s). Download them elsewhere and pass weights='path/to/file', "
+            "or use pretrained=False"
+        )
+    return None  # online: timm downloads as usual
+
+
+def create_backbone(
+    backbone: Union[str, nn.Module] = DEFAULT_BACKBONE,
+    *,
+    in_chans: int = 1,
+    pretrained: bool = False,
+    weights: Optional[Union[str, Path]] = None,
+) -> Tuple[nn.Module, BackboneInfo]:
+    """Create a feature trunk and describe it.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module
+        A timm model name (``timm.list_models()``) or a module mapping ``[B, in_chans, H, W]``
+        images to ``[B, D]`` features (its ``num_features`` attribute, if any, gives ``D``;
+        otherwise one dry forward pass measures it).
+    in_chans : int
+        Channels of the images (1 or 3). With pretrained RGB weights and grey images timm
+        adapts the first convolution (it sums the RGB filters).
+    pretrained : bool
+        Load pretrained weights: from ``weights`` when given, else from timm's cache, else
+        from the hub. Offline with nothing cached, this raises
+        :class:`PretrainedWeightsUnavailable` within a few seconds.
+    weights : path, optional
+        A local weights file for a timm model (state dict, ``.pth``/``.bin``/``.safetensors``).
+
+    Returns
+    -------
+    trunk : torch.nn.Module
+        Maps ``[B, in_chans, H, W]`` to ``[B, D]``.
+    info : BackboneInfo
+    """
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 (grey) or 3 (RGB), got {in_chans}")
+    if isinstance(backbone, nn.Module):
+        if pretrained or weights is not None:
+            raise ValueError("pretrained/weights apply to timm model names; load your module's weights yourself")
+        num_features = getattr(backbone, "num_features", None)
+        if not isinstance(num_features, int):
+            with torch.no_grad():
+                was_training = backbone.training
+                backbone.eval()
+                out = backbone(torch.zeros(2, in_chans, 32, 32))
+                backbone.train(was_training)
+            if out.ndim != 2:
+                raise ValueError(
+                    f"a custom backbone must return features [B, D]; it returned shape {tuple(out.shape)}. "
+                    "Add pooling and flattening at its end"
+                )
+            num_features = int(out.shape[1])
+        info = BackboneInfo(type(backbone).__name__, num_features, in_chans, None, (0.5,) * in_chans, (0.5,) * in_chans, False)
+        return backbone, info
+    if not isinstance(backbone, str):
+        raise TypeError(f"backbone must be a timm model name or an nn.Module, got {type(backbone).__name__}")
+
+    import timm
+
+    if not timm.is_model(backbone):
+        close = timm.list_models(f"*{backbone}*")[:8]
+        raise ValueError(
+            f"{backbone!r} is not a timm model name" + (f"; did you mean one of {close}?" if close else "")
+            + " (see timm.list_models())"
+        )
+    kwargs: dict = dict(num_classes=0, in_chans=in_chans)
+    if pretrained:
+        file = _resolve_pretrained_file(backbone, weights)
+        if file is not None:
+            kwargs["pretrained_cfg_overlay"] = dict(file=file)
+    elif weights is not None:
+        raise ValueError("weights= is only used with pretrained=True")
+    trunk = timm.create_model(backbone, pretrained=pretrained, **kwargs)
+    cfg = getattr(trunk, "pretrained_cfg", {}) or {}
+    size = cfg.get("input_size")
+    mean = tuple(cfg.get("mean", (0.5,) * 3))
+    std = tuple(cfg.get("std", (0.5,) * 3))
+    if len(mean) != in_chans:  # grey input to an RGB-normalised model: average the stats
+        mean = (sum(mean) / len(mean),) * in_chans
+        std = (sum(std) / len(std),) * in_chans
+    info = BackboneInfo(
+        name=backbone,
+        num_features=int(trunk.num_features),
+        in_chans=in_chans,
+        image_size=int(size[-1]) if size else None,
+        mean=mean,
+        std=std,
+        pretrained=pretrained,
+        timm_kwargs={"in_chans": in_chans, "num_classes": 0},
+    )
+    return trunk, info

@@ -1,0 +1,173 @@
+"""Turn pool images into model inputs: resize, channel conversion, normalisation, augmentation.
+
+Images are read once from the pool, resized to ``size × size`` and kept as uint8 tensors
+``[C, S, S]`` (a quarter of the memory of floats); batches are normalised on the fly.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..progress import CancelToken, ProgressCallback, check, report
+
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def choose_image_size(native: int, model_size: Optional[int], *, pretrained: bool, min_size: int = 28,
+                      max_size: int = 224) -> int:
+    """Pick the side (pixels) images are resized to.
+
+    Pretrained models get the size they were trained at. Models trained from scratch keep the
+    images' native size, clamped to ``[min_size, max_size]``: small images (8×8 digits) are
+    enlarged so that the network's pooling stages have room, large photos are shrunk so a CPU
+    can train on them.
+    """
+    if pretrained and model_size:
+        return int(model_size)
+    return int(min(max(native, min_size), max_size))
+
+
+def _resize_crop_u8(img_B_C_H_W: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize so the shorter side is ``size``, then centre-crop to ``size × size`` (uint8 in, uint8 out)."""
+    _, _, h, w = img_B_C_H_W.shape
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+        x = img_B_C_H_W.float()
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=(scale < 1))
+        top, left = (nh - size) // 2, (nw - size) // 2
+        img_B_C_H_W = x[:, :, top:top + size, left:left + size].round().clamp(0, 255).to(torch.uint8)
+    return img_B_C_H_W
+
+
+def _to_channels(x_B_C_H_W: torch.Tensor, chans: int) -> torch.Tensor:
+    c = x_B_C_H_W.shape[1]
+    if c == chans:
+        return x_B_C_H_W
+    if chans == 3 and c == 1:
+        return x_B_C_H_W.expand(-1, 3, -1, -1)
+    if chans == 1 and c == 3:
+        return (x_B_C_H_W.float() * _LUMA).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise ValueError(f"cannot convert {c}-channel images to {chans} channels")
+
+
+class PoolTensors:
+    """Resized uint8 copies of a pool's images, filled lazily and shared between cycles.
+
+    Parameters
+    ----------
+    pool : ImagePool
+        Provides ``ids``, ``image(id)`` (uint8 ``H×W×C``) and ``as_array()``.
+    size : int
+        Side of the square model input, in pixels.
+    in_chans : int
+        Channels the model expects (1 or 3).
+    mean, std : sequence of float
+        Per-channel normalisation applied to pixel values scaled to ``[0, 1]``.
+
+    Attributes
+    ----------
+    failed : dict of int to str
+        Pool positions whose image could not be read, with the reason.
+    """
+
+    def __init__(self, pool, size: int, in_chans: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.pool = pool
+        self.size = int(size)
+        self.in_chans = int(in_chans)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        n = len(pool)
+        self._u8 = torch.zeros((n, self.in_chans, self.size, self.size), dtype=torch.uint8)
+        self._filled = np.zeros(n, dtype=bool)
+        self.failed: Dict[int, str] = {}
+        self._lock = threading.Lock()
+        arr = pool.as_array() if hasattr(pool, "as_array") else None
+        if arr is not None:
+            self._fill_from_array(arr)
+
+    def _fill_from_array(self, arr_N_H_W_C: np.ndarray, chunk: int = 4096) -> None:
+        for start in range(0, len(arr_N_H_W_C), chunk):
+            x = torch.from_numpy(np.array(arr_N_H_W_C[start:start + chunk], copy=True)).permute(0, 3, 1, 2)
+            x = _to_channels(_resize_crop_u8(x, self.size), self.in_chans)
+            self._u8[start:start + len(x)] = x
+        self._filled[:] = True
+
+    def ensure(self, positions: Sequence[int], progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None, step: str = "load") -> None:
+        """Read and resize the images at ``positions`` that are not cached yet."""
+        todo = [int(p) for p in positions if not self._filled[p]]
+        ids = self.pool.ids
+        for i, p in enumerate(todo):
+            if i % 64 == 0:
+                check(cancel)
+                report(progress, step, i / max(1, len(todo)))
+            try:
+                img = self.pool.image(ids[p])
+            except Exception as exc:  # an unreadable image is skipped, never fatal
+                with self._lock:
+                    self.failed[p] = str(exc)
+                    self._filled[p] = True
+                continue
+            x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0)
+            x = _to_channels(_resize_crop_u8(x, self.size), self.in_chans)
+            with self._lock:
+                self._u8[p] = x[0]
+                self._filled[p] = True
+
+    def ok(self, positions: Sequence[int]) -> np.ndarray:
+        """Boolean mask over ``positions``: ``True`` where the image was read."""
+        return np.array([int(p) not in self.failed for p in positions], dtype=bool)
+
+    def batch(self, positions: Sequence[int], *, augment: bool = False,
+              generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Normalised float inputs ``[B, in_chans, S, S]`` for the given pool positions."""
+        idx = torch.as_tensor(np.asarray(positions, dtype=np.int64))
+        self.ensure(idx.tolist())
+        x = self._u8[idx].float().div_(255.0)
+        if augment:
+            x = random_shift(x, generator=generator)
+        return (x - self.mean) / self.std
+
+
+def random_shift(x_B_C_S_S: torch.Tensor, max_frac: float = 0.1,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Translate each image by up to ``max_frac`` of its side (edge padding), a label-safe augmentation."""
+    b, _, s, _ = x_B_C_S_S.shape
+    pad = max(1, int(round(s * max_frac)))
+    padded = F.pad(x_B_C_S_S, (pad, pad, pad, pad), mode="replicate")
+    offs = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator)
+    rows = (torch.arange(s).view(1, s) + offs[:, :1]).view(b, 1, s, 1).expand(b, x_B_C_S_S.shape[1], s, s + 2 * pad)
+    out = torch.gather(padded, 2, rows)
+    cols = (torch.arange(s).view(1, s) + offs[:, 1:]).view(b, 1, 1, s).expand(b, x_B_C_S_S.shape[1], s, s)
+    return torch.gather(out, 3, cols)
+
+
+def pool_channels(pool, sample: int = 16) -> Tuple[int, int]:
+    """Guess ``(channels, native side)`` of a pool from up to ``sample`` readable images.
+
+    Channels are 3 if any sampled image is colour, else 1; the native side is the median of
+    the sampled images' shorter sides.
+    """
+    arr = pool.as_array() if hasattr(pool, "as_array") else None
+    if arr is not None:
+        return int(arr.shape[3]), int(min(arr.shape[1], arr.shape[2]))
+    chans: List[int] = []
+    sides: List[int] = []
+    for item in pool.ids:
+        if len(chans) >= sample:
+            break
+        try:
+            img = pool.image(item)
+        except Exception:
+            continue
+        chans.append(img.shape[2])
+        sides.append(min(img.shape[:2]))
+    if not chans:
+        raise ValueError("no readable image in the pool; check pool.skipped for the reasons")
+    return (3 if max(chans) == 3 else 1), int(np.median(sides))

@@ -1,0 +1,170 @@
+"""What a cycle reports: accuracy with a confidence interval, per-class metrics, the pool's
+uncertainty histogram and bands, timings. Pure functions on arrays plus the
+:class:`CycleReport` record."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+BAND_EDGES: Tuple[float, float] = (0.2, 0.5)
+"""Normalised-entropy thresholds between the *easy*, *medium* and *hard* bands."""
+
+HISTOGRAM_BINS = 20
+"""Bins of the pool uncertainty histogram over ``[0, 1]``."""
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> Tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % by default).
+
+    Returns ``(nan, nan)`` for ``n == 0``. Unlike the normal approximation it stays inside
+    ``[0, 1]`` and is sensible for small validation sets and accuracies near 1.
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def normalized_entropy(probs_N_C: np.ndarray) -> np.ndarray:
+    """Predictive entropy divided by ``log C``: ``[N]`` values in ``[0, 1]`` (0 = certain)."""
+    p = np.asarray(probs_N_C, dtype=np.float64)
+    c = p.shape[1]
+    if c < 2:
+        return np.zeros(len(p))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(1)
+    return np.clip(h / math.log(c), 0.0, 1.0)
+
+
+def uncertainty_band(u_N: np.ndarray) -> np.ndarray:
+    """``"easy"`` / ``"medium"`` / ``"hard"`` for normalised uncertainties ``u_N`` (see :data:`BAND_EDGES`)."""
+    u = np.asarray(u_N, dtype=float)
+    return np.where(u < BAND_EDGES[0], "easy", np.where(u < BAND_EDGES[1], "medium", "hard"))
+
+
+def per_class_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Precision, recall and support per class name (precision is NaN for a class never predicted)."""
+    yt, yp = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    out: Dict[str, Dict[str, float]] = {}
+    for c, name in enumerate(classes):
+        tp = int(np.sum((yp == c) & (yt == c)))
+        pred, true = int(np.sum(yp == c)), int(np.sum(yt == c))
+        out[name] = {
+            "precision": tp / pred if pred else math.nan,
+            "recall": tp / true if true else math.nan,
+            "support": true,
+        }
+    return out
+
+
+@dataclass
+class Histogram:
+    """Counts of pool items per uncertainty bin, for unlabelled and labelled items.
+
+    ``edges`` has ``bins + 1`` values in ``[0, 1]``; ``bands`` counts unlabelled items per band.
+    """
+
+    edges: List[float]
+    unlabeled: List[int]
+    labeled: List[int]
+    bands: Dict[str, int]
+
+
+def uncertainty_histogram(u_N: np.ndarray, labeled_N: np.ndarray, bins: int = HISTOGRAM_BINS) -> Histogram:
+    """Histogram of normalised uncertainties, split by whether the item is labelled."""
+    u = np.asarray(u_N, dtype=float)
+    lab = np.asarray(labeled_N, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    unl = np.histogram(u[~lab], bins=edges)[0]
+    labc = np.histogram(u[lab], bins=edges)[0]
+    bands = uncertainty_band(u[~lab])
+    return Histogram(edges.tolist(), unl.tolist(), labc.tolist(),
+                     {b: int(np.sum(bands == b)) for b in ("easy", "medium", "hard")})
+
+
+@dataclass
+class CycleReport:
+    """The record of one cycle (train → score → select).
+
+    Attributes
+    ----------
+    cycle : int
+        1 for the first cycle.
+    n_labels : int
+        Training labels the model was trained on (validation labels not counted).
+    n_validation : int
+        Validation labels used for the figures below.
+    accuracy : float
+        Validation accuracy in ``[0, 1]`` (NaN without validation labels).
+    accuracy_ci : (float, float)
+        Its 95 % Wilson interval.
+    per_class : dict
+        ``{class: {"precision", "recall", "support"}}`` on the validation set.
+    histogram : Histogram or None
+        Pool uncertainty (normalised entropy) histogram.
+    score_gap : float
+        Mean uncertainty of unlabelled minus labelled training items.
+    topk_overlap : float or None
+        Share of this cycle's top-k (k = the last query size) that was in the previous
+        cycle's top-k; ``None`` on the first cycle.
+    timings : dict
+        Seconds per step: ``"features"`` (embedding the pool: once in embed mode, after each
+        training in finetune mode), ``"train"``, ``"score"``, ``"report"``, ``"total"``.
+    strategy, estimator : str
+        Names used.
+    labels_version : int
+        The label-store version the cycle trained on.
+    stale : bool
+        Labels changed while the cycle ran; the next cycle is due.
+    error : str or None
+        The message of the exception that ended the cycle, if it failed.
+    train_steps, train_epochs : int
+        What the trainer did.
+    test_accuracy : float or None
+        Accuracy on a held-out test pool, set by simulations.
+    """
+
+    cycle: int
+    n_labels: int = 0
+    n_validation: int = 0
+    accuracy: float = math.nan
+    accuracy_ci: Tuple[float, float] = (math.nan, math.nan)
+    per_class: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    histogram: Optional[Histogram] = None
+    score_gap: float = math.nan
+    topk_overlap: Optional[float] = None
+    timings: Dict[str, float] = field(default_factory=dict)
+    strategy: str = ""
+    estimator: str = ""
+    labels_version: int = 0
+    stale: bool = False
+    error: Optional[str] = None
+    train_steps: int = 0
+    train_epochs: int = 0
+    test_accuracy: Optional[float] = None
+
+    @property
+    def ok(self) -> bool:
+        """``True`` unless the cycle failed."""
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for a status bar or a log."""
+        if self.error:
+            return f"cycle {self.cycle} failed: {self.error}"
+        acc = "n/a" if math.isnan(self.accuracy) else (
+            f"{100 * self.accuracy:.1f}% [{100 * self.accuracy_ci[0]:.1f}–{100 * self.accuracy_ci[1]:.1f}]")
+        stale = " (stale: labels changed meanwhile)" if self.stale else ""
+        return (f"cycle {self.cycle}: {self.n_labels} labels, validation accuracy {acc} on "
+                f"{self.n_validation}, {self.timings.get('total', 0.0):.1f} s{stale}")

@@ -1,0 +1,120 @@
+"""MC dropout through a head alwidget owns (Gal & Ghahramani 2016).
+
+timm applies dropout functionally inside its models, so there is no module to switch into
+training mode; and running the whole network ``T`` times is wasteful. The trunk therefore
+runs once, deterministically, and only this head is sampled: dropout on its input features
+and on its hidden layer, ``T`` masks. With ``consistent_masks=True`` (the default) the mask of
+sample ``t`` is the same for every pool item, so the ``T`` samples are ``T`` whole functions:
+what BatchBALD's joint entropies need, and cheaper (each mask folds into the weights).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Posterior, UncertaintyEstimator, register_estimator
+
+
+class DropoutMLPHead(nn.Module):
+    """``dropout(p_in) → Linear(D, H) → ReLU → dropout(p) → Linear(H, C)``.
+
+    Parameters
+    ----------
+    in_features : int
+        ``D``.
+    num_classes : int
+        ``C``.
+    hidden : int
+        ``H``; 0 gives a linear head with input dropout only.
+    p_in, p : float
+        Dropout probabilities on the features and on the hidden layer.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 128, p_in: float = 0.25,
+                 p: float = 0.5) -> None:
+        super().__init__()
+        self.in_features, self.num_classes, self.hidden = in_features, num_classes, hidden
+        self.p_in, self.p = p_in, p
+        if hidden > 0:
+            self.fc1 = nn.Linear(in_features, hidden)
+            self.fc2 = nn.Linear(hidden, num_classes)
+        else:
+            self.fc1 = None
+            self.fc2 = nn.Linear(in_features, num_classes)
+
+    def forward(self, h_B_D: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, C]``; dropout is active in training mode only."""
+        x = F.dropout(h_B_D, self.p_in, self.training)
+        if self.fc1 is not None:
+            x = F.dropout(F.relu(self.fc1(x)), self.p, self.training)
+        return self.fc2(x)
+
+    def sample_logits(self, h_N_D: torch.Tensor, n_samples: int, generator: torch.Generator,
+                      consistent_masks: bool = True) -> torch.Tensor:
+        """Logits ``[T, N, C]`` under ``T`` dropout masks drawn from ``generator``."""
+        t, (n, d) = n_samples, h_N_D.shape
+        keep_in = 1.0 - self.p_in
+        shape_in = (t, 1, d) if consistent_masks else (t, n, d)
+        m_in = (torch.rand(shape_in, generator=generator) < keep_in).float() / max(keep_in, 1e-12)
+        if self.fc1 is None:
+            return (h_N_D.unsqueeze(0) * m_in) @ self.fc2.weight.T + self.fc2.bias
+        keep = 1.0 - self.p
+        shape_h = (t, 1, self.hidden) if consistent_masks else (t, n, self.hidden)
+        m_h = (torch.rand(shape_h, generator=generator) < keep).float() / max(keep, 1e-12)
+        if consistent_masks:
+            # fold each input mask into fc1's weights: T small weight matrices, no [T, N, D] tensor
+            w1_T_D_H = m_in.transpose(1, 2) * self.fc1.weight.T.unsqueeze(0)
+            z = torch.relu(torch.matmul(h_N_D.unsqueeze(0), w1_T_D_H) + self.fc1.bias)
+        else:
+            z = torch.relu((h_N_D.unsqueeze(0) * m_in) @ self.fc1.weight.T + self.fc1.bias)
+        return (z * m_h) @ self.fc2.weight.T + self.fc2.bias
+
+
+@register_estimator
+class MCDropout(UncertaintyEstimator):
+    """MC dropout: ``T`` stochastic passes through the owned head.
+
+    Parameters
+    ----------
+    hidden : int
+        Width ``H`` of the head's hidden layer.
+    p_in, p : float
+        Dropout on the features and on the hidden layer.
+    consistent_masks : bool
+        Share each sample's mask across all items (see module docstring).
+    """
+
+    name = "mc_dropout"
+    produces = frozenset({"samples"})
+
+    def __init__(self, hidden: int = 128, p_in: float = 0.25, p: float = 0.5, consistent_masks: bool = True) -> None:
+        for label, value in (("p_in", p_in), ("p", p)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{label} must be in [0, 1), got {value}")
+        self.hidden, self.p_in, self.p, self.consistent_masks = int(hidden), float(p_in), float(p), bool(consistent_masks)
+
+    def build_head(self, in_features: int, num_classes: int) -> nn.Module:
+        return DropoutMLPHead(in_features, num_classes, self.hidden, self.p_in, self.p)
+
+    def posterior(self, head: nn.Module, features_N_D: torch.Tensor, *, n_samples: int,
+                  generator: torch.Generator) -> Posterior:
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1 for MC dropout, got {n_samples}")
+        head.eval()
+        chunks = []
+        with torch.no_grad():
+            # one set of masks for the whole pool: draw them once, then apply chunk by chunk
+            state = generator.get_state()
+            for i in range(0, len(features_N_D), 4096):
+                generator.set_state(state) if self.consistent_masks else None
+                logits = head.sample_logits(features_N_D[i:i + 4096], n_samples, generator, self.consistent_masks)
+                chunks.append(torch.softmax(logits, dim=-1))
+        samples = torch.cat(chunks, dim=1) if chunks else torch.zeros((n_samples, 0, head.num_classes))
+        return Posterior(probs_N_C=samples.mean(0), samples_T_N_C=samples)
+
+    def config(self) -> Dict[str, object]:
+        return dict(hidden=self.hidden, p_in=self.p_in, p=self.p, consistent_masks=self.consistent_masks)
