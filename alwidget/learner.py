@@ -166,8 +166,8 @@ class ActiveLearner:
         self.pseudo_label_threshold = pseudo_label_threshold
         self.stopping = stopping or StoppingRule()
         self.cache_dir = cache_dir
-        self.strategy = create_strategy(strategy)
         self.estimator = create_estimator(uncertainty)
+        self.strategy = self._compatible_strategy(create_strategy(strategy))
         if isinstance(train, TrainConfig):
             self.train_config = train
         else:
@@ -187,7 +187,10 @@ class ActiveLearner:
         self._backbone_spec = backbone
         self._pretrained, self._weights = bool(pretrained), weights
         chans, native = pool_channels(pool)
-        self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained, weights=weights)
+        with torch.random.fork_rng(devices=[]):  # a frozen random trunk (embed, no weights) is seeded too
+            torch.manual_seed(_seed_for(self.seed, 7))
+            self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained,
+                                                              weights=weights)
         self.image_size = int(image_size) if image_size else choose_image_size(
             native, self.backbone_info.image_size, pretrained=bool(pretrained))
         info = self.backbone_info
@@ -703,9 +706,18 @@ class ActiveLearner:
             self._model = _Model(Classifier(trunk, head), estimate,
                                  unc if scores is None else np.asarray(scores, float), unc)
 
+    def _compatible_strategy(self, strategy: Strategy) -> Strategy:
+        missing = set(strategy.requires) - set(self.estimator.produces) - {"features"}
+        if missing:
+            need = {"samples": "posterior samples (e.g. uncertainty='mc_dropout', 'ensemble' or 'laplace')",
+                    "alpha": "Dirichlet concentrations (uncertainty='evidential')"}
+            raise ValueError(f"strategy {strategy.name!r} needs " + " and ".join(need.get(m, m) for m in sorted(missing))
+                             + f", which uncertainty={self.estimator.name!r} does not give")
+        return strategy
+
     def set_strategy(self, strategy: Union[str, Strategy], **params: Any) -> None:
         """Switch the acquisition strategy (takes effect at the next query; scores at the next cycle)."""
-        self.strategy = create_strategy(strategy, **params)
+        self.strategy = self._compatible_strategy(create_strategy(strategy, **params))
 
     def widget(self, k: int = 12, **kwargs: Any):
         """A :class:`~alwidget.ui.LabelingWidget` over this learner."""

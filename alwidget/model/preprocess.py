@@ -114,7 +114,7 @@ class PoolTensors:
                     self.failed[p] = str(exc)
                     self._filled[p] = True
                 continue
-            x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0)
+            x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).unsqueeze(0)
             x = _to_channels(_resize_crop_u8(x, self.size), self.in_chans)
             with self._lock:
                 self._u8[p] = x[0]

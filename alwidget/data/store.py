@@ -1,0 +1,666 @@
+"""Durable label storage: :class:`LabelStore`, an append-only journal in SQLite.
+
+Every label is an event ``(item_id, label, split, source, time)`` appended to the
+``events`` table and committed before :meth:`LabelStore.set` returns, so a kernel crash
+loses nothing that was shown as saved. The current label of an item is its latest
+effective ``set`` event; an undo is an event too (``kind = 'undo'``, pointing at the
+``set`` it cancels). Reopening the same path resumes the session.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+__all__ = [
+    "LABEL_SOURCES",
+    "LABEL_SPLITS",
+    "SCHEMA_VERSION",
+    "LabelEvent",
+    "LabelStore",
+    "LabelStoreError",
+]
+
+SCHEMA_VERSION: int = 1
+"""Version of the store's SQLite schema, kept in ``PRAGMA user_version``."""
+
+LABEL_SPLITS: Tuple[str, ...] = ("train", "validation")
+"""Where a label is used: training, or the held-out validation set."""
+
+LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import")
+"""Who gave a label: a person; a person accepting the model's suggestion; a simulated
+oracle (known truth); an import from a file. Pseudo-labels are never stored."""
+
+_FORMAT_KEY = "alwidget.format"
+_FORMAT = "alwidget-labels"
+_RESERVED_PREFIX = "alwidget."
+
+_SCHEMA = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    label TEXT,
+    split TEXT NOT NULL,
+    source TEXT NOT NULL,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('set', 'undo')),
+    target_seq INTEGER REFERENCES events (seq)
+);
+CREATE INDEX events_item ON events (item_id, seq);
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class LabelStoreError(ValueError):
+    """A label store file cannot be used: not a store, too new, or closed."""
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """One label given to one item.
+
+    Attributes
+    ----------
+    seq : int
+        Position in the journal (increasing; unique within a store).
+    item_id : str
+        The pool item id.
+    label : str
+        The class name.
+    split : str
+        ``"train"`` or ``"validation"``.
+    source : str
+        ``"human"``, ``"suggestion"``, ``"oracle"`` or ``"import"``.
+    time : float
+        When it was given, in Unix seconds.
+    """
+
+    seq: int
+    item_id: str
+    label: str
+    split: str
+    source: str
+    time: float
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty or blank, got {value!r}")
+    return value
+
+
+def _check_choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is not one of {list(choices)}; pass one of them")
+    return str(value)
+
+
+class LabelStore:
+    """An append-only journal of label events in an SQLite file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None, default None
+        The database file, created if missing (its folder must exist). ``None`` or
+        ``":memory:"`` keeps the labels in memory only.
+    timeout : float, default 30.0
+        Seconds to wait for another process holding the file's write lock.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    LabelStoreError
+        If ``path`` is not an alwidget label store, or was written by a newer alwidget.
+
+    Notes
+    -----
+    Each :meth:`set` and :meth:`undo` is committed (WAL journal, ``synchronous=FULL``)
+    before it returns. One store may be used from several threads; several processes
+    may open the same file, and each sees the others' labels.
+
+    Examples
+    --------
+    >>> with LabelStore() as store:
+    ...     _ = store.set("img_1", "cat")
+    ...     _ = store.set("img_2", "dog", split="validation")
+    ...     store.labels(), store.counts()
+    ({'img_1': 'cat'}, {'train': 1, 'validation': 1})
+    """
+
+    def __init__(self, path: Optional[PathLike] = None, *, timeout: float = 30.0) -> None:
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        if path is None or (isinstance(path, str) and path == ":memory:"):
+            self.path: Optional[Path] = None
+            target = ":memory:"
+        else:
+            file = Path(os.fspath(path)).expanduser()
+            if file.is_dir():
+                raise LabelStoreError(
+                    f"label store path {str(file)!r} is a folder; pass a file path such as "
+                    f"{str(file / 'labels.sqlite')!r}"
+                )
+            if not file.parent.is_dir():
+                raise FileNotFoundError(
+                    f"cannot create label store {str(file)!r}: folder {str(file.parent)!r} "
+                    "does not exist; create it first or pass another path"
+                )
+            self.path = file
+            target = str(file)
+        self._name = repr(str(self.path)) if self.path is not None else "in memory"
+        self._reset_state()
+        try:
+            conn = sqlite3.connect(
+                target, timeout=timeout, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise LabelStoreError(f"cannot open label store {self._name}: {exc}") from exc
+        try:
+            self._open(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # -- opening --------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._active: Dict[int, LabelEvent] = {}  # not-undone 'set' events, in seq order
+        self._stacks: Dict[str, List[LabelEvent]] = {}  # per item, not-undone sets
+        self._last_seq = 0
+        self._data_version: Optional[int] = None
+        self._current_cache: Optional[List[LabelEvent]] = None
+
+    def _not_a_store(self, why: str) -> LabelStoreError:
+        return LabelStoreError(
+            f"{self._name} is not an alwidget label store ({why}); pass the path of a label "
+            "store or of a new file"
+        )
+
+    def _open(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version == 0:
+                        tables = self._tables(conn) - {"sqlite_sequence"}
+                        if tables:
+                            raise self._not_a_store(
+                                f"an SQLite database with other tables: {sorted(tables)}"
+                            )
+                        for statement in _SCHEMA.split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
+                        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                     (_FORMAT_KEY, _FORMAT))
+                        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                     ("alwidget.created", repr(time.time())))
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        version = SCHEMA_VERSION
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            if version > SCHEMA_VERSION:
+                raise LabelStoreError(
+                    f"label store {self._name} was written by a newer alwidget (schema version "
+                    f"{version}; this alwidget reads version {SCHEMA_VERSION}); upgrade "
+                    "alwidget (pip install -U alwidget) to open it"
+                )
+            if version < 0:
+                raise self._not_a_store(f"unknown schema version {version}")
+            tables = self._tables(conn)
+            if not {"events", "meta"} <= tables:
+                raise self._not_a_store(f"tables {sorted(tables)}")
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_FORMAT_KEY,)).fetchone()
+            if row is None or row[0] != _FORMAT:
+                raise self._not_a_store("no alwidget format marker")
+            self._refresh(conn, force=True)
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if "not a database" in text or "malformed" in text or "encrypted" in text:
+                raise self._not_a_store(f"not an SQLite database: {text}") from exc
+            raise LabelStoreError(f"cannot open label store {self._name}: {text}") from exc
+
+    @staticmethod
+    def _tables(conn: sqlite3.Connection) -> set:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {r[0] for r in rows}
+
+    # -- in-memory state ------------------------------------------------------------
+
+    def _conn_or_raise(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LabelStoreError(
+                f"label store {self._name} is closed; open it again with LabelStore(path)"
+            )
+        return self._conn
+
+    def _refresh(self, conn: sqlite3.Connection, force: bool = False) -> None:
+        """Apply events committed by other connections since the last look."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if not force and version == self._data_version:
+            return
+        self._data_version = version
+        rows = conn.execute(
+            "SELECT seq, item_id, label, split, source, time, kind, target_seq FROM events "
+            "WHERE seq > ? ORDER BY seq",
+            (self._last_seq,),
+        ).fetchall()
+        for row in rows:
+            self._apply(row)
+
+    def _apply(self, row: Tuple[Any, ...]) -> None:
+        seq, item_id, label, split, source, when, kind, target = row
+        self._last_seq = max(self._last_seq, seq)
+        self._current_cache = None
+        if kind == "set":
+            event = LabelEvent(seq, item_id, label, split, source, when)
+            self._active[seq] = event
+            self._stacks.setdefault(item_id, []).append(event)
+        elif kind == "undo":
+            event = self._active.pop(target, None)
+            if event is None:
+                return
+            stack = self._stacks[event.item_id]
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i].seq == event.seq:
+                    del stack[i]
+                    break
+            if not stack:
+                del self._stacks[event.item_id]
+
+    def _current(self) -> List[LabelEvent]:
+        """The current event of each labeled item, oldest first."""
+        if self._current_cache is None:
+            self._current_cache = sorted(
+                (stack[-1] for stack in self._stacks.values()), key=lambda e: e.seq
+            )
+        return self._current_cache
+
+    def _read(self) -> None:
+        """Take the lock's holder up to date before a read."""
+        self._refresh(self._conn_or_raise())
+
+    def _write(self, sql: str, params: Tuple[Any, ...]) -> None:
+        """Run one statement in its own committed transaction."""
+        conn = self._conn_or_raise()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- writing --------------------------------------------------------------------
+
+    def set(
+        self, item_id: str, label: str, split: str = "train", source: str = "human"
+    ) -> LabelEvent:
+        """Give ``item_id`` the label ``label``; committed to disk before returning.
+
+        Parameters
+        ----------
+        item_id : str
+            The pool item id.
+        label : str
+            The class name. The store does not know the classes; the caller checks.
+        split : {"train", "validation"}, default "train"
+            Where the label is used.
+        source : {"human", "suggestion", "oracle", "import"}, default "human"
+            Who gave it.
+
+        Returns
+        -------
+        LabelEvent
+            The stored event; it is now the item's current label.
+        """
+        _check_text("item_id", item_id)
+        _check_text("label", label)
+        _check_choice("split", split, LABEL_SPLITS)
+        _check_choice("source", source, LABEL_SOURCES)
+        with self._lock:
+            conn = self._conn_or_raise()
+            conn.execute("BEGIN IMMEDIATE")  # no other writer may slip in between
+            try:
+                self._refresh(conn)
+                when = time.time()
+                cursor = conn.execute(
+                    "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
+                    "VALUES (?, ?, ?, ?, ?, 'set', NULL)",
+                    (item_id, label, split, source, when),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            seq = int(cursor.lastrowid)  # type: ignore[arg-type]
+            self._apply((seq, item_id, label, split, source, when, "set", None))
+            return self._active[seq]
+
+    def undo(self, item_id: Optional[str] = None) -> Optional[LabelEvent]:
+        """Undo the most recent label (of ``item_id``, if given); committed before returning.
+
+        The item's current label becomes its previous label that is not undone, or
+        none. Undoing twice undoes two labels: an undo is never itself undone.
+
+        Parameters
+        ----------
+        item_id : str, optional
+            Undo the latest label of this item; default the latest label of any item.
+
+        Returns
+        -------
+        LabelEvent or None
+            The label event undone, or ``None`` when there is nothing left to undo.
+        """
+        if item_id is not None:
+            _check_text("item_id", item_id)
+        with self._lock:
+            conn = self._conn_or_raise()
+            conn.execute("BEGIN IMMEDIATE")  # no other writer may slip in between
+            try:
+                self._refresh(conn)
+                if item_id is None:
+                    target = next(reversed(self._active.values()), None)
+                else:
+                    stack = self._stacks.get(item_id)
+                    target = stack[-1] if stack else None
+                if target is None:
+                    conn.execute("ROLLBACK")
+                    return None
+                when = time.time()
+                cursor = conn.execute(
+                    "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
+                    "VALUES (?, NULL, ?, ?, ?, 'undo', ?)",
+                    (target.item_id, target.split, target.source, when, target.seq),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            seq = int(cursor.lastrowid)  # type: ignore[arg-type]
+            self._apply((seq, target.item_id, None, target.split, target.source, when,
+                         "undo", target.seq))
+            return target
+
+    # -- reading --------------------------------------------------------------------
+
+    def labels(self, split: Optional[str] = "train") -> Dict[str, str]:
+        """Current labels.
+
+        Parameters
+        ----------
+        split : {"train", "validation"} or None, default "train"
+            Only labels in this split; ``None`` for all.
+
+        Returns
+        -------
+        dict of str to str
+            ``item_id -> label``, in the order the labels were given.
+        """
+        if split is not None:
+            _check_choice("split", split, LABEL_SPLITS)
+        with self._lock:
+            self._read()
+            return {
+                e.item_id: e.label for e in self._current() if split is None or e.split == split
+            }
+
+    def get(self, item_id: str) -> Optional[LabelEvent]:
+        """The current label of one item.
+
+        Parameters
+        ----------
+        item_id : str
+            The pool item id.
+
+        Returns
+        -------
+        LabelEvent or None
+            Its latest label event that is not undone, or ``None`` if it has no label.
+        """
+        with self._lock:
+            self._read()
+            stack = self._stacks.get(item_id)
+            return stack[-1] if stack else None
+
+    def events(self, limit: Optional[int] = None) -> List[LabelEvent]:
+        """The current label of each labeled item, most recent first.
+
+        Labels replaced by a later label of the same item, and undone labels, are left
+        out: this is the list a person edits ("recent labels").
+
+        Parameters
+        ----------
+        limit : int, optional
+            At most this many events.
+
+        Returns
+        -------
+        list of LabelEvent
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+        with self._lock:
+            self._read()
+            out = self._current()[::-1]
+            return out if limit is None else out[:limit]
+
+    def history(self) -> List[Tuple[str, LabelEvent, Optional[int]]]:
+        """The whole journal, oldest first, including replaced and undone labels.
+
+        Returns
+        -------
+        list of (kind, LabelEvent, target_seq)
+            ``kind`` is ``"set"`` or ``"undo"``; for an undo the event's ``label`` is
+            ``None`` and ``target_seq`` is the ``seq`` of the undone ``set``.
+        """
+        with self._lock:
+            rows = self._conn_or_raise().execute(
+                "SELECT seq, item_id, label, split, source, time, kind, target_seq "
+                "FROM events ORDER BY seq"
+            ).fetchall()
+        return [(r[6], LabelEvent(*r[:6]), r[7]) for r in rows]
+
+    def counts(self) -> Dict[str, int]:
+        """Number of currently labeled items per split.
+
+        Returns
+        -------
+        dict of str to int
+            ``{"train": n, "validation": m}``; both keys are always present.
+        """
+        with self._lock:
+            self._read()
+            out = {split: 0 for split in LABEL_SPLITS}
+            for stack in self._stacks.values():
+                out[stack[-1].split] += 1
+            return out
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._read()
+            return len(self._stacks)
+
+    def __contains__(self, item_id: object) -> bool:
+        with self._lock:
+            self._read()
+            return item_id in self._stacks
+
+    # -- metadata -------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        """Read a metadata string stored by :meth:`set_meta`.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+        default : str, optional
+            Returned when ``key`` was never set.
+
+        Returns
+        -------
+        str or None
+            The stored value, or ``default``.
+        """
+        _check_text("key", key)
+        with self._lock:
+            row = self._conn_or_raise().execute(
+                "SELECT value FROM meta WHERE key = ?", (key,)
+            ).fetchone()
+        return row[0] if row is not None else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a metadata string (committed before returning); replaces an earlier value.
+
+        Parameters
+        ----------
+        key : str
+            The key. Keys starting with ``"alwidget."`` are reserved for the store itself.
+        value : str
+            The value; encode other types first (e.g. ``json.dumps``).
+        """
+        _check_text("key", key)
+        if key.startswith(_RESERVED_PREFIX):
+            raise ValueError(f"meta key {key!r} is reserved; use a key that does not start "
+                             f"with {_RESERVED_PREFIX!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"meta value for {key!r} must be a str, got {type(value).__name__}; "
+                            "encode it first (e.g. json.dumps)")
+        with self._lock:
+            self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- export ---------------------------------------------------------------------
+
+    def _records(self) -> List[Dict[str, Any]]:
+        with self._lock:
+            self._read()
+            current = sorted(self._current(), key=lambda e: e.item_id)
+        fields = ("item_id", "label", "split", "source", "time")
+        return [{k: v for k, v in asdict(e).items() if k in fields} for e in current]
+
+    def export_csv(self, path: PathLike) -> Path:
+        """Write the current labels to a CSV file, sorted by item id.
+
+        Columns: ``item_id, label, split, source, time`` (Unix seconds). The file is
+        written whole or not at all.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if present).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        records = self._records()
+
+        def write(handle: Any) -> None:
+            writer = csv.DictWriter(
+                handle, fieldnames=["item_id", "label", "split", "source", "time"]
+            )
+            writer.writeheader()
+            for record in records:
+                writer.writerow({**record, "time": repr(record["time"])})
+
+        return _atomic_write(path, write, newline="")
+
+    def export_json(self, path: PathLike) -> Path:
+        """Write the current labels to a JSON file: a list of objects sorted by item id.
+
+        Keys: ``item_id, label, split, source, time`` (Unix seconds).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if present).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        records = self._records()
+        return _atomic_write(
+            path, lambda handle: json.dump(records, handle, ensure_ascii=False, indent=1)
+        )
+
+    # -- lifetime -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file. Calling it again does nothing; other methods then raise."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        """bool: whether :meth:`close` has been called."""
+        return self._conn is None
+
+    def __enter__(self) -> "LabelStore":
+        self._conn_or_raise()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._conn is None:
+            return f"LabelStore({self._name}, closed)"
+        counts = self.counts()
+        return (f"LabelStore({self._name}, {counts['train']} train, "
+                f"{counts['validation']} validation labels)")
+
+
+def _atomic_write(path: PathLike, write: Any, newline: Optional[str] = None) -> Path:
+    target = Path(os.fspath(path))
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
+        )
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            write(handle)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
