@@ -7,6 +7,7 @@ classification head on top (see :mod:`alwidget.uncertainty`), so a timm model is
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -182,7 +183,7 @@ def create_backbone(
     import timm
 
     if not timm.is_model(backbone):
-        close = timm.list_models(f"*{backbone}*")[:8]
+        close = difflib.get_close_matches(backbone, timm.list_models(), n=5, cutoff=0.6)
         raise ValueError(
             f"{backbone!r} is not a timm model name" + (f"; did you mean one of {close}?" if close else "")
             + " (see timm.list_models())"

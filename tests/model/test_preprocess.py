@@ -1,0 +1,55 @@
+"""Image tensors: sizes, channel conversion, normalisation, shifts, unreadable images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alwidget import ImagePool
+from alwidget.model.preprocess import PoolTensors, choose_image_size, pool_channels, random_shift
+
+
+def test_choose_image_size():
+    assert choose_image_size(8, 28, pretrained=False) == 28  # digits enlarged
+    assert choose_image_size(28, 28, pretrained=False) == 28
+    assert choose_image_size(500, 28, pretrained=False) == 224  # photos shrunk for a CPU
+    assert choose_image_size(28, 224, pretrained=True) == 224  # pretrained: its own size
+
+
+def test_pool_tensors_resize_and_normalise():
+    imgs = np.zeros((2, 8, 8), np.uint8)
+    imgs[1] = 255
+    pool = ImagePool.from_arrays(imgs)
+    t = PoolTensors(pool, 16, 1, (0.5,), (0.5,))
+    x = t.batch([0, 1])
+    assert x.shape == (2, 1, 16, 16)
+    torch.testing.assert_close(x[0], torch.full((1, 16, 16), -1.0))
+    torch.testing.assert_close(x[1], torch.full((1, 16, 16), 1.0))
+
+
+def test_rgb_to_grey_uses_luma_and_grey_to_rgb_repeats():
+    rgb = np.zeros((1, 4, 4, 3), np.uint8)
+    rgb[..., 0] = 100
+    rgb[..., 1] = 200
+    t = PoolTensors(ImagePool.from_arrays(rgb), 4, 1, (0.0,), (1.0,))
+    expected = round(0.299 * 100 + 0.587 * 200) / 255
+    assert t.batch([0])[0, 0, 0, 0].item() == pytest.approx(expected, abs=1e-6)
+    grey = np.full((1, 4, 4), 51, np.uint8)
+    t3 = PoolTensors(ImagePool.from_arrays(grey), 4, 3, (0, 0, 0), (1, 1, 1))
+    torch.testing.assert_close(t3.batch([0])[0], torch.full((3, 4, 4), 0.2))
+
+
+def test_random_shift_moves_content_within_bounds():
+    x = torch.zeros(64, 1, 20, 20)
+    x[:, :, 10, 10] = 1.0
+    y = random_shift(x, max_frac=0.1, generator=torch.Generator().manual_seed(0))
+    rows, cols = (y[:, 0] == 1).nonzero()[:, 1], (y[:, 0] == 1).nonzero()[:, 2]
+    assert len(rows) == 64  # the dot survives every shift
+    assert rows.min() >= 8 and rows.max() <= 12 and cols.min() >= 8 and cols.max() <= 12
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 5  # and really moves
+
+
+def test_pool_channels_of_arrays():
+    assert pool_channels(ImagePool.from_arrays(np.zeros((3, 10, 12), np.uint8))) == (1, 10)
+    assert pool_channels(ImagePool.from_arrays(np.zeros((3, 10, 12, 3), np.uint8))) == (3, 10)
