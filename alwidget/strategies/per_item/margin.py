@@ -1,0 +1,43 @@
+"""Margin strategy: pick items whose two top classes are closest."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._common import ScoreStrategy, check_estimate
+from ..base import PoolEstimate
+from ..registry import register_strategy
+from ..scores import margin
+
+__all__ = ["MarginStrategy"]
+
+
+@register_strategy
+class MarginStrategy(ScoreStrategy):
+    """Smallest-margin sampling: score ``1 - (p_(1) - p_(2))`` of the mean probabilities.
+
+    See :func:`~alwidget.strategies.scores.margin`.
+
+    ``select`` takes the ``k`` selectable items with the highest score, most
+    informative first; ties go to the lower pool index (deterministic, ``rng`` unused).
+    Requires: nothing beyond ``probs_N_C``.
+    """
+
+    name = "margin"
+    requires = frozenset()
+
+    def score(self, estimate: PoolEstimate) -> np.ndarray:
+        """``1 - (p_(1) - p_(2))`` of ``probs_N_C``.
+
+        Parameters
+        ----------
+        estimate : PoolEstimate
+            Must carry ``probs_N_C``.
+
+        Returns
+        -------
+        ndarray of float64, shape (N,)
+            Higher = more informative.
+        """
+        check_estimate(estimate, self.name, self.requires)
+        return margin(estimate.probs_N_C)

@@ -1,0 +1,107 @@
+"""Cycle speed and memory on Fashion-MNIST: seconds per step and peak resident memory.
+
+For each (mode, pool size, labels) configuration, a fresh subprocess builds a learner on the
+first ``pool`` Fashion-MNIST training images, labels ``labels`` random items (plus the
+validation set) from the truth, runs one warm-up cycle (in ``embed`` mode this computes and
+caches the features), labels one more batch, then times the cycle that follows — from the
+last label of the batch to the next query ready: train, features, score, select, report.
+
+Usage::
+
+    python benchmarks/cycle_speed.py --data ../shared/datasets            # the full grid
+    python benchmarks/cycle_speed.py --data ../shared/datasets --quick    # a smoke test
+    python benchmarks/cycle_speed.py --pools 10000 --labels 100 500      # issue #2's figures
+
+Peak memory is the subprocess's ``ru_maxrss`` (the whole Python process, torch included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+
+def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int) -> dict:
+    """Time one cycle in this process; returns the figures as a dict."""
+    warnings.simplefilter("ignore")
+    import numpy as np
+
+    from alwidget import ActiveLearner, datasets
+
+    fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
+    learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
+                            validation_size=min(200, pool_size // 10))
+    rng = np.random.default_rng(seed)
+    first = learner.query(labels - k)
+    learner.teach(first, [fm.truth[i] for i in first], source="oracle")
+    warm = learner.retrain()
+    batch = learner.query(k)
+    learner.teach(batch, [fm.truth[i] for i in batch], source="oracle")
+    t0 = time.perf_counter()
+    rep = learner.retrain()
+    t1 = time.perf_counter()
+    nxt = learner.query(k)
+    t2 = time.perf_counter()
+    assert len(nxt) == k and rep.n_labels == labels
+    out = {
+        "mode": mode, "pool": pool_size, "labels": labels,
+        "train": rep.timings["train"], "features": rep.timings["features"], "score": rep.timings["score"],
+        "select": t2 - t1, "report": rep.timings["report"], "total": t2 - t0,
+        "warmup_total": warm.timings["total"], "val_acc": rep.accuracy,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "train_steps": rep.train_steps,
+    }
+    learner.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.environ.get("ALWIDGET_DATA"), help="folder holding fashion-mnist/")
+    ap.add_argument("--quick", action="store_true", help="tiny grid, seconds (CI smoke test)")
+    ap.add_argument("--modes", nargs="+", default=["embed", "finetune"])
+    ap.add_argument("--pools", nargs="+", type=int, default=[2000, 10000, 60000])
+    ap.add_argument("--labels", nargs="+", type=int, default=[100, 1000])
+    ap.add_argument("--k", type=int, default=20, help="labels per batch")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        mode, pool, labels = args.one.split(",")
+        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed)))
+        return 0
+    if args.quick:
+        args.pools, args.labels = [600], [60]
+    rows = []
+    print("| mode | pool | labels | train s | features s | score s | select s | report s | total s | "
+          "peak RSS MB | val acc |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for mode in args.modes:
+        for pool in args.pools:
+            for labels in args.labels:
+                cmd = [sys.executable, __file__, "--one", f"{mode},{pool},{labels}", "--k", str(args.k),
+                       "--seed", str(args.seed)] + (["--data", args.data] if args.data else [])
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                if res.returncode != 0:
+                    print(res.stderr[-2000:], file=sys.stderr)
+                    return 1
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                rows.append(r)
+                print(f"| {mode} | {pool} | {labels} | {r['train']:.2f} | {r['features']:.2f} | {r['score']:.3f} | "
+                      f"{r['select']:.3f} | {r['report']:.3f} | {r['total']:.2f} | {r['peak_rss_mb']:.0f} | "
+                      f"{100 * r['val_acc']:.1f}% |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
