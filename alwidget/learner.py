@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -56,6 +57,20 @@ class _Model:
     uncertainty_N: np.ndarray
 
 
+@contextmanager
+def _torch_threads(n: Optional[int]):
+    """Run a block with ``n`` torch threads (``None``: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
@@ -88,7 +103,7 @@ class ActiveLearner:
     uncertainty : str or UncertaintyEstimator
         Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...).
     mc_samples : int
-        ``T``, posterior samples per cycle.
+        ``T``, posterior samples per cycle (an ensemble gives one sample per member instead).
     validation_size : int, optional
         Size of the random validation set (default ``min(100, max(10, N // 10))``).
     validation_from_truth : bool
@@ -108,6 +123,10 @@ class ActiveLearner:
         When :meth:`stop_reason` suggests stopping.
     cache_dir : path, optional
         Folder for cached features (``embed`` mode).
+    num_threads : int, optional
+        torch threads during a cycle. By default ``embed`` cycles use one thread (a small
+        head trains fastest without threading overhead, and does not fight the notebook for
+        cores) and ``finetune`` cycles use torch's default.
     seed : int
         The one seed: validation set, cold start, initialisation, batch order, dropout masks.
     """
@@ -133,6 +152,7 @@ class ActiveLearner:
         pseudo_label_threshold: Optional[float] = None,
         stopping: Optional[StoppingRule] = None,
         cache_dir: Optional[Union[str, Path]] = None,
+        num_threads: Optional[int] = None,
         seed: int = 0,
     ) -> None:
         if not isinstance(pool, ImagePool):
@@ -166,6 +186,7 @@ class ActiveLearner:
         self.pseudo_label_threshold = pseudo_label_threshold
         self.stopping = stopping or StoppingRule()
         self.cache_dir = cache_dir
+        self.num_threads = num_threads if num_threads is not None else (1 if mode == "embed" else None)
         self.estimator = create_estimator(uncertainty)
         self.strategy = self._compatible_strategy(create_strategy(strategy))
         if isinstance(train, TrainConfig):
@@ -458,7 +479,7 @@ class ActiveLearner:
 
         Raises the cycle's exception (after recording a failed :class:`CycleReport`).
         """
-        with self._cycle_lock:
+        with self._cycle_lock, _torch_threads(self.num_threads):
             return self._cycle(progress, cancel or CancelToken())
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":

@@ -8,8 +8,7 @@ boolean mask over the pool.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from typing import FrozenSet, Iterable, Optional, Tuple
+from typing import Callable, ClassVar, FrozenSet, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -33,7 +32,7 @@ FIELD_HELP = {
     "alpha": (
         "alpha_N_C",
         "Dirichlet concentrations",
-        "use an evidential (Dirichlet) head, e.g. uncertainty='edl'",
+        "use an evidential (Dirichlet) head, e.g. uncertainty='evidential'",
     ),
 }
 
@@ -231,15 +230,28 @@ def empty_indices() -> np.ndarray:
 class ScoreStrategy(Strategy):
     """A per-item strategy: ``select`` is the top-``k`` of :meth:`score`.
 
-    Subclasses implement :meth:`score` (which must validate its input with
-    :func:`check_estimate`). Selection takes the ``k`` selectable items with the
-    highest score, most informative first; ties go to the lower pool index, so the
-    result does not depend on ``rng``.
+    Subclasses name the pure score function in :attr:`score_of` and the
+    :class:`PoolEstimate` field it reads in :attr:`input_field` (``"probs"``,
+    ``"samples"`` or ``"alpha"``), or override :meth:`score`. Selection takes the ``k``
+    selectable items with the highest score, most informative first; ties go to the lower
+    pool index, so the result does not depend on ``rng``.
     """
 
-    @abstractmethod
-    def score(self, estimate: PoolEstimate) -> np.ndarray:  # pragma: no cover - abstract
-        """Per-item informativeness, shape ``(N,)``, higher = more informative."""
+    score_of: ClassVar[Optional[Callable[[np.ndarray], np.ndarray]]] = None
+    input_field: ClassVar[str] = "probs"
+
+    def score(self, estimate: PoolEstimate) -> np.ndarray:
+        """Per-item informativeness, shape ``(N,)``, higher = more informative.
+
+        Validates ``estimate``, then applies :attr:`score_of` to its :attr:`input_field`.
+        """
+        check_estimate(estimate, self.name, self.requires)
+        fn = type(self).score_of
+        if fn is None:  # pragma: no cover - a subclass must set score_of or override score
+            raise NotImplementedError(f"{type(self).__name__} sets no score_of")
+        if self.input_field == "probs":
+            return fn(estimate.probs_N_C)
+        return fn(field_array(estimate, self.input_field, self.name))
 
     def select(
         self,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import bald
 
@@ -26,19 +23,5 @@ class BALDStrategy(ScoreStrategy):
 
     name = "bald"
     requires = frozenset({"samples"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """BALD mutual information (nats) of ``samples_T_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``samples_T_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return bald(field_array(estimate, "samples", self.name))
+    score_of = staticmethod(bald)
+    input_field = "samples"

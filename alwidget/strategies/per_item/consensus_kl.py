@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import consensus_kl
 
@@ -23,19 +20,5 @@ class ConsensusKLStrategy(ScoreStrategy):
 
     name = "consensus_kl"
     requires = frozenset({"samples"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Mean KL divergence (nats) of the members from their consensus.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``samples_T_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return consensus_kl(field_array(estimate, "samples", self.name))
+    score_of = staticmethod(consensus_kl)
+    input_field = "samples"

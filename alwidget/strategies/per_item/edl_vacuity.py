@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import edl_vacuity
 
@@ -23,19 +20,5 @@ class EDLVacuityStrategy(ScoreStrategy):
 
     name = "edl_vacuity"
     requires = frozenset({"alpha"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Vacuity ``C / sum_c alpha_c`` of ``alpha_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``alpha_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return edl_vacuity(field_array(estimate, "alpha", self.name))
+    score_of = staticmethod(edl_vacuity)
+    input_field = "alpha"

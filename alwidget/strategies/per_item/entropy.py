@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import entropy
 
@@ -23,19 +20,4 @@ class EntropyStrategy(ScoreStrategy):
 
     name = "entropy"
     requires = frozenset()
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Predictive entropy ``H[p]`` (nats) of ``probs_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``probs_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return entropy(estimate.probs_N_C)
+    score_of = staticmethod(entropy)

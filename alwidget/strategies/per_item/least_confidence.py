@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import least_confidence
 
@@ -23,19 +20,4 @@ class LeastConfidenceStrategy(ScoreStrategy):
 
     name = "least_confidence"
     requires = frozenset()
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """``1 - max_c p_c`` of ``probs_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``probs_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return least_confidence(estimate.probs_N_C)
+    score_of = staticmethod(least_confidence)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import margin
 
@@ -25,19 +22,4 @@ class MarginStrategy(ScoreStrategy):
 
     name = "margin"
     requires = frozenset()
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """``1 - (p_(1) - p_(2))`` of ``probs_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``probs_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return margin(estimate.probs_N_C)
+    score_of = staticmethod(margin)

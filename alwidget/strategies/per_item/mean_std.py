@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import mean_std
 
@@ -25,19 +22,5 @@ class MeanStdStrategy(ScoreStrategy):
 
     name = "mean_std"
     requires = frozenset({"samples"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Mean per-class standard deviation (``ddof=0``) of ``samples_T_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``samples_T_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return mean_std(field_array(estimate, "samples", self.name))
+    score_of = staticmethod(mean_std)
+    input_field = "samples"

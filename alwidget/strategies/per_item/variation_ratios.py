@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import variation_ratios
 
@@ -25,19 +22,5 @@ class VariationRatiosStrategy(ScoreStrategy):
 
     name = "variation_ratios"
     requires = frozenset({"samples"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Variation ratio of ``samples_T_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``samples_T_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return variation_ratios(field_array(estimate, "samples", self.name))
+    score_of = staticmethod(variation_ratios)
+    input_field = "samples"

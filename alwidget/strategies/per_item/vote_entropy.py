@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._common import ScoreStrategy, check_estimate, field_array
-from ..base import PoolEstimate
+from .._common import ScoreStrategy
 from ..registry import register_strategy
 from ..scores import vote_entropy
 
@@ -26,19 +23,5 @@ class VoteEntropyStrategy(ScoreStrategy):
 
     name = "vote_entropy"
     requires = frozenset({"samples"})
-
-    def score(self, estimate: PoolEstimate) -> np.ndarray:
-        """Vote entropy (nats) of the committee ``samples_T_N_C``.
-
-        Parameters
-        ----------
-        estimate : PoolEstimate
-            Must carry ``samples_T_N_C``.
-
-        Returns
-        -------
-        ndarray of float64, shape (N,)
-            Higher = more informative.
-        """
-        check_estimate(estimate, self.name, self.requires)
-        return vote_entropy(field_array(estimate, "samples", self.name))
+    score_of = staticmethod(vote_entropy)
+    input_field = "samples"
