@@ -29,7 +29,7 @@ from .data.pool import ImagePool
 from .data.store import LabelStore
 from .model.backbone import DEFAULT_BACKBONE, BackboneInfo, create_backbone
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
-from .model.features import FeatureCache, compute_features, weights_digest
+from .model.features import FeatureCache, Standardize, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -55,6 +55,8 @@ class _Model:
     estimate: PoolEstimate
     scores_N: np.ndarray
     uncertainty_N: np.ndarray
+    sample_seed: int
+    """Seed of the posterior samples: new images are scored with the same dropout masks."""
 
 
 @contextmanager
@@ -460,10 +462,10 @@ class ActiveLearner:
             raise RuntimeError("no model yet: call retrain() first")
         info = self.backbone_info
         tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
-        feats = compute_features(model.classifier.trunk, tensors, range(len(pool)))
-        gen = torch.Generator().manual_seed(_seed_for(self.seed, 4))
+        feats = compute_features(model.classifier.embedder(), tensors, range(len(pool)))
+        gen = torch.Generator().manual_seed(model.sample_seed)
         return self.estimator.posterior(model.classifier.head, feats, n_samples=self.mc_samples,
-                                        generator=gen).probs_N_C.numpy()
+                                        generator=gen).probs_N_C.numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ the cycle
     def _notify(self, step: str, fraction: float) -> None:
@@ -552,7 +554,8 @@ class ActiveLearner:
             t0 = time.perf_counter()
             cancel.raise_if_cancelled()
             prog("score", 0.0)
-            gen = torch.Generator().manual_seed(_seed_for(self.seed, 3, cycle_no))
+            sample_seed = _seed_for(self.seed, 3, cycle_no)
+            gen = torch.Generator().manual_seed(sample_seed)
             post = self.estimator.posterior(classifier.head, features, n_samples=self.mc_samples, generator=gen)
             estimate = PoolEstimate(
                 probs_N_C=post.probs_N_C.numpy().astype(np.float64),
@@ -574,7 +577,7 @@ class ActiveLearner:
             timings["total"] = time.perf_counter() - t_start
             rep.timings = timings
             with self._lock:
-                self._model = _Model(classifier, estimate, scores, uncertainty)
+                self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed)
                 self._trained_version = version
                 rep.stale = self._version != version
                 self.history.append(rep)
@@ -638,7 +641,8 @@ class ActiveLearner:
                                         step="features")
             t_embed = time.perf_counter() - t1
         self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
-        return Classifier(trunk, head), result, features, t_embed, t_train
+        norm = self._features.norm if self.mode == "embed" else None
+        return Classifier(trunk, head, norm), result, features, t_embed, t_train
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -699,11 +703,11 @@ class ActiveLearner:
             model = self._model
         if model is None:
             raise RuntimeError("no model yet: call retrain() before save_model")
-        return save_checkpoint(path, model.classifier, self._checkpoint_config())
+        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(), sample_seed=model.sample_seed))
 
     def load_model(self, path: Union[str, Path]) -> None:
         """Load a model saved by :meth:`save_model` and score the pool with it."""
-        cfg, trunk_state, head_state = read_checkpoint(path)
+        cfg, trunk_state, head_state, norm_state = read_checkpoint(path)
         if cfg.get("classes") != self.classes:
             raise ValueError(f"the checkpoint's classes {cfg.get('classes')} differ from this learner's {self.classes}")
         if cfg.get("image_size") != self.image_size or cfg.get("in_chans") != self.backbone_info.in_chans:
@@ -715,8 +719,14 @@ class ActiveLearner:
         trunk.load_state_dict(trunk_state)
         head = self.estimator.build_head(cfg["num_features"], len(self.classes))
         head.load_state_dict(head_state)
-        features = compute_features(trunk, self._tensors, range(len(self.pool)))
-        gen = torch.Generator().manual_seed(_seed_for(self.seed, 3, 0))
+        norm = None
+        if norm_state:
+            norm = Standardize(cfg["num_features"])
+            norm.load_state_dict(norm_state)
+        classifier = Classifier(trunk, head, norm)
+        features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
+        sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
+        gen = torch.Generator().manual_seed(sample_seed)
         post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
         estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
                                 None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
@@ -724,8 +734,8 @@ class ActiveLearner:
         unc = normalized_entropy(estimate.probs_N_C)
         scores = self.strategy.score(estimate)
         with self._lock:
-            self._model = _Model(Classifier(trunk, head), estimate,
-                                 unc if scores is None else np.asarray(scores, float), unc)
+            self._model = _Model(classifier, estimate,
+                                 unc if scores is None else np.asarray(scores, float), unc, sample_seed)
 
     def _compatible_strategy(self, strategy: Strategy) -> Strategy:
         missing = set(strategy.requires) - set(self.estimator.produces) - {"features"}

@@ -358,3 +358,19 @@ def test_stop_reason_budget(make_learner, oracle):
     oracle(learner, learner.query(20))
     learner.retrain()
     assert "budget of 20" in learner.stop_reason()
+
+
+def test_embed_mode_model_predicts_new_pools_and_roundtrips(tmp_path, make_learner, oracle, digits_pool):
+    learner = make_learner(mode="embed", validation_from_truth=True)
+    oracle(learner, learner.query(60))
+    learner.retrain()
+    # the pool's own items scored through the cache and through a fresh pass agree
+    own = learner.predict(learner.pool.ids[:50])
+    again = learner.predict_pool(learner.pool.subset(learner.pool.ids[:50]))
+    np.testing.assert_allclose(again, own, atol=1e-5)
+    test = digits_pool.subset(digits_pool.ids[1000:1300])
+    assert learner.evaluate(test) > 0.5  # standardised random features are informative
+    weights, _ = learner.save_model(tmp_path / "embed.pt")
+    fresh = make_learner(mode="embed")
+    fresh.load_model(weights)
+    np.testing.assert_allclose(fresh.predict(fresh.pool.ids[:50]), own, atol=1e-5)

@@ -2,7 +2,8 @@
 
 A checkpoint is two files: ``model.pt`` holds ``state_dict`` — the trunk's weights under
 timm's own keys, so ``timm.create_model(name, num_classes=0, in_chans=c,
-checkpoint_path="model.pt")`` loads it — and ``head_state_dict``; ``model.json`` beside it
+checkpoint_path="model.pt")`` loads it — ``head_state_dict`` and, in embed mode,
+``norm_state_dict`` (the feature standardisation); ``model.json`` beside it
 holds what rebuilds the whole classifier (backbone, input size, normalisation, classes,
 estimator).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -20,15 +21,23 @@ CHECKPOINT_VERSION = 1
 
 
 class Classifier(nn.Module):
-    """``head(trunk(x))``: images ``[B, C_in, S, S]`` to head outputs (logits ``[B, C]``)."""
+    """``head(norm(trunk(x)))``: images ``[B, C_in, S, S]`` to head outputs (logits ``[B, C]``).
 
-    def __init__(self, trunk: nn.Module, head: nn.Module) -> None:
+    ``norm`` is the feature standardisation of ``embed`` mode (identity in ``finetune`` mode).
+    """
+
+    def __init__(self, trunk: nn.Module, head: nn.Module, norm: Optional[nn.Module] = None) -> None:
         super().__init__()
         self.trunk = trunk
         self.head = head
+        self.norm = norm if norm is not None else nn.Identity()
+
+    def embedder(self) -> nn.Module:
+        """A module (sharing this one's weights) mapping images to the head's input ``[B, D]``."""
+        return nn.Sequential(self.trunk, self.norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))
+        return self.head(self.norm(self.trunk(x)))
 
 
 def config_path(path: Union[str, Path]) -> Path:
@@ -45,14 +54,16 @@ def save_checkpoint(path: Union[str, Path], classifier: Classifier, config: Dict
         raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it first")
     cfg = dict(config, checkpoint_version=CHECKPOINT_VERSION)
     torch.save({"state_dict": classifier.trunk.state_dict(), "head_state_dict": classifier.head.state_dict(),
-                "alwidget": cfg}, path)
+                "norm_state_dict": classifier.norm.state_dict(), "alwidget": cfg}, path)
     cpath = config_path(path)
     cpath.write_text(json.dumps(cfg, indent=2, sort_keys=True))
     return path, cpath
 
 
-def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
-    """Return ``(config, trunk_state, head_state)`` from a checkpoint written by :func:`save_checkpoint`."""
+def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor],
+                                                     Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """Return ``(config, trunk_state, head_state, norm_state)`` from a checkpoint written by
+    :func:`save_checkpoint` (``norm_state`` is empty for finetune-mode models)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
@@ -65,4 +76,4 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, t
     cfg = blob.get("alwidget") or json.loads(config_path(path).read_text())
     if int(cfg.get("checkpoint_version", 0)) > CHECKPOINT_VERSION:
         raise ValueError(f"{str(path)!r} was written by a newer alwidget; upgrade alwidget to load it")
-    return cfg, blob["state_dict"], blob["head_state_dict"]
+    return cfg, blob["state_dict"], blob["head_state_dict"], blob.get("norm_state_dict", {})

@@ -50,7 +50,10 @@ def compute_features(
 
 
 class FeatureCache:
-    """Features of a whole pool for a frozen trunk, computed once.
+    """Standardised features of a whole pool for a frozen trunk, computed once.
+
+    After :meth:`get`, :attr:`norm` holds the :class:`Standardize` that maps the trunk's raw
+    features to the cached ones (to apply to images outside the pool).
 
     Parameters
     ----------
@@ -68,6 +71,7 @@ class FeatureCache:
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]
             self.path = Path(cache_dir).expanduser() / f"features-{digest}.pt"
         self.features_N_D: Optional[torch.Tensor] = None
+        self.norm: Optional[Standardize] = None
 
     def get(self, trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelToken] = None) -> torch.Tensor:
@@ -76,18 +80,56 @@ class FeatureCache:
             return self.features_N_D
         if self.path is not None and self.path.exists():
             saved = torch.load(self.path, map_location="cpu", weights_only=True)
-            if saved.get("key") == self.key:
+            if saved.get("key") == self.key and "norm" in saved:
+                self.norm = Standardize(saved["features"].shape[1])
+                self.norm.load_state_dict(saved["norm"])
                 self.features_N_D = saved["features"]
                 tensors.failed.update({int(k): v for k, v in saved.get("failed", {}).items()})
                 return self.features_N_D
-        feats = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel)
+        raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel)
+        self.norm = Standardize.fit(raw)
+        with torch.no_grad():
+            feats = self.norm(raw)
         self.features_N_D = feats
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            torch.save({"key": self.key, "features": feats, "failed": dict(tensors.failed)}, tmp)
+            torch.save({"key": self.key, "features": feats, "norm": self.norm.state_dict(),
+                        "failed": dict(tensors.failed)}, tmp)
             tmp.replace(self.path)
         return feats
+
+
+class Standardize(nn.Module):
+    """Scale each feature dimension to zero mean and unit variance: ``(h - mean) / std``.
+
+    A frozen trunk's features can have any scale (a randomly initialised network's are
+    tiny; pretrained ones vary per dimension); a head trains far better on standardised
+    inputs. The statistics are buffers, so they travel with the model's checkpoint.
+
+    Parameters
+    ----------
+    dim : int
+        ``D``.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @classmethod
+    def fit(cls, features_N_D: torch.Tensor, eps: float = 1e-6) -> "Standardize":
+        """Statistics of ``features_N_D`` (population std, floored at ``eps``: constant
+        dimensions map to zero)."""
+        norm = cls(features_N_D.shape[1])
+        if len(features_N_D):
+            norm.mean.copy_(features_N_D.mean(0))
+            norm.std.copy_(features_N_D.std(0, unbiased=False).clamp_min(eps))
+        return norm
+
+    def forward(self, h_B_D: torch.Tensor) -> torch.Tensor:
+        return (h_B_D - self.mean) / self.std
 
 
 def weights_digest(module: nn.Module) -> str:
