@@ -9,6 +9,7 @@ finished cycle is marked stale so the next one is due.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import threading
@@ -218,6 +219,7 @@ class ActiveLearner:
             native, self.backbone_info.image_size, pretrained=bool(pretrained))
         info = self.backbone_info
         self._tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
+        self._custom_initial = None if isinstance(backbone, str) else copy.deepcopy(self._trunk)
         self._features = None
         if mode == "embed":
             for p in self._trunk.parameters():
@@ -603,7 +605,6 @@ class ActiveLearner:
             extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
             pos_fit = np.concatenate([pos_l, extra])
             y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
-        weight_C = None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
@@ -618,9 +619,7 @@ class ActiveLearner:
                 val_inputs = lambda: head(feats_all[torch.as_tensor(pos_v)])
             else:
                 t_embed = 0.0
-                trunk, _ = create_backbone(self._backbone_spec, in_chans=self.backbone_info.in_chans,
-                                           pretrained=self._pretrained, weights=self._weights) \
-                    if isinstance(self._backbone_spec, str) else (self._fresh_custom_trunk(), None)
+                trunk = self._fresh_trunk()
                 head = self.estimator.build_head(self.backbone_info.num_features, len(self.classes))
                 module = Classifier(trunk, head)
                 tensors = self._tensors
@@ -629,7 +628,7 @@ class ActiveLearner:
                 val_inputs = lambda: module(tensors.batch(pos_v))
             y_v_t = torch.as_tensor(y_v)
             validation = (lambda: float(F.cross_entropy(self._logits_of(val_inputs()), y_v_t))) if len(pos_v) else None
-            loss_fn = lambda out, y, frac: self.estimator.loss(out, y, weight_C=weight_C, progress=frac)
+            loss_fn = lambda out, y, frac: self.estimator.loss(out, y, progress=frac)  # classes balanced by sampling
             result = fit(module, forward, loss_fn, y_fit, cfg, generator=gen, validation=validation,
                          progress=prog, cancel=cancel)
         t_train = time.perf_counter() - t0
@@ -649,12 +648,13 @@ class ActiveLearner:
         to_logits = getattr(self.estimator, "logits", None)
         return to_logits(out) if callable(to_logits) else out
 
-    def _fresh_custom_trunk(self) -> nn.Module:
-        """A user's module, re-initialised from its first state each cycle (trained from scratch)."""
-        if not hasattr(self, "_custom_init_state"):
-            self._custom_init_state = {k: v.clone() for k, v in self._trunk.state_dict().items()}
-        self._trunk.load_state_dict(self._custom_init_state)
-        return self._trunk
+    def _fresh_trunk(self) -> nn.Module:
+        """A new trunk for a finetune cycle: a timm model created from the (seeded) global
+        generator, or a copy of the user's module as it was given (trained from scratch)."""
+        if isinstance(self._backbone_spec, str):
+            return create_backbone(self._backbone_spec, in_chans=self.backbone_info.in_chans,
+                                   pretrained=self._pretrained, weights=self._weights)[0]
+        return copy.deepcopy(self._custom_initial)
 
     def _make_report(self, cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v,
                      result: TrainResult) -> CycleReport:
@@ -715,7 +715,7 @@ class ActiveLearner:
         if isinstance(self._backbone_spec, str):
             trunk, _ = create_backbone(cfg["backbone"], in_chans=cfg["in_chans"])
         else:
-            trunk = self._trunk
+            trunk = copy.deepcopy(self._custom_initial)
         trunk.load_state_dict(trunk_state)
         head = self.estimator.build_head(cfg["num_features"], len(self.classes))
         head.load_state_dict(head_state)
