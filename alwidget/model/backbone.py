@@ -195,7 +195,7 @@ def create_backbone(
             kwargs["pretrained_cfg_overlay"] = dict(file=file)
     elif weights is not None:
         raise ValueError("weights= is only used with pretrained=True")
-    trunk = timm.create_model(backbone, pretrained=pretrained, **kwargs)
+    trunk = timm.create_model(backbone, pretrained=pretrained, **kwargs).to(memory_format=torch.channels_last)
     cfg = getattr(trunk, "pretrained_cfg", {}) or {}
     size = cfg.get("input_size")
     mean = tuple(cfg.get("mean", (0.5,) * 3))

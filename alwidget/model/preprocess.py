@@ -132,7 +132,8 @@ class PoolTensors:
         x = self._u8[idx].float().div_(255.0)
         if augment:
             x = random_shift(x, generator=generator)
-        return (x - self.mean) / self.std
+        # channels-last runs CPU convolutions about a third faster (oneDNN's native layout)
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
 
 def random_shift(x_B_C_S_S: torch.Tensor, max_frac: float = 0.1,
