@@ -25,9 +25,11 @@ import subprocess
 import sys
 import time
 import warnings
+from typing import Optional
 
 
-def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int) -> dict:
+def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
+        num_threads: Optional[int] = None) -> dict:
     """Time one cycle in this process; returns the figures as a dict."""
     warnings.simplefilter("ignore")
     import numpy as np
@@ -36,7 +38,7 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int) ->
 
     fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
     learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
-                            validation_size=min(200, pool_size // 10))
+                            validation_size=min(200, pool_size // 10), num_threads=num_threads)
     rng = np.random.default_rng(seed)
     first = learner.query(labels - k)
     learner.teach(first, [fm.truth[i] for i in first], source="oracle")
@@ -70,12 +72,13 @@ def main() -> int:
     ap.add_argument("--labels", nargs="+", type=int, default=[100, 1000])
     ap.add_argument("--k", type=int, default=20, help="labels per batch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads in a cycle (default: the learner's)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         mode, pool, labels = args.one.split(",")
-        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed)))
+        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads)))
         return 0
     if args.quick:
         args.pools, args.labels = [600], [60]
@@ -87,7 +90,8 @@ def main() -> int:
         for pool in args.pools:
             for labels in args.labels:
                 cmd = [sys.executable, __file__, "--one", f"{mode},{pool},{labels}", "--k", str(args.k),
-                       "--seed", str(args.seed)] + (["--data", args.data] if args.data else [])
+                       "--seed", str(args.seed)] + (["--data", args.data] if args.data else []) \
+                    + (["--threads", str(args.threads)] if args.threads else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 if res.returncode != 0:
                     print(res.stderr[-2000:], file=sys.stderr)
