@@ -385,12 +385,19 @@ class ActiveLearner:
             mask[p] = False
         return mask
 
-    def query(self, k: int) -> List[str]:
+    def selectable_ids(self) -> List[str]:
+        """Ids :meth:`query` may return: unlabelled, not in the validation set, readable."""
+        mask = self._selectable_mask()
+        return [self.pool.ids[i] for i in np.flatnonzero(mask)]
+
+    def query(self, k: int, exclude: Sequence[str] = ()) -> List[str]:
         """The ``k`` most informative unlabelled items, most informative first.
 
-        Never returns labelled or validation items, nor unreadable images. Before the first
-        cycle this is the cold start (``random`` or ``kmeans``). Returns fewer than ``k`` ids
-        when fewer are left.
+        Never returns labelled or validation items, unreadable images, nor the ids in
+        ``exclude`` (e.g. images the person skipped): they are removed before selection, so
+        batch-aware strategies build their batch without them. Before the first cycle this
+        is the cold start (``random`` or ``kmeans``). Returns fewer than ``k`` ids when fewer
+        are left.
         """
         k = int(k)
         if k < 0:
@@ -398,6 +405,9 @@ class ActiveLearner:
         with self._lock:
             model, version, n_cycles = self._model, self._version, len(self.history)
         selectable = self._selectable_mask()
+        for item in exclude:
+            if item in self._pos:
+                selectable[self._pos[item]] = False
         rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
         if model is None:
             picked = self._cold_start(k, selectable, rng)
@@ -592,9 +602,11 @@ class ActiveLearner:
             prog("done", 1.0)
             return rep
         except BaseException as exc:
-            msg = "the cycle was cancelled" if isinstance(exc, CycleCancelled) else f"{type(exc).__name__}: {exc}"
-            rep = CycleReport(cycle=cycle_no, error=msg, strategy=self.strategy.name, estimator=self.estimator.name,
-                              labels_version=version, timings={"total": time.perf_counter() - t_start})
+            cancelled = isinstance(exc, CycleCancelled)
+            msg = "the cycle was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+            rep = CycleReport(cycle=cycle_no, error=msg, cancelled=cancelled, strategy=self.strategy.name,
+                              estimator=self.estimator.name, labels_version=version,
+                              timings={"total": time.perf_counter() - t_start})
             with self._lock:
                 self.history.append(rep)
             prog("failed", 1.0)

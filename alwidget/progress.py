@@ -12,8 +12,12 @@ import threading
 from typing import Callable, Optional
 
 ProgressCallback = Callable[[str, float], None]
-"""``callback(step, fraction)``: ``step`` names the step (``"embed"``, ``"train"``,
-``"score"``, ``"select"``, ``"report"``); ``fraction`` is the share done, in ``[0, 1]``."""
+"""``callback(step, fraction)``: ``fraction`` is the share of the step done, in ``[0, 1]``.
+
+Steps of a cycle, in order: ``"embed"`` (embed mode: computing the pool's features, once),
+``"train"``, ``"features"`` (finetune mode: the new trunk's features of the pool),
+``"score"``; then exactly one of ``"done"`` (the cycle's results are installed) or
+``"failed"`` (it raised or was cancelled; see the last report), each with fraction 1."""
 
 
 class CycleCancelled(RuntimeError):

@@ -127,6 +127,8 @@ class CycleReport:
         Labels changed while the cycle ran; the next cycle is due.
     error : str or None
         The message of the exception that ended the cycle, if it failed.
+    cancelled : bool
+        The cycle was cancelled (then ``error`` says so too).
     train_steps, train_epochs : int
         What the trainer did.
     test_accuracy : float or None
@@ -148,6 +150,7 @@ class CycleReport:
     labels_version: int = 0
     stale: bool = False
     error: Optional[str] = None
+    cancelled: bool = False
     train_steps: int = 0
     train_epochs: int = 0
     test_accuracy: Optional[float] = None

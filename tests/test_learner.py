@@ -374,3 +374,16 @@ def test_embed_mode_model_predicts_new_pools_and_roundtrips(tmp_path, make_learn
     fresh = make_learner(mode="embed")
     fresh.load_model(weights)
     np.testing.assert_allclose(fresh.predict(fresh.pool.ids[:50]), own, atol=1e-5)
+
+
+def test_query_exclude_and_selectable_ids(make_learner, oracle):
+    learner = make_learner(validation_from_truth=True)
+    oracle(learner, learner.query(20))
+    learner.retrain()
+    top = learner.query(5)
+    skipped = top[:2]
+    again = learner.query(5, exclude=skipped)
+    assert not set(again) & set(skipped) and again[:3] == top[2:]
+    sel = learner.selectable_ids()
+    assert len(sel) == 300 - 30 - 20 and not set(sel) & set(learner.labels)
+    assert set(learner.query(1000)) == set(sel)

@@ -1,0 +1,224 @@
+"""The widget's two figures, created once and updated in place after every cycle.
+
+* :func:`uncertainty_figure` / :func:`update_uncertainty`: the histogram of pool uncertainty
+  (normalised entropy) with the easy / medium / hard bands, labelled items overlaid.
+* :func:`accuracy_figure` / :func:`update_accuracy`: validation accuracy versus the number of
+  training labels with its 95 % interval, and a baseline (random sampling) when given.
+
+The update functions take the learner's list of :class:`~alwidget.report.CycleReport` and
+only assign trace data inside ``fig.batch_update()``: the figure is never re-created, so it
+does not flicker, and it may be called from the learner's worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..report import BAND_EDGES, CycleReport, HISTOGRAM_BINS
+from .cards import BAND_COLOURS
+
+__all__ = [
+    "accuracy_figure",
+    "baseline_curve",
+    "uncertainty_figure",
+    "update_accuracy",
+    "update_uncertainty",
+]
+
+_BANDS = (("easy", 0.0, BAND_EDGES[0]), ("medium", BAND_EDGES[0], BAND_EDGES[1]), ("hard", BAND_EDGES[1], 1.0))
+_HEIGHT = 280
+_WIDTH = 470
+
+
+def _figure_widget(**kwargs: Any) -> go.FigureWidget:
+    try:
+        return go.FigureWidget(**kwargs)
+    except ImportError as exc:  # plotly >= 6 renders FigureWidget through anywidget
+        raise ImportError(f"{exc}: the widget's plots need it (pip install anywidget)") from exc
+
+
+def uncertainty_figure() -> go.FigureWidget:
+    """An empty histogram of pool uncertainty with the three bands drawn behind it.
+
+    Returns
+    -------
+    plotly.graph_objects.FigureWidget
+        Traces: ``[0]`` unlabelled items, ``[1]`` labelled items (overlaid).
+    """
+    width = 1.0 / HISTOGRAM_BINS
+    centres = (np.arange(HISTOGRAM_BINS) + 0.5) * width
+    fig = _figure_widget(data=[
+        go.Bar(x=centres, y=np.zeros(HISTOGRAM_BINS), width=width, name="unlabelled", marker_color="#5c6bc0",
+               hovertemplate="uncertainty %{x:.2f}: %{y} unlabelled<extra></extra>"),
+        go.Bar(x=centres, y=np.zeros(HISTOGRAM_BINS), width=width * 0.5, name="labelled", marker_color="#26a69a",
+               hovertemplate="uncertainty %{x:.2f}: %{y} labelled<extra></extra>"),
+    ])
+    shapes, annotations = [], []
+    for name, lo, hi in _BANDS:
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=lo, x1=hi, y0=0, y1=1, layer="below",
+                           line_width=0, fillcolor=BAND_COLOURS[name], opacity=0.10))
+        annotations.append(dict(x=(lo + hi) / 2, y=1.0, xref="x", yref="paper", yanchor="bottom",
+                                showarrow=False, text=name, font=dict(color=BAND_COLOURS[name], size=11)))
+    fig.update_layout(
+        title=dict(text="Pool uncertainty (no model yet)", font_size=13), barmode="overlay", height=_HEIGHT,
+        width=_WIDTH,
+        margin=dict(l=45, r=10, t=50, b=40), shapes=shapes, annotations=annotations, bargap=0,
+        xaxis=dict(title="normalised entropy", range=[0, 1]), yaxis=dict(title="items"),
+        legend=dict(orientation="h", y=-0.25, x=0), showlegend=True, uirevision="keep",
+    )
+    return fig
+
+
+def _latest_histogram(reports: Sequence[CycleReport]) -> Optional[CycleReport]:
+    for rep in reversed(list(reports)):
+        if rep.error is None and rep.histogram is not None:
+            return rep
+    return None
+
+
+def update_uncertainty(fig: go.FigureWidget, reports: Sequence[CycleReport]) -> bool:
+    """Show the histogram of the latest successful cycle in ``reports``.
+
+    Parameters
+    ----------
+    fig : FigureWidget
+        Made by :func:`uncertainty_figure`.
+    reports : sequence of CycleReport
+        The learner's ``history``; failed cycles are skipped.
+
+    Returns
+    -------
+    bool
+        Whether there was a histogram to show.
+    """
+    rep = _latest_histogram(reports)
+    if rep is None:
+        return False
+    hist = rep.histogram
+    edges = np.asarray(hist.edges, dtype=float)
+    centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    bands = hist.bands
+    texts = [f"{name} {bands.get(name, 0)}" for name, _, _ in _BANDS]
+    with fig.batch_update():
+        fig.data[0].x, fig.data[0].y, fig.data[0].width = centres, list(hist.unlabeled), widths
+        fig.data[1].x, fig.data[1].y, fig.data[1].width = centres, list(hist.labeled), widths * 0.5
+        for annotation, text in zip(fig.layout.annotations, texts):
+            annotation.text = text
+        fig.layout.title.text = f"Pool uncertainty after cycle {rep.cycle}"
+    return True
+
+
+def accuracy_figure() -> go.FigureWidget:
+    """An empty accuracy-versus-labels figure.
+
+    Returns
+    -------
+    plotly.graph_objects.FigureWidget
+        Traces: ``[0]``/``[1]`` upper/lower 95 % interval (a band), ``[2]`` validation accuracy
+        (with the interval as error bars, visible from the first point),
+        ``[3]``/``[4]`` baseline band, ``[5]`` baseline.
+    """
+    band = dict(mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False)
+    fig = _figure_widget(data=[
+        go.Scatter(x=[], y=[], name="95% upper", **band),
+        go.Scatter(x=[], y=[], name="95% interval", fill="tonexty", fillcolor="rgba(21,101,192,0.18)", **band),
+        go.Scatter(x=[], y=[], name="this session", mode="lines+markers", line=dict(color="#1565c0"),
+                   error_y=dict(type="data", symmetric=False, array=[], arrayminus=[], color="rgba(21,101,192,0.5)",
+                                thickness=1, width=3),
+                   hovertemplate="%{x} labels: %{y:.1%}<extra></extra>"),
+        go.Scatter(x=[], y=[], name="baseline upper", **band),
+        go.Scatter(x=[], y=[], name="baseline band", fill="tonexty", fillcolor="rgba(120,120,120,0.15)", **band),
+        go.Scatter(x=[], y=[], name="random baseline", mode="lines", line=dict(color="#757575", dash="dash"),
+                   hovertemplate="%{x} labels: %{y:.1%} (random)<extra></extra>"),
+    ])
+    fig.update_layout(
+        title=dict(text="Validation accuracy vs labels", font_size=13), height=_HEIGHT, width=_WIDTH,
+        margin=dict(l=45, r=10, t=50, b=40), xaxis=dict(title="training labels", rangemode="tozero"),
+        yaxis=dict(title="accuracy", range=[0, 1.02], tickformat=".0%"),
+        legend=dict(orientation="h", y=-0.25, x=0), uirevision="keep",
+    )
+    return fig
+
+
+def _curve(reports: Sequence[CycleReport]) -> Tuple[List[int], List[float], List[float], List[float]]:
+    latest = {}
+    for rep in reports:
+        if rep.error is None and not math.isnan(rep.accuracy):
+            latest[rep.n_labels] = rep
+    xs = sorted(latest)
+    return (xs, [latest[n].accuracy for n in xs], [latest[n].accuracy_ci[0] for n in xs],
+            [latest[n].accuracy_ci[1] for n in xs])
+
+
+def baseline_curve(records: Iterable[Any], metric: str = "validation") -> Tuple[List[int], List[float], List[float], List[float]]:
+    """Mean and min–max band of a baseline run, per number of labels.
+
+    Parameters
+    ----------
+    records : iterable
+        :class:`~alwidget.simulate.SimulationRecord` (several seeds allowed) or
+        :class:`~alwidget.report.CycleReport` objects, or ``(n_labels, accuracy)`` pairs.
+    metric : {"validation", "test"}
+        Which accuracy of simulation records to use.
+
+    Returns
+    -------
+    x, mean, low, high : lists
+    """
+    by_n: dict = {}
+    for rec in records:
+        if isinstance(rec, tuple):
+            n, acc = rec
+        elif isinstance(rec, CycleReport):
+            if rec.error is not None:
+                continue
+            n = rec.n_labels
+            acc = rec.test_accuracy if metric == "test" and rec.test_accuracy is not None else rec.accuracy
+        else:
+            n = rec.n_labels
+            acc = rec.test_accuracy if metric == "test" else getattr(rec, "validation_accuracy", rec.test_accuracy)
+        if acc is not None and not math.isnan(float(acc)):
+            by_n.setdefault(int(n), []).append(float(acc))
+    xs = sorted(by_n)
+    return (xs, [float(np.mean(by_n[n])) for n in xs], [float(np.min(by_n[n])) for n in xs],
+            [float(np.max(by_n[n])) for n in xs])
+
+
+def update_accuracy(fig: go.FigureWidget, reports: Sequence[CycleReport], baseline: Optional[Iterable[Any]] = None) -> bool:
+    """Redraw the accuracy curve (and the baseline) from ``reports``.
+
+    Parameters
+    ----------
+    fig : FigureWidget
+        Made by :func:`accuracy_figure`.
+    reports : sequence of CycleReport
+        The learner's ``history``; failed cycles and cycles without validation are skipped;
+        for a repeated number of labels the latest cycle counts.
+    baseline : iterable, optional
+        See :func:`baseline_curve`.
+
+    Returns
+    -------
+    bool
+        Whether there was at least one point to show.
+    """
+    xs, acc, lo, hi = _curve(reports)
+    bx, bmean, blo, bhi = baseline_curve(baseline) if baseline is not None else ([], [], [], [])
+    with fig.batch_update():
+        fig.data[0].x, fig.data[0].y = xs, hi
+        fig.data[1].x, fig.data[1].y = xs, lo
+        fig.data[2].x, fig.data[2].y = xs, acc
+        fig.data[2].error_y.array = [h - a for h, a in zip(hi, acc)]
+        fig.data[2].error_y.arrayminus = [a - lo_ for a, lo_ in zip(acc, lo)]
+        fig.data[3].x, fig.data[3].y = bx, bhi
+        fig.data[4].x, fig.data[4].y = bx, blo
+        fig.data[5].x, fig.data[5].y = bx, bmean
+        if xs:
+            last = acc[-1]
+            fig.layout.title.text = (f"Validation accuracy vs labels: {100 * last:.1f}% "
+                                     f"[{100 * lo[-1]:.0f}–{100 * hi[-1]:.0f}] at {xs[-1]}")
+    return bool(xs)

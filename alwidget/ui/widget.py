@@ -1,0 +1,1028 @@
+"""The notebook face: :class:`LabelingWidget`.
+
+Layout, toolbar, keyboard and the wiring of background cycles. The widget holds no learning
+logic: it asks the :class:`~alwidget.ActiveLearner` what to show (``query``, ``predict``,
+``uncertainty``, ``history``), forwards what the person does (``teach``, ``undo``,
+``retrain_async``, ``set_strategy``) and renders what the learner reports.
+
+Threads. A cycle runs on the learner's worker thread. Its progress callback and the end of
+the cycle update the widget from that thread by setting widget traits only (ipykernel sends
+them to the page); nothing there prints or writes to an ``Output``. The grid is guarded by
+one lock, so a click handled on the kernel's main thread and a refresh from the worker never
+interleave.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..report import uncertainty_band
+from .cards import CARD_CSS, CardParts, ItemCard, Suggestion, class_keys
+from .keyboard import KEY_HELP, KeyAction, KeyMap
+from .plots import accuracy_figure, uncertainty_figure, update_accuracy, update_uncertainty
+
+__all__ = ["LabelingWidget"]
+
+MODES = ("validation", "label", "review")
+_MODE_NAMES = {"validation": "Validation set", "label": "Label", "review": "Review suggestions"}
+_KEY_GRACE_S = 2.0  # a card touched this recently is not swapped away under the person's hands
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text))
+
+
+class _RecentRow(widgets.HBox):
+    """One row of the recent-labels list, bound to one label event for its whole life."""
+
+    def __init__(self, event: Any, classes: Sequence[str], on_undo: Callable[["_RecentRow"], None],
+                 on_change: Callable[["_RecentRow", str], None]) -> None:
+        self.event = event
+        text = (f"<code title='{html.escape(event.item_id, quote=True)}'>{_esc(event.item_id)}</code> "
+                f"<span style='color:#666;font-size:0.85em'>{_esc(event.source)}"
+                f"{' · validation' if event.split == 'validation' else ''}</span>")
+        self.text = widgets.HTML(text, layout=widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
+        self.label = widgets.Dropdown(options=list(classes), value=event.label,
+                                      layout=widgets.Layout(width="7.5em"), tooltip="change this label")
+        self.undo_button = widgets.Button(description="undo", tooltip=f"undo this label ({event.label})",
+                                          layout=widgets.Layout(width="4.5em"))
+        self.undo_button.on_click(lambda _b: on_undo(self))
+        self.label.observe(lambda ch: on_change(self, ch["new"]) if ch["new"] != self.event.label else None,
+                           names="value")
+        super().__init__([self.text, self.label, self.undo_button],
+                         layout=widgets.Layout(width="100%", align_items="center"))
+
+    def close(self) -> None:
+        for child in (self.text, self.label, self.undo_button):
+            child.close()
+        super().close()
+
+
+class LabelingWidget(widgets.VBox):
+    """Label images in a notebook while the learner retrains in the background.
+
+    Display it as the last expression of a cell. The grid shows the ``k`` most informative
+    unlabelled images; click a class (or press its number key) to label a card, Enter to
+    submit the batch. After a submitted batch the learner retrains on its worker thread
+    (``auto_retrain``); the person keeps labelling, and the grid, the status line and both
+    plots refresh when the cycle ends.
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        The session to drive.
+    k : int
+        Cards per batch.
+    columns : int
+        Cards per row (↑ and ↓ move by one row).
+    auto_retrain : bool
+        Start a background cycle after each submitted batch.
+    simulate : bool
+        The pool's known truth answers on request: the validation set is labelled from it
+        (the first screen is skipped) and an *oracle* button (key ``o``) answers a batch.
+        Every such label has the source ``"oracle"``.
+    baseline : iterable, optional
+        A baseline curve for the accuracy plot (e.g. ``alwidget.simulate.run(...,
+        strategy="random")`` records); see :func:`alwidget.ui.plots.baseline_curve`.
+    export_dir : path, optional
+        Default folder for exports (the label store's folder, else the working directory).
+    thumb_size : int
+        Longest side of a card's image, in pixels.
+    recent : int
+        Rows in the recent-labels list.
+
+    Attributes
+    ----------
+    learner : ActiveLearner
+    cards : list of ItemCard
+        The cards of the grid, in order.
+    status : ipywidgets.HTML
+        The status line (labels, cycle, validation accuracy and its interval).
+    uncertainty_plot, accuracy_plot : plotly.graph_objects.FigureWidget
+        The two figures (updated in place).
+    key_events : ipyevents.Event or None
+        The keyboard listener on the grid (``None`` when ipyevents is missing).
+    last_refresh : dict
+        ``{"at": time.monotonic() of the last grid refresh after a cycle, "seconds": its cost,
+        "cycle": the cycle number}`` (empty before the first cycle); for benchmarks.
+
+    Examples
+    --------
+    >>> learner = ActiveLearner(alwidget.datasets.digits(), store="labels.db")  # doctest: +SKIP
+    >>> LabelingWidget(learner, k=12)  # doctest: +SKIP
+    """
+
+    def __init__(self, learner: Any, k: int = 12, *, columns: int = 4, auto_retrain: bool = True,
+                 simulate: bool = False, baseline: Optional[Iterable[Any]] = None,
+                 export_dir: Optional[os.PathLike] = None, thumb_size: int = 112, recent: int = 8) -> None:
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if simulate and learner.pool.truth is None:
+            raise ValueError("simulate=True needs a pool with known truth (pool.truth); "
+                             "build the pool with truth=... or use simulate=False")
+        self.learner = learner
+        self.k = int(k)
+        self.columns = max(1, int(columns))
+        self.simulate = bool(simulate)
+        self.thumb_size = int(thumb_size)
+        self.n_recent = int(recent)
+        self.classes: List[str] = list(learner.classes)
+        self._baseline = list(baseline) if baseline is not None else None
+        self._keys = KeyMap(self.classes)
+        self._digit_keys = class_keys(self.classes)
+        self._parts = CardParts()
+        self._lock = threading.RLock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending_retrain = False
+        self._watched: Any = None
+        self._closed = False
+        self.cards: List[ItemCard] = []
+        self._retired: List[widgets.Widget] = []
+        self._focus = 0
+        self._skipped: set = set()
+        self._touched: Dict[str, float] = {}
+        self._review_order: List[str] = []
+        self._review_page = 0
+        self._progress_last = ("", -1.0, 0.0)
+        self._recent_rows: List[_RecentRow] = []
+        self.last_refresh: Dict[str, float] = {}
+        self.mode = "label"
+
+        if self.simulate:
+            self._label_validation_from_truth()
+
+        # -- toolbar ---------------------------------------------------------------
+        from ..strategies import available_strategies
+
+        names = list(available_strategies())
+        current = learner.strategy.name
+        if current not in names:
+            names.append(current)
+        self.mode_buttons = widgets.ToggleButtons(options=[(_MODE_NAMES[m], m) for m in MODES], value="label",
+                                                  tooltips=["label the random validation set first",
+                                                            "label the most informative images",
+                                                            "accept or correct the model's suggestions"],
+                                                  style={"button_width": "auto"})
+        self.strategy = widgets.Dropdown(options=names, value=current, description="strategy",
+                                         layout=widgets.Layout(width="16em"), style={"description_width": "4.5em"})
+        self.k_input = widgets.BoundedIntText(value=self.k, min=1, max=200, description="k",
+                                              layout=widgets.Layout(width="7.5em"), style={"description_width": "1.2em"})
+        self.auto = widgets.Checkbox(value=bool(auto_retrain), description="auto-retrain after each batch",
+                                     indent=False, layout=widgets.Layout(width="auto"))
+        self.retrain_button = widgets.Button(description="Retrain now", icon="refresh", button_style="primary",
+                                             tooltip="train on all labels now, in the background (key r)")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="stop the running cycle",
+                                            disabled=True, layout=widgets.Layout(width="7em"))
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
+                                              layout=widgets.Layout(width="14em"))
+        self.step = widgets.Label("idle", layout=widgets.Layout(width="12em"))
+        self.status = widgets.HTML("")
+        self.message = widgets.HTML("")
+        self.error = widgets.HTML("")
+        self.error.add_class("alw-error")
+        self.dismiss = widgets.Button(description="dismiss", layout=widgets.Layout(width="6em"))
+        self.error_box = widgets.HBox([self.error, self.dismiss], layout=widgets.Layout(display="none"))
+
+        # -- board: the grid and its batch bar (keyboard source) ---------------------
+        self.grid = widgets.GridBox([], layout=widgets.Layout(
+            grid_template_columns=f"repeat({self.columns}, minmax(0, 1fr))", grid_gap="6px", width="100%"))
+        self.instructions = widgets.HTML("")
+        self.notes = widgets.HTML("")
+        self.submit_button = widgets.Button(description="Submit batch", icon="check", button_style="success",
+                                            tooltip="done with these cards: next batch, and retrain (Enter)")
+        self.skip_button = widgets.Button(description="Skip card", tooltip="skip the highlighted card (s)")
+        self.accept_button = widgets.Button(description="Accept suggestion",
+                                            tooltip="label the highlighted card with the model's suggestion (a)")
+        self.accept_all_button = widgets.Button(description="Accept all shown",
+                                                tooltip="accept the suggestion of every unlabelled card shown")
+        self.undo_button = widgets.Button(description="Undo last", icon="undo",
+                                          tooltip="undo the latest label (Backspace)")
+        self.oracle_button = widgets.Button(description="Oracle answers batch",
+                                            tooltip="simulation: label the unlabelled cards from the known truth (o)",
+                                            layout=widgets.Layout(display="" if self.simulate else "none"))
+        self.help_button = widgets.ToggleButton(value=False, description="keys",
+                                                tooltip="show the keyboard shortcuts (?)",
+                                                layout=widgets.Layout(width="6em"))
+        self.help = widgets.HTML(self._help_html(), layout=widgets.Layout(display="none"))
+        for button in (self.submit_button, self.skip_button, self.accept_button, self.accept_all_button,
+                       self.undo_button, self.oracle_button):
+            button.layout.width = "auto"
+        batch_bar = widgets.HBox([self.submit_button, self.skip_button, self.accept_button, self.accept_all_button,
+                                  self.undo_button, self.oracle_button, self.help_button],
+                                 layout=widgets.Layout(flex_flow="row wrap"))
+        self.board = widgets.VBox([self.instructions, self.notes, self.grid, batch_bar, self.help],
+                                  layout=widgets.Layout(flex="3 1 0%", min_width="0", padding="4px"))
+        self.board.add_class("alw-keyboard")
+        self.key_events = self._listen_keys(self.board)
+
+        # -- recent labels ----------------------------------------------------------
+        self.recent_box = widgets.VBox([], layout=widgets.Layout(width="100%"))
+        side = widgets.VBox([widgets.HTML("<b>Recent labels</b> <span style='color:#666'>(change or undo any)</span>"),
+                             self.recent_box],
+                            layout=widgets.Layout(flex="1 1 0%", min_width="18em", max_width="24em", padding="4px"))
+
+        # -- plots --------------------------------------------------------------------
+        self.uncertainty_plot = uncertainty_figure()
+        self.accuracy_plot = accuracy_figure()
+        plots = widgets.HBox([self.uncertainty_plot, self.accuracy_plot],
+                             layout=widgets.Layout(width="100%", flex_flow="row wrap"))
+
+        # -- export -------------------------------------------------------------------
+        store_path = getattr(learner.store, "path", None)
+        default_dir = Path(export_dir) if export_dir is not None else (
+            Path(store_path).resolve().parent if store_path else Path.cwd())
+        self.export_dir = widgets.Text(value=str(default_dir), description="export to",
+                                       layout=widgets.Layout(width="28em"), style={"description_width": "5em"})
+        self.csv_button = widgets.Button(description="Labels CSV", icon="download", tooltip="write labels.csv")
+        self.json_button = widgets.Button(description="Labels JSON", icon="download", tooltip="write labels.json")
+        self.model_button = widgets.Button(description="Model", icon="download",
+                                           tooltip="write model.pt (timm-compatible) and model.json")
+        export = widgets.HBox([self.export_dir, self.csv_button, self.json_button, self.model_button],
+                              layout=widgets.Layout(flex_flow="row wrap"))
+
+        toolbar = widgets.HBox([self.mode_buttons, self.strategy, self.k_input, self.auto, self.retrain_button,
+                                self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        progress_row = widgets.HBox([self.progress, self.step, self.status],
+                                    layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        super().__init__([
+            widgets.HTML(CARD_CSS), toolbar, progress_row, self.error_box, self.message,
+            widgets.HBox([self.board, side], layout=widgets.Layout(width="100%")),
+            plots, export,
+        ])
+        self.add_class("alw-widget")
+
+        # -- wiring -------------------------------------------------------------------
+        self.mode_buttons.observe(lambda ch: self.set_mode(ch["new"]) if ch["new"] != self.mode else None,
+                                  names="value")
+        self.strategy.observe(lambda ch: self._strategy_changed(ch["old"], ch["new"]), names="value")
+        self.k_input.observe(lambda ch: self.set_k(ch["new"]) if ch["new"] != self.k else None, names="value")
+        self.retrain_button.on_click(lambda _b: self.retrain())
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self.dismiss.on_click(lambda _b: self._show_error(None))
+        self.submit_button.on_click(lambda _b: self.submit())
+        self.skip_button.on_click(lambda _b: self._skip_focused())
+        self.accept_button.on_click(lambda _b: self._accept_focused())
+        self.accept_all_button.on_click(lambda _b: self.accept_all())
+        self.undo_button.on_click(lambda _b: self.undo())
+        self.oracle_button.on_click(lambda _b: self.oracle())
+        self.help_button.observe(lambda ch: self._show_help(ch["new"]), names="value")
+        self.csv_button.on_click(lambda _b: self.export("csv"))
+        self.json_button.on_click(lambda _b: self.export("json"))
+        self.model_button.on_click(lambda _b: self.export("model"))
+        learner.progress_callbacks.append(self._on_progress)
+
+        first = "validation" if learner.pending_validation() else "label"
+        with self._lock:
+            self._set_mode(first)
+            self._update_plots()
+            self._update_recent()
+            self._update_status()
+            self._update_notes()
+
+    # ================================================================== public actions
+    @property
+    def grid_ids(self) -> List[str]:
+        """The item ids shown in the grid, in order."""
+        with self._lock:
+            return [card.item_id for card in self.cards]
+
+    @property
+    def focused(self) -> Optional[ItemCard]:
+        """The card the keyboard acts on."""
+        with self._lock:
+            return self.cards[self._focus] if self.cards else None
+
+    def handle_event(self, event: Dict[str, Any]) -> None:
+        """The ipyevents handler: act on one browser event (``{"type": "keydown", "key": "3"}``)."""
+        if self._closed:
+            return
+        try:
+            action = self._keys(event)
+            if action.kind != "none":
+                self._do(action)
+        except Exception as exc:  # an event handler must never raise into the comm layer
+            self._show_error(f"{type(exc).__name__}: {exc}")
+
+    def press(self, *keys: str) -> None:
+        """Press keys, as if typed over the grid (for scripts, tests and teaching)."""
+        for key in keys:
+            self.handle_event({"type": "keydown", "key": key})
+
+    def submit(self) -> None:
+        """Submit the batch: show the next one, and start a background cycle if auto-retrain is on.
+
+        Cards left unlabelled count as skipped: later batches of this session show other images.
+        """
+        with self._lock:
+            self._keys.cancel()
+            if self.mode == "validation":
+                if not self.learner.pending_validation():
+                    self._set_mode("label")
+                    self._flash("The validation set is labelled: now label the most informative images.")
+                else:
+                    self._fill(keep_labeled=False)
+            elif self.mode == "review":
+                self._review_page += 1
+                self._fill(keep_labeled=False)
+            else:
+                # cards left unlabelled are passed over: the next batch brings other images
+                self._skipped.update(c.item_id for c in self.cards if c.label is None)
+                if self.auto.value and self.learner.labels and self.learner.cycle_due:
+                    self._start_cycle()
+                self._fill(keep_labeled=False)
+            self._update_status()
+
+    def refresh(self) -> None:
+        """Re-read labels and the latest model from the learner (after teaching from code, say).
+
+        Labelled cards stay; the others follow the current ranking. In the validation screen,
+        a completed validation set moves on to labelling.
+        """
+        with self._lock:
+            if self.mode == "validation" and not self.learner.pending_validation():
+                self._set_mode("label")
+            else:
+                self._fill(keep_labeled=True)
+            self._update_plots()
+            self._update_recent()
+            self._update_status()
+            self._update_notes()
+
+    def retrain(self) -> None:
+        """Start a background cycle now (queued after the running one, if any)."""
+        with self._lock:
+            self._start_cycle(force=True)
+            self._update_status()
+
+    def cancel(self) -> None:
+        """Stop the running cycle (the previous model is kept) and drop a queued one."""
+        with self._lock:
+            self._pending_retrain = False
+        if self.learner.cancel():
+            self._flash("Cancelling the cycle…")
+
+    def undo(self, item_id: Optional[str] = None) -> None:
+        """Undo the latest label (of ``item_id`` if given); the cards and lists follow."""
+        with self._lock:
+            try:
+                event = self.learner.undo(item_id)
+            except Exception as exc:
+                self._show_error(f"{type(exc).__name__}: {exc}")
+                return
+            if event is None:
+                self._flash("Nothing to undo.")
+            else:
+                self._flash(f"Undid the label <b>{_esc(event.label)}</b> of <code>{_esc(event.item_id)}</code>.")
+            self._after_labels_changed()
+
+    def accept_all(self) -> None:
+        """Accept the model's suggestion for every unlabelled, unskipped card shown."""
+        with self._lock:
+            if self.mode == "validation":
+                self._flash("Validation labels are given without the model's help.")
+                return
+            todo = [c for c in self.cards if c.label is None and not c.skipped and c.suggestion is not None]
+            if not todo:
+                self._flash("No suggestions to accept here.")
+                return
+            self._teach([c.item_id for c in todo], [c.suggestion.label for c in todo], "suggestion")
+
+    def oracle(self) -> None:
+        """Simulation: label the unlabelled, unskipped cards shown from the pool's known truth."""
+        if not self.simulate:
+            self._flash("The oracle answers only in a simulation: LabelingWidget(learner, simulate=True).")
+            return
+        truth = self.learner.pool.truth
+        with self._lock:
+            todo = [c for c in self.cards if c.label is None and not c.skipped and truth.get(c.item_id) is not None]
+            if todo:
+                self._teach([c.item_id for c in todo], [truth[c.item_id] for c in todo], "oracle")
+
+    def set_mode(self, mode: str) -> None:
+        """Show the validation set, the most informative images, or the model's suggestions."""
+        with self._lock:
+            self._set_mode(mode)
+            self._update_status()
+
+    def set_k(self, k: int) -> None:
+        """Show ``k`` cards per batch (labelled cards stay)."""
+        k = int(k)
+        if k < 1:
+            return
+        with self._lock:
+            self.k = k
+            if self.k_input.value != k:
+                self.k_input.value = k
+            self._fill(keep_labeled=True)
+
+    def set_baseline(self, records: Optional[Iterable[Any]]) -> None:
+        """Draw (or remove, with ``None``) the baseline curve of the accuracy plot."""
+        with self._lock:
+            self._baseline = list(records) if records is not None else None
+            self._update_plots()
+
+    def export(self, what: str, folder: Optional[os.PathLike] = None) -> Optional[Path]:
+        """Write ``labels.csv``, ``labels.json`` or ``model.pt`` (+ ``model.json``) to ``folder``.
+
+        Parameters
+        ----------
+        what : {"csv", "json", "model"}
+        folder : path, optional
+            Default: the *export to* field.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The file written, or ``None`` when it failed (the error is shown in the widget).
+        """
+        target = Path(folder if folder is not None else self.export_dir.value).expanduser()
+        try:
+            if what == "csv":
+                path = self.learner.store.export_csv(target / "labels.csv")
+            elif what == "json":
+                path = self.learner.store.export_json(target / "labels.json")
+            elif what == "model":
+                path, _config = self.learner.save_model(target / "model.pt")
+            else:
+                raise ValueError(f"export what={what!r}: use 'csv', 'json' or 'model'")
+        except Exception as exc:
+            self._show_error(f"export failed: {type(exc).__name__}: {exc}")
+            return None
+        self._flash(f"Saved <code>{_esc(path)}</code>.")
+        return Path(path)
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until no background cycle is running and the widget has refreshed.
+
+        Returns ``False`` on timeout. Handy in scripts and tests; in a notebook the widget
+        refreshes by itself.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._idle.is_set() and not self.learner.running:
+                time.sleep(0.01)
+                if self._idle.is_set() and not self.learner.running:
+                    return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            self._idle.wait(0.05)
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Stop listening to the learner and close every widget (the learner stays open)."""
+        self._closed = True
+        try:
+            self.learner.progress_callbacks.remove(self._on_progress)
+        except ValueError:
+            pass
+        with self._lock:
+            for w in self.cards + self._retired + self._recent_rows:
+                w.close()
+            self.cards, self._retired, self._recent_rows = [], [], []
+            self._parts.close()
+        if self.key_events is not None:
+            self.key_events.close()
+        todo, seen = list(self.children), set()
+        while todo:  # every widget of the layout, depth first (figures included)
+            w = todo.pop()
+            if id(w) in seen:
+                continue
+            seen.add(id(w))
+            todo.extend(getattr(w, "children", ()) or ())
+            w.close()
+        super().close()
+
+    # ================================================================== keyboard
+    def _listen_keys(self, source: widgets.DOMWidget) -> Any:
+        try:
+            from ipyevents import Event
+        except ImportError:  # mouse only
+            return None
+        events = Event(source=source, watched_events=["keydown"], prevent_default_action=True,
+                       ignore_modifier_key_events=True)
+        events.on_dom_event(self.handle_event)
+        return events
+
+    def _help_html(self) -> str:
+        keys = dict(KEY_HELP)
+        if all(k == c for k, c in self._digit_keys.items()):
+            keys["1…9, 0"] = "label the current card with the class of that name"
+        else:
+            shown = ", ".join(f"<kbd>{_esc(k)}</kbd> {_esc(c)}" for k, c in self._digit_keys.items())
+            keys["1…9, 0"] = f"label the current card: {shown}"
+        rows = "".join(f"<tr><td><kbd>{_esc(k)}</kbd></td><td>{v}</td></tr>" for k, v in keys.items())
+        sim = "<tr><td><kbd>o</kbd></td><td>oracle answers the batch</td></tr>" if self.simulate else ""
+        return ("<div style='font-size:0.9em'>Keys act while the mouse is over the grid (JupyterLab does not "
+                f"see them then).<table>{rows}{sim}</table></div>")
+
+    def _show_help(self, show: bool) -> None:
+        self.help.layout.display = "" if show else "none"
+        if self.help_button.value != show:
+            self.help_button.value = show
+
+    def _do(self, action: KeyAction) -> None:
+        with self._lock:
+            card = self.focused
+            self._touch()
+            self._act(action, card)
+            if action.kind != "submit":  # a new batch: the person has not looked at it yet
+                self._touch()
+
+    def _touch(self) -> None:
+        """Remember that the person is at the focused card now (it is not swapped away for a moment)."""
+        card = self.focused
+        if card is not None:
+            self._touched[card.item_id] = time.monotonic()
+
+    def _act(self, action: KeyAction, card: Optional[ItemCard]) -> None:
+        with self._lock:
+            kind = action.kind
+            if kind == "move":
+                self._move_focus(action.step)
+            elif kind == "move_row":
+                self._move_focus(action.step * self.columns, wrap=False)
+            elif kind == "pick" and card is not None:
+                card.show_typeahead("")
+                if self._label_card(card, action.label, "human"):
+                    self._advance()
+            elif kind == "accept":
+                self._accept_focused()
+            elif kind == "skip":
+                self._skip_focused()
+            elif kind == "submit":
+                self.submit()
+            elif kind == "undo":
+                self.undo()
+            elif kind == "retrain":
+                self.retrain()
+            elif kind == "oracle":
+                self.oracle()
+            elif kind == "help":
+                self._show_help(not self.help_button.value)
+            elif kind == "typing" and card is not None:
+                card.show_typeahead(action.text or "/", action.label)
+            elif kind == "cancel" and card is not None:
+                card.show_typeahead("")
+
+    def _move_focus(self, step: int, wrap: bool = True) -> None:
+        n = len(self.cards)
+        if not n:
+            return
+        new = self._focus + step
+        new = new % n if wrap else min(max(new, 0), n - 1)
+        self._set_focus(new)
+
+    def _set_focus(self, index: int) -> None:
+        self._keys.cancel()
+        self._focus = min(max(int(index), 0), max(len(self.cards) - 1, 0))
+        for i, card in enumerate(self.cards):
+            card.set_focus(i == self._focus)
+
+    def _advance(self) -> None:
+        """Focus the next card that still needs a label (stay if none)."""
+        n = len(self.cards)
+        for step in range(1, n + 1):
+            i = (self._focus + step) % n
+            card = self.cards[i]
+            if card.label is None and not card.skipped:
+                self._set_focus(i)
+                return
+
+    def _accept_focused(self) -> None:
+        with self._lock:
+            card = self.focused
+            if card is None:
+                return
+            if self.mode == "validation" or card.suggestion is None:
+                self._flash("No suggestion to accept here" + (
+                    " (validation labels are given without the model's help)." if self.mode == "validation" else
+                    ": train a model first."))
+                return
+            if self._label_card(card, card.suggestion.label, "suggestion"):
+                self._advance()
+
+    def _skip_focused(self) -> None:
+        with self._lock:
+            card = self.focused
+            if card is None:
+                return
+            if card.label is None:
+                self._skipped.add(card.item_id)
+                card.set_skipped(True)
+            self._advance()
+
+    # ================================================================== labels
+    def _on_pick(self, card: ItemCard, label: str) -> None:
+        """A class button (or the dropdown) of ``card`` was clicked."""
+        try:
+            with self._lock:
+                if card in self.cards:
+                    self._set_focus(self.cards.index(card))
+                if self._label_card(card, label, "human") and card in self.cards:
+                    self._advance()
+                self._touch()
+        except Exception as exc:
+            self._show_error(f"{type(exc).__name__}: {exc}")
+
+    def _label_card(self, card: ItemCard, label: str, source: str) -> bool:
+        if card.label == label and card.source == source:
+            return True
+        return self._teach([card.item_id], [label], source)
+
+    def _teach(self, ids: List[str], labels: List[str], source: str) -> bool:
+        try:
+            self.learner.teach(ids, labels, source=source)
+        except Exception as exc:
+            self._show_error(f"label not saved: {type(exc).__name__}: {exc}")
+            self._after_labels_changed()
+            return False
+        self._skipped.difference_update(ids)
+        self._after_labels_changed()
+        return True
+
+    def _after_labels_changed(self) -> None:
+        """Re-read labels from the store into the cards, the recent list and the status."""
+        with self._lock:
+            self._sync_cards()
+            self._update_recent()
+            self._update_status()
+
+    def _sync_cards(self, suggestions: Optional[Dict[str, Suggestion]] = None) -> None:
+        store = self.learner.store
+        show = self.mode != "validation"
+        for card in self.cards:
+            event = store.get(card.item_id)
+            sug = suggestions.get(card.item_id) if suggestions is not None else card.suggestion
+            card.show(label=None if event is None else event.label, source=None if event is None else event.source,
+                      suggestion=sug, show_suggestion=show)
+
+    # ================================================================== the grid
+    def _set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "review" and self.learner.uncertainty is None:
+            self._flash("Review needs a model: label a batch and retrain first.")
+            mode = "label" if self.mode == "review" else self.mode
+        self.mode = mode
+        if self.mode_buttons.value != mode:
+            self.mode_buttons.value = mode  # re-enters set_mode once; harmless
+        self._keys.cancel()
+        if mode == "review":
+            self._review_order = self._hardest_first()
+            self._review_page = 0
+        self.instructions.value = self._instructions()
+        for button in (self.accept_button, self.accept_all_button):
+            button.disabled = mode == "validation"
+        self._fill(keep_labeled=False)
+
+    def _instructions(self) -> str:
+        if self.mode == "validation":
+            n = len(self.learner.pending_validation())
+            return (f"<b>First: label the random validation set</b> ({n} left). It measures accuracy "
+                    "honestly, so the model's guesses are hidden here. Enter shows the next page.")
+        if self.mode == "review":
+            return ("<b>Review</b>: the model's suggestions for the rest of the pool, hardest first. "
+                    "<kbd>a</kbd> accepts, a class button or number key corrects, Enter shows the next page.")
+        return ("<b>Label</b> the images the model is least sure about: click a class or press its key; "
+                "Enter submits the batch. Hover the grid for keys (<kbd>?</kbd> lists them).")
+
+    def _hardest_first(self) -> List[str]:
+        unc = self.learner.uncertainty
+        if unc is None:
+            return []
+        selectable = set(self.learner.selectable_ids())
+        ids = self.learner.pool.ids
+        order = np.argsort(-unc, kind="stable")
+        return [ids[i] for i in order if ids[i] in selectable]
+
+    def _candidates(self, n: int, exclude: set) -> List[str]:
+        if n <= 0:
+            return []
+        if self.mode == "validation":  # skipped ones come back last
+            pending = [i for i in self.learner.pending_validation() if i not in exclude]
+            return ([i for i in pending if i not in self._skipped] + [i for i in pending if i in self._skipped])[:n]
+        if self.mode == "review":
+            taken = set(self.learner.store.labels(split=None))
+            start = self._review_page * self.k
+            rest = [i for i in self._review_order[start:] if i not in taken and i not in exclude]
+            if not rest and self._review_page:  # past the end: start over with what is left
+                self._review_page = 0
+                rest = [i for i in self._review_order if i not in taken and i not in exclude]
+            return rest[:n]
+        return self.learner.query(n, exclude=exclude | self._skipped)
+
+    def _fill(self, keep_labeled: bool) -> None:
+        """Put cards in the grid: keep labelled ones (and one being worked on) if asked, fill the rest."""
+        store = self.learner.store
+        now = time.monotonic()
+        old = self.cards[: self.k]
+        keep: List[Optional[ItemCard]] = []
+        if keep_labeled:
+            for i, card in enumerate(old):
+                working = (i == self._focus and now - self._touched.get(card.item_id, -1e9) < _KEY_GRACE_S
+                           and card.item_id not in self._skipped)
+                keep.append(card if (card.item_id in store or working) else None)
+        keep += [None] * (self.k - len(keep))
+        kept_ids = {c.item_id for c in keep if c is not None}
+        try:
+            new_ids = self._candidates(sum(c is None for c in keep), kept_ids)
+        except Exception as exc:
+            self._show_error(f"could not choose images: {type(exc).__name__}: {exc}")
+            new_ids = []
+        fresh = iter(new_ids)
+        cards: List[ItemCard] = []
+        for card in keep:
+            if card is None:
+                item = next(fresh, None)
+                if item is None:
+                    continue
+                card = self._make_card(item)
+            cards.append(card)
+        for card in self.cards:
+            if card not in cards:
+                self._retire(card)
+        self.cards = cards
+        self.grid.children = tuple(cards)
+        self._sync_cards(self._suggestions([c.item_id for c in cards]))
+        self._set_focus(self._focus if keep_labeled else 0)
+        if not keep_labeled:
+            self._advance_from_start()
+        if not cards:
+            self.instructions.value = self._instructions() + "<br><i>Nothing left to show here.</i>"
+        elif self.mode == "validation":
+            self.instructions.value = self._instructions()
+
+    def _advance_from_start(self) -> None:
+        for i, card in enumerate(self.cards):
+            if card.label is None and not card.skipped:
+                self._set_focus(i)
+                return
+
+    def _make_card(self, item: str) -> ItemCard:
+        try:
+            image = self.learner.pool.image(item)
+        except Exception:
+            image = None
+        return ItemCard(item, image, self.classes, self._on_pick, thumb_size=self.thumb_size,
+                        keys=self._digit_keys, parts=self._parts)
+
+    def _retire(self, card: widgets.Widget) -> None:
+        """Close replaced cards a refresh later: a click already on its way still finds its card."""
+        self._retired.append(card)
+        keep = max(self.k, self.n_recent, 1)
+        if len(self._retired) > 2 * keep:
+            for old in self._retired[:-keep]:
+                old.close()
+            self._retired = self._retired[-keep:]
+
+    def _suggestions(self, ids: Sequence[str]) -> Dict[str, Suggestion]:
+        if not ids:
+            return {}
+        unc = self.learner.uncertainty
+        if unc is None:
+            return {}
+        try:
+            probs = self.learner.predict(list(ids))
+        except Exception:
+            return {}
+        pool = self.learner.pool
+        u = np.array([unc[pool.index(i)] for i in ids])
+        bands = uncertainty_band(u)
+        out = {}
+        for row, item, ui, band in zip(probs, ids, u, bands):
+            j = int(np.argmax(row))
+            out[item] = Suggestion(self.classes[j], float(row[j]), str(band), float(ui))
+        return out
+
+    # ================================================================== cycles
+    def _start_cycle(self, force: bool = False) -> None:
+        learner = self.learner
+        if not learner.labels:
+            if force:
+                self._show_error("no training labels yet: label some images in the Label tab first")
+            return
+        if learner.running:
+            self._pending_retrain = True
+            self._watch(learner.retrain_async())  # the running cycle's Future (no new cycle starts)
+            self._flash("A cycle is running; another one will follow with the new labels.")
+            return
+        self._idle.clear()
+        try:
+            future = learner.retrain_async()
+        except Exception as exc:
+            self._idle.set()
+            self._show_error(f"could not start training: {type(exc).__name__}: {exc}")
+            return
+        self.cancel_button.disabled = False
+        self._watch(future)
+
+    def _watch(self, future: Any) -> None:
+        if future is None or future is self._watched:
+            return
+        self._watched = future
+        self._idle.clear()
+        future.add_done_callback(self._cycle_finished)
+
+    def _cycle_finished(self, future: Any) -> None:
+        """Runs on the worker thread once a cycle's Future is done: chain a pending cycle or go idle."""
+        try:
+            with self._lock:
+                again = self._pending_retrain and self.learner.cycle_due and not self._closed
+                self._pending_retrain = False
+                if again:
+                    self._watched = None
+                    self._start_cycle()
+                    return
+                self.cancel_button.disabled = True
+                self._update_status()
+        except Exception as exc:
+            self._show_error(f"{type(exc).__name__}: {exc}")
+        finally:
+            if not (self.learner.running and self._watched is not future):
+                self._idle.set()
+
+    def _on_progress(self, step: str, fraction: float) -> None:
+        """The learner's progress callback (any thread): bar, step name; refresh at the end."""
+        if self._closed:
+            return
+        now = time.monotonic()
+        last_step, last_fraction, last_time = self._progress_last
+        end = step in ("done", "failed")
+        if step == last_step and not end and fraction < 1.0 and fraction - last_fraction < 0.05 \
+                and now - last_time < 0.25:
+            return
+        self._progress_last = (step, fraction, now)
+        self.progress.value = float(fraction)
+        self.progress.bar_style = "danger" if step == "failed" else ("success" if step == "done" else "info")
+        self.step.value = {"done": "cycle done", "failed": "cycle failed"}.get(step, f"{step}…")
+        if end:
+            self._cycle_ended()
+        elif self.cancel_button.disabled:
+            self.cancel_button.disabled = False
+
+    def _cycle_ended(self) -> None:
+        """A cycle reported its end (on the worker thread): show its result, refresh the grid."""
+        t0 = time.perf_counter()
+        try:
+            history = self.learner.history
+            last = history[-1] if history else None
+            cancelled = last is not None and last.cancelled
+            if cancelled:
+                self._flash("Cycle cancelled; the previous model is kept.")
+            elif last is not None and last.error:
+                self._show_error(f"training failed (cycle {last.cycle}): {last.error}. "
+                                 "The previous model is kept; keep labelling or retrain.")
+            elif last is not None:
+                self._show_error(None)
+            with self._lock:
+                self._update_plots()
+                if last is not None and last.error is None:
+                    if self.mode == "review":
+                        self._review_order = self._hardest_first()
+                        self._review_page = 0
+                    if self.mode == "validation":
+                        self._sync_cards()
+                    else:
+                        self._fill(keep_labeled=True)
+                self._update_status()
+                self._update_notes()
+                self.last_refresh = {"at": time.monotonic(), "seconds": time.perf_counter() - t0,
+                                     "cycle": float(last.cycle if last is not None else 0)}
+        except Exception as exc:
+            self._show_error(f"refresh failed: {type(exc).__name__}: {exc}")
+
+    def _update_plots(self) -> None:
+        history = list(self.learner.history)
+        update_uncertainty(self.uncertainty_plot, history)
+        update_accuracy(self.accuracy_plot, history, self._baseline)
+
+    # ================================================================== side panels
+    def _update_recent(self) -> None:
+        try:
+            events = self.learner.store.events(limit=self.n_recent)
+        except Exception:
+            events = []
+        old = {row.event.seq: row for row in self._recent_rows}
+        rows = [old.pop(e.seq, None) or _RecentRow(e, self.classes, self._undo_row, self._relabel_row)
+                for e in events]
+        self._recent_rows = rows
+        self.recent_box.children = tuple(rows)
+        for row in old.values():
+            self._retire(row)
+
+    def _undo_row(self, row: _RecentRow) -> None:
+        with self._lock:
+            current = self.learner.store.get(row.event.item_id)
+            if current is None or current.seq != row.event.seq:
+                self._flash("That label changed meanwhile; see the list.")
+                self._update_recent()
+                return
+            self.undo(row.event.item_id)
+
+    def _relabel_row(self, row: _RecentRow, label: str) -> None:
+        with self._lock:
+            if label is not None:
+                self._teach([row.event.item_id], [label], "human")
+
+    def _label_validation_from_truth(self) -> None:
+        truth = self.learner.pool.truth
+        pending = [i for i in self.learner.pending_validation() if truth.get(i) is not None]
+        if pending:
+            self.learner.teach(pending, [truth[i] for i in pending], source="oracle")
+
+    def _strategy_changed(self, old: str, new: str) -> None:
+        with self._lock:
+            if new == self.learner.strategy.name:
+                return
+            try:
+                self.learner.set_strategy(new)
+                if self.learner.uncertainty is not None:
+                    self.learner.query(1)  # fails now, not at the next batch, if the strategy cannot run
+            except Exception as exc:
+                self._show_error(f"strategy {new!r} cannot be used: {exc}")
+                try:
+                    self.learner.set_strategy(old)
+                except Exception:
+                    pass
+                self.strategy.value = old
+                return
+            self._flash(f"Strategy: {_esc(new)} (scores refresh at the next cycle).")
+            if self.mode == "label":
+                self._fill(keep_labeled=True)
+            self._update_status()
+
+    def _update_status(self) -> None:
+        learner = self.learner
+        try:
+            counts = learner.store.counts()
+        except Exception:
+            return
+        n_val = len(learner.validation_ids)
+        parts = [f"<b>{counts['train']}</b> labels",
+                 f"validation {counts['validation']}/{n_val}"]
+        history = list(learner.history)
+        ok = [r for r in history if r.error is None]
+        if ok:
+            rep = ok[-1]
+            if math.isnan(rep.accuracy):
+                acc = "n/a"
+            else:
+                lo, hi = rep.accuracy_ci
+                acc = f"<b>{100 * rep.accuracy:.1f}%</b> [{100 * lo:.1f}–{100 * hi:.1f}] on {rep.n_validation}"
+            parts.append(f"cycle {rep.cycle}: validation accuracy {acc} ({rep.n_labels} labels)")
+        else:
+            parts.append("no model yet")
+        if history and history[-1].error:
+            parts.append(f"<span style='color:#b71c1c'>cycle {history[-1].cycle} failed</span>")
+        if learner.running:
+            parts.append("training…")
+        elif ok and learner.cycle_due:
+            parts.append("<i>labels changed since the last training</i>")
+        try:
+            reason = learner.stop_reason()
+        except Exception:
+            reason = None
+        if reason:
+            parts.append(f"suggest stopping: {_esc(reason)}")
+        self.status.value = " · ".join(parts)
+
+    def _update_notes(self) -> None:
+        """Say which images are left out because they cannot be read (``pool.skipped``)."""
+        try:
+            skipped = list(self.learner.pool.skipped)
+        except Exception:
+            skipped = []
+        if not skipped:
+            self.notes.value = ""
+            return
+        shown = ", ".join(f"<code>{_esc(item)}</code> ({_esc(reason)})" for item, reason in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        n = len(skipped)
+        self.notes.value = (f"<span style='color:#8d6e00'>⚠ {n} image{'s' if n != 1 else ''} could not be read "
+                            f"and {'are' if n != 1 else 'is'} left out: {shown}{more} (see "
+                            "<code>learner.pool.skipped</code>).</span>")
+
+    def _flash(self, text_html: str) -> None:
+        """Show a short message (``text_html`` must already be escaped)."""
+        self.message.value = f"<span style='color:#33691e'>{text_html}</span>" if text_html else ""
+
+    def _show_error(self, text: Optional[str]) -> None:
+        if text:
+            self.error.value = f"⚠ {_esc(text)}"
+            self.error_box.layout.display = ""
+        else:
+            self.error.value = ""
+            self.error_box.layout.display = "none"
+
+    def __repr__(self) -> str:
+        return f"LabelingWidget(k={self.k}, mode={self.mode!r}, cards={self.grid_ids!r})"

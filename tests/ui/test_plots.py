@@ -1,0 +1,61 @@
+"""The two figures are created once and their data change in place."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from alwidget.report import CycleReport, uncertainty_histogram
+from alwidget.simulate import SimulationRecord
+from alwidget.ui.plots import (accuracy_figure, baseline_curve, uncertainty_figure, update_accuracy,
+                               update_uncertainty)
+
+
+def _report(cycle, n, acc, ci, u=None, labeled=None, error=None):
+    hist = None
+    if u is not None:
+        hist = uncertainty_histogram(np.asarray(u), np.asarray(labeled))
+    return CycleReport(cycle=cycle, n_labels=n, n_validation=20, accuracy=acc, accuracy_ci=ci, histogram=hist,
+                       error=error)
+
+
+def test_uncertainty_histogram_updates_in_place_with_bands():
+    fig = uncertainty_figure()
+    traces = fig.data
+    assert not update_uncertainty(fig, [])
+    u = np.array([0.05, 0.1, 0.3, 0.9, 0.95, 0.97])
+    lab = np.array([True, False, False, False, False, True])
+    assert update_uncertainty(fig, [_report(1, 2, 0.5, (0.3, 0.7), u, lab)])
+    assert fig.data[0] is traces[0] and fig.data[1] is traces[1]
+    assert sum(fig.data[0].y) == 4 and sum(fig.data[1].y) == 2
+    assert [a.text for a in fig.layout.annotations] == ["easy 1", "medium 1", "hard 2"]
+    assert "cycle 1" in fig.layout.title.text
+    # a failed cycle afterwards does not hide the last histogram
+    update_uncertainty(fig, [_report(1, 2, 0.5, (0.3, 0.7), u, lab), _report(2, 2, math.nan, (0, 0), error="boom")])
+    assert "cycle 1" in fig.layout.title.text
+    shapes = fig.layout.shapes
+    assert [(s.x0, s.x1) for s in shapes] == [(0.0, 0.2), (0.2, 0.5), (0.5, 1.0)]
+
+
+def test_accuracy_curve_with_interval_and_baseline():
+    fig = accuracy_figure()
+    reports = [_report(1, 10, 0.5, (0.3, 0.7)), _report(2, 20, 0.7, (0.5, 0.85)),
+               _report(3, 30, math.nan, (math.nan, math.nan), error="failed"), _report(4, 30, 0.8, (0.6, 0.9))]
+    base = [SimulationRecord("random", s, n, 0.0, acc, 1.0)
+            for s, n, acc in [(0, 10, 0.4), (1, 10, 0.5), (0, 20, 0.55), (1, 20, 0.65)]]
+    assert update_accuracy(fig, reports, base)
+    assert list(fig.data[2].x) == [10, 20, 30] and list(fig.data[2].y) == [0.5, 0.7, 0.8]
+    assert list(fig.data[1].y) == [0.3, 0.5, 0.6] and list(fig.data[0].y) == [0.7, 0.85, 0.9]
+    np.testing.assert_allclose(fig.data[2].error_y.array, [0.2, 0.15, 0.1])
+    np.testing.assert_allclose(fig.data[2].error_y.arrayminus, [0.2, 0.2, 0.2])
+    assert list(fig.data[5].x) == [10, 20]
+    np.testing.assert_allclose(fig.data[5].y, [0.45, 0.6])
+    np.testing.assert_allclose(fig.data[4].y, [0.4, 0.55])
+    assert "80.0%" in fig.layout.title.text
+
+
+def test_baseline_curve_accepts_pairs_and_reports():
+    assert baseline_curve([(10, 0.5), (10, 0.7)]) == ([10], [0.6], [0.5], [0.7])
+    x, m, lo, hi = baseline_curve([_report(1, 5, 0.4, (0, 1)), _report(2, 9, 0.6, (0, 1))])
+    assert x == [5, 9] and m == [0.4, 0.6]

@@ -1,0 +1,414 @@
+"""The widget driven kernel-side: clicks, key events, background cycles, review, errors.
+
+Every test uses a tiny learner (200 digits, 20 training steps). Clicks go through
+``Button.click()``; key events go through the ipyevents handler with the dict the browser
+sends (``{"type": "keydown", "key": "3"}``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from alwidget import ImagePool, LabelingWidget
+
+pytestmark = pytest.mark.timeout(120)
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def key(w, k, **mods):
+    """Send a key event exactly as ipyevents delivers it from the browser."""
+    w.key_events._handle_mouse_msg(None, {"event": "keydown", "type": "keydown", "key": k, **mods}, None)
+
+
+def plot_data(w):
+    return (tuple(w.uncertainty_plot.data[0].y), tuple(w.uncertainty_plot.data[1].y),
+            tuple(w.accuracy_plot.data[2].x), tuple(w.accuracy_plot.data[2].y))
+
+
+def test_learner_widget_and_package_name_give_the_widget(make_learner):
+    import alwidget
+
+    learner = make_learner()
+    w = learner.widget(k=5)
+    try:
+        assert isinstance(w, alwidget.LabelingWidget) and len(w.cards) == 5
+    finally:
+        w.close()
+
+
+def test_clicking_class_buttons_saves_at_once(make_widget):
+    w = make_widget(k=6)
+    assert w.mode == "label" and len(w.cards) == 6
+    card = w.cards[2]
+    card.buttons["7"].click()
+    event = w.learner.store.get(card.item_id)
+    assert (event.label, event.source, event.split) == ("7", "human", "train")
+    assert card.label == "7" and card.buttons["7"].button_style == "success"
+    assert "<b>1</b> labels" in w.status.value
+    assert w.focused is w.cards[3]  # moves on to the next card to label
+    # correcting a card relabels it; the store keeps both events, the latest counts
+    card.buttons["1"].click()
+    assert w.learner.labels[card.item_id] == "1"
+    assert w.recent_box.children[0].event.label == "1"
+
+
+def test_number_keys_move_undo_and_skip(make_widget):
+    w = make_widget(k=8)
+    ids = w.grid_ids
+    assert w.focused.item_id == ids[0]
+    key(w, "3")
+    key(w, "ArrowRight")  # focus had moved to card 1; now card 2
+    key(w, "9")
+    assert w.learner.labels == {ids[0]: "3", ids[2]: "9"}
+    assert w.focused.item_id == ids[3]
+    key(w, "ArrowDown")
+    assert w.focused.item_id == ids[7]  # four columns: one row down
+    key(w, "ArrowUp")
+    key(w, "s")
+    assert w.cards[3].skipped and w.focused.item_id == ids[4]
+    key(w, "Backspace")  # undoes the latest label: card 2
+    assert w.learner.labels == {ids[0]: "3"} and w.cards[2].label is None
+    assert "Undid" in w.message.value
+    key(w, "Shift")  # modifier keys alone are not sent by ipyevents (ignore_modifier_key_events)...
+    key(w, "1", ctrlKey=True)  # ...and modified keys do nothing here
+    assert w.learner.labels == {ids[0]: "3"}
+    assert w.key_events.watched_events == ["keydown"] and w.key_events.prevent_default_action
+
+
+def test_typeahead_with_slash(make_widget):
+    w = make_widget(k=3)
+    for k in ("/", "5"):
+        key(w, k)
+    assert "type:" in w.focused.info.value
+    key(w, "Enter")
+    assert w.learner.labels == {w.grid_ids[0]: "5"}  # Enter picked, it did not submit
+
+
+def test_submit_retrains_in_background_and_refreshes_grid_status_and_plots(make_widget, label_from_truth):
+    w = make_widget(k=10)
+    before = plot_data(w)
+    first = label_from_truth(w)
+    key(w, "Enter")
+    # the next batch is there at once, while the cycle runs in the background
+    second = w.grid_ids
+    assert len(second) == 10 and not set(first) & set(second)
+    # keep labelling while it trains: these labels must survive the refresh
+    w.cards[0].buttons["4"].click()
+    w.cards[1].buttons["2"].click()
+    given = {second[0]: "4", second[1]: "2"}
+    assert w.wait(90)
+    learner = w.learner
+    assert len(learner.history) >= 1 and learner.history[-1].ok
+    assert "cycle 1" in w.status.value and "validation accuracy" in w.status.value
+    assert "%" in w.status.value and "[" in w.status.value  # accuracy and its interval
+    after = plot_data(w)
+    assert after != before
+    assert sum(after[0]) + sum(after[1]) > 0 and len(after[3]) == 1
+    assert w.progress.value == 1.0 and w.step.value == "cycle done"
+    # labels given meanwhile are kept, in the store and in place on the grid
+    for item, lab in given.items():
+        assert learner.labels[item] == lab
+    assert w.grid_ids[:2] == second[:2] and w.cards[0].label == "4"
+    # the other cards now follow the new ranking, and show the model's suggestion (the card
+    # the person was just at stays a moment, so a key press in flight labels what they saw)
+    rest = [c for c in w.cards if c.label is None]
+    assert rest and all(c.suggestion is not None for c in rest)
+    assert all(c.suggestion.band in ("easy", "medium", "hard") for c in rest)
+    fresh = set(learner.query(10 + 2))
+    moved = {c.item_id for c in rest if c is not w.cards[2]}
+    assert len(moved) >= 7 and moved <= fresh
+
+
+def test_grid_refresh_keeps_labels_given_while_training_finetune(make_learner, make_widget, label_from_truth):
+    learner = make_learner(mode="finetune")
+    w = make_widget(learner, k=6)
+    label_from_truth(w)
+    w.submit()
+    assert learner.running
+    label_from_truth(w, 3)  # while the cycle runs
+    labelled = w.grid_ids[:3]
+    assert w.wait(90)
+    assert w.grid_ids[:3] == labelled and all(w.learner.store.get(i) for i in labelled)
+    assert learner.history[-1].ok and learner.cycle_due  # the cycle is stale: labels came meanwhile
+    assert "labels changed since the last training" in w.status.value
+
+
+def test_a_batch_submitted_while_training_queues_another_cycle(make_widget, label_from_truth):
+    w = make_widget(k=6)
+    label_from_truth(w)
+    w.submit()
+    label_from_truth(w)
+    w.submit()  # still running: the widget queues one more cycle
+    assert w.wait(90)
+    assert len(w.learner.history) == 2 and w.learner.history[-1].n_labels == 12
+    assert not w.learner.cycle_due
+
+
+def test_auto_retrain_off_and_retrain_now(make_widget, label_from_truth):
+    w = make_widget(k=5, auto_retrain=False)
+    label_from_truth(w)
+    w.press("Enter")
+    assert not w.learner.running and w.learner.history == []
+    w.retrain_button.click()
+    assert w.wait(90) and len(w.learner.history) == 1
+
+
+def test_undo_any_recent_label_and_change_it(make_widget):
+    w = make_widget(k=6)
+    ids = w.grid_ids
+    for card, lab in zip(w.cards[:4], "1234"):
+        card.buttons[lab].click()
+    rows = list(w.recent_box.children)
+    assert [r.event.item_id for r in rows[:4]] == ids[:4][::-1]
+    # undo the third-most-recent label, not the last one
+    target = rows[2]
+    assert target.event.item_id == ids[1]
+    target.undo_button.click()
+    assert ids[1] not in w.learner.labels and len(w.learner.labels) == 3
+    assert w.cards[1].label is None
+    assert ids[1] not in [r.event.item_id for r in w.recent_box.children]
+    # change another one through its dropdown
+    row = next(r for r in w.recent_box.children if r.event.item_id == ids[0])
+    row.label.value = "8"
+    assert w.learner.labels[ids[0]] == "8" and w.cards[0].label == "8"
+    # an undo button of a row that is no longer current does not undo something else
+    stale = row
+    w.cards[0].buttons["9"].click()
+    stale.undo_button.click()
+    assert w.learner.labels[ids[0]] == "9" and "changed meanwhile" in w.message.value
+
+
+def test_review_mode_accepts_and_corrects_hardest_first(make_widget, label_from_truth):
+    w = make_widget(k=6)
+    w.set_mode("review")
+    assert w.mode == "label" and "needs a model" in w.message.value  # no model yet
+    label_from_truth(w)
+    w.submit()
+    assert w.wait(90)
+    w.mode_buttons.value = "review"
+    assert w.mode == "review"
+    learner = w.learner
+    unc = learner.uncertainty
+    shown = [learner.pool.index(i) for i in w.grid_ids]
+    assert list(unc[shown]) == sorted(unc[shown], reverse=True)  # hardest first
+    taken = set(learner.store.labels(split=None)) | set(learner.validation_ids)
+    others = [i for i in range(len(learner.pool)) if learner.pool.ids[i] not in taken]
+    assert unc[shown[0]] == pytest.approx(max(unc[others]))
+    first = w.cards[0]
+    suggestion = first.suggestion.label
+    key(w, "a")
+    event = learner.store.get(first.item_id)
+    assert (event.label, event.source) == (suggestion, "suggestion")
+    second = w.cards[1]
+    wrong = next(c for c in learner.classes if c != second.suggestion.label)
+    second.buttons[wrong].click()
+    assert learner.store.get(second.item_id).source == "human"
+    sources = {e.item_id: e.source for e in learner.store.events()}
+    assert sources[first.item_id] == "suggestion" and sources[second.item_id] == "human"
+    page = w.grid_ids
+    key(w, "Enter")
+    assert not set(page) & set(w.grid_ids)
+
+
+def test_first_screen_is_the_validation_set(make_learner, make_widget):
+    learner = make_learner(validation_from_truth=False, validation_size=10)
+    w = make_widget(learner, k=6)
+    assert w.mode == "validation"
+    assert set(w.grid_ids) <= set(learner.validation_ids)
+    assert all(not c.show_suggestion_text for c in w.cards)
+    truth = learner.pool.truth
+    for _ in range(3):
+        for card in list(w.cards):
+            key(w, truth[card.item_id])
+        key(w, "Enter")
+        if w.mode == "label":
+            break
+    assert learner.pending_validation() == []
+    assert w.mode == "label" and not set(w.grid_ids) & set(learner.validation_ids)
+    assert learner.store.counts() == {"train": 0, "validation": 10}
+
+
+def test_simulation_skips_the_first_screen_and_the_oracle_answers(make_learner, make_widget):
+    learner = make_learner(validation_from_truth=False, validation_size=10)
+    w = make_widget(learner, k=5, simulate=True)
+    assert w.mode == "label" and learner.pending_validation() == []
+    key(w, "o")
+    truth = learner.pool.truth
+    assert {i: truth[i] for i in w.grid_ids} == learner.labels
+    assert {e.source for e in learner.store.events()} == {"oracle"}
+
+
+def test_training_error_is_shown_and_the_session_goes_on(make_widget, label_from_truth):
+    w = make_widget(k=5)
+    learner = w.learner
+    good = learner.train_config
+    learner.train_config = dataclasses.replace(good, lr=float("inf"))
+    label_from_truth(w)
+    w.submit()
+    assert w.wait(90)
+    assert w.error_box.layout.display != "none"
+    assert "training failed" in w.error.value and "nan" in w.error.value
+    assert "failed" in w.status.value and w.step.value == "cycle failed"
+    # the session continues: label more, fix the settings, retrain
+    label_from_truth(w, 2)
+    learner.train_config = good
+    key(w, "r")
+    assert w.wait(90) and learner.history[-1].ok
+    assert w.error_box.layout.display == "none"
+
+
+def test_names_are_escaped_everywhere(make_learner, make_widget, digits200):
+    images = np.stack([digits200.image(i) for i in digits200.ids[:60]])
+    ids = [f"{EVIL}-{i}.png" for i in range(60)]
+    truth = [EVIL if int(digits200.truth[i]) < 5 else "plain & simple" for i in digits200.ids[:60]]
+    pool = ImagePool.from_arrays(images, ids=ids, truth=truth, classes=[EVIL, "plain & simple"])
+    learner = make_learner(pool, validation_size=6)
+    w = make_widget(learner, k=4, simulate=True)
+    w.cards[0].buttons[EVIL].click()
+    w.submit()
+    assert w.wait(90)
+    htmls = [w.status.value, w.message.value, w.error.value, w.instructions.value]
+    for card in w.cards:
+        htmls += [card.title.value, card.info.value]
+    htmls += [r.text.value for r in w.recent_box.children]
+    assert any("&lt;img" in h for h in htmls)
+    assert not any("<img" in h for h in htmls)
+
+
+def test_strategy_k_and_export(make_widget, label_from_truth, tmp_path):
+    w = make_widget(k=4)
+    w.strategy.value = "margin"
+    assert w.learner.strategy.name == "margin"
+    w.k_input.value = 7
+    assert len(w.cards) == 7 and len(w.grid.children) == 7
+    label_from_truth(w, 3)
+    w.k_input.value = 3
+    assert len(w.cards) == 3 and all(c.label is not None for c in w.cards)
+    w.export_dir.value = str(tmp_path)
+    w.csv_button.click()
+    w.json_button.click()
+    assert (tmp_path / "labels.csv").read_text().count("\n") == 1 + 3 + 20  # header, train, validation
+    assert len(json.loads((tmp_path / "labels.json").read_text())) == 23
+    w.model_button.click()  # no model yet: an error in the widget, not an exception
+    assert "no model yet" in w.error.value
+    w.retrain()
+    assert w.wait(90)
+    w.model_button.click()
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "model.json").is_file()
+    assert "model.pt" in w.message.value
+    # a strategy that cannot run with this estimator is refused and the dropdown goes back
+    w.strategy.value = "edl_vacuity"
+    assert w.learner.strategy.name == "margin" and w.strategy.value == "margin"
+    assert "edl_vacuity" in w.error.value
+
+
+def test_many_classes_dropdown_and_typeahead(make_learner, make_widget, digits200):
+    classes = [f"kind {i:02d}" for i in range(12)]
+    images = np.stack([digits200.image(i) for i in digits200.ids[:120]])
+    truth = [classes[i % 12] for i in range(120)]
+    pool = ImagePool.from_arrays(images, truth=truth, classes=classes)
+    w = make_widget(make_learner(pool, validation_size=12), k=4)
+    card = w.cards[0]
+    assert card.dropdown is not None and not card.buttons
+    card.dropdown.value = "kind 11"
+    assert w.learner.labels[card.item_id] == "kind 11"
+    for k in "/kind 03":
+        key(w, k)
+    key(w, "Enter")
+    assert w.learner.labels[w.cards[1].item_id] == "kind 03"
+    assert w.cards[1].dropdown.value == "kind 03"
+
+
+def test_close_detaches_from_the_learner(make_learner):
+    learner = make_learner()
+    w = LabelingWidget(learner, k=3)
+    assert w._on_progress in learner.progress_callbacks
+    w.close()
+    assert w._on_progress not in learner.progress_callbacks
+
+
+def test_plots_are_updated_in_place_not_recreated(make_widget, label_from_truth):
+    w = make_widget(k=6)
+    figs = (w.uncertainty_plot, w.accuracy_plot)
+    traces = [tuple(f.data) for f in figs]
+    children = w.children
+    for _ in range(2):
+        label_from_truth(w)
+        w.submit()
+        assert w.wait(90)
+    assert (w.uncertainty_plot, w.accuracy_plot) == figs and w.children == children
+    assert [tuple(f.data) for f in figs] == traces
+    assert list(w.accuracy_plot.data[2].x) == [6, 12]
+
+
+def test_a_click_on_a_card_already_replaced_labels_the_item_it_showed(make_widget, label_from_truth):
+    w = make_widget(k=4, auto_retrain=False)
+    old = w.cards[0]
+    w.submit()  # the grid moves on before the click arrives
+    assert old not in w.cards and old.item_id not in w.grid_ids
+    old.buttons["5"].click()
+    assert w.learner.labels == {old.item_id: "5"}
+    assert all(c.label is None for c in w.cards)
+
+
+def test_refresh_after_teaching_from_code(make_learner, make_widget):
+    learner = make_learner(validation_from_truth=False, validation_size=8)
+    w = make_widget(learner, k=4)
+    assert w.mode == "validation"
+    truth = learner.pool.truth
+    pending = learner.pending_validation()
+    learner.teach(pending, [truth[i] for i in pending], source="import")
+    w.refresh()
+    assert w.mode == "label" and "validation 8/8" in w.status.value
+    item = w.grid_ids[1]
+    learner.teach(item, truth[item], source="import")
+    w.refresh()
+    assert w.cards[1].label == truth[item] and "import" in w.cards[1].info.value
+
+
+def test_skipped_validation_images_come_back_last(make_learner, make_widget):
+    learner = make_learner(validation_from_truth=False, validation_size=6)
+    w = make_widget(learner, k=3)
+    first = w.grid_ids
+    key(w, "s")
+    assert w.cards[0].skipped
+    key(w, "Enter")
+    assert first[0] not in w.grid_ids[:2]
+    assert w.mode == "validation"
+
+
+def test_cancel_keeps_the_previous_model(make_learner, make_widget, label_from_truth):
+    learner = make_learner(mode="finetune", train={"max_steps": 5000, "patience": 0, "max_epochs": 10000})
+    w = make_widget(learner, k=5)
+    label_from_truth(w)
+    w.submit()
+    assert learner.running and not w.cancel_button.disabled
+    w.cancel_button.click()
+    assert w.wait(60)
+    assert learner.history[-1].error and learner.uncertainty is None
+    assert "cancelled" in w.message.value and w.error_box.layout.display == "none"
+    assert w.cancel_button.disabled
+    w.cards[0].buttons["1"].click()  # the session goes on
+    assert w.learner.labels[w.cards[0].item_id] == "1"
+
+
+def test_images_that_cannot_be_read_are_named(tmp_path, make_learner, make_widget, digits200):
+    from PIL import Image
+
+    root = tmp_path / "images"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i, item in enumerate(digits200.ids[:10]):
+            Image.fromarray(digits200.image(item)[:, :, 0]).save(root / cls / f"{i}.png")
+    (root / "a" / f"{EVIL}.png").write_bytes(b"")
+    (root / "b" / "notes.png").write_text("not an image")
+    pool = ImagePool.from_folder(root)
+    assert len(pool.skipped) == 2
+    w = make_widget(make_learner(pool, validation_size=4), k=4)
+    assert "2 images could not be read" in w.notes.value
+    assert "b/notes.png" in w.notes.value and "&lt;img" in w.notes.value and "<img" not in w.notes.value
