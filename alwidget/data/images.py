@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Optional, Tuple, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -100,6 +101,16 @@ class ImageReadError(ValueError):
 # ----------------------------------------------------------------------------- arrays
 
 
+def _is_tensor(value: Any) -> bool:
+    """Whether ``value`` looks like a torch tensor (the data layer does not import torch)."""
+    return hasattr(value, "detach") and hasattr(value, "numpy")
+
+
+def _untensor(value: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the CPU); anything else unchanged."""
+    return value.detach().cpu().numpy() if _is_tensor(value) else value
+
+
 class _Plain(str):
     """A description used verbatim in messages (e.g. ``"images"`` for a whole batch)."""
 
@@ -166,8 +177,9 @@ def _rescale(values: np.ndarray, top: float) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite ``uint8`` colour ``[..., C]`` with ``uint8`` alpha ``[..., 1]`` on white."""
+def _composite_on_white(values: np.ndarray) -> np.ndarray:
+    """Composite ``uint8`` ``[..., C + 1]`` (colour, then alpha last) on white: ``[..., C]``."""
+    colour, alpha = values[..., :-1], values[..., -1:]
     a = alpha.astype(np.float32) / 255.0
     out = colour.astype(np.float32) * a + 255.0 * (1.0 - a)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -175,21 +187,16 @@ def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _channels_last(values: np.ndarray, item: Optional[str], leading: int = 0) -> np.ndarray:
     """Give a ``uint8`` array ``[*lead, H, W]`` or ``[*lead, H, W, C]`` a channel axis
-    with ``C`` in {1, 3}; 2 (grey + alpha) and 4 (RGBA) channels are composited on white."""
+    with ``C`` in {1, 3}; 2 (grey + alpha) and 4 (RGBA) channels are composited on white.
+
+    The number of axes is checked by the caller, :func:`_array_to_uint8_hwc`."""
     if values.ndim == leading + 2:
         return values[..., np.newaxis]
-    if values.ndim != leading + 3:
-        want = "[H, W] or [H, W, C]" if leading == 0 else "[N, H, W] or [N, H, W, C]"
-        raise ValueError(
-            f"{_describe(item)} has shape {values.shape}; expected {want}"
-        )
     channels = values.shape[-1]
     if channels in (1, 3):
         return values
-    if channels == 2:
-        return _composite_on_white(values[..., :1], values[..., 1:2])
-    if channels == 4:
-        return _composite_on_white(values[..., :3], values[..., 3:4])
+    if channels in (2, 4):
+        return _composite_on_white(values)
     hint = ""
     if values.shape[leading] in (1, 3, 4):
         hint = " (channels seem to come first; move them last with np.moveaxis(x, -3, -1))"
@@ -241,11 +248,9 @@ def _pil_to_uint8_hwc(image: Image.Image, item: Optional[str]) -> np.ndarray:
         values = np.asarray(image)
         return _array_to_uint8_hwc(values, item)
     if mode in ("LA", "La"):
-        values = np.asarray(image.convert("LA"))
-        return _composite_on_white(values[..., :1], values[..., 1:2])
+        return _composite_on_white(np.asarray(image.convert("LA")))
     if mode in ("RGBA", "RGBa", "PA"):
-        values = np.asarray(image.convert("RGBA"))
-        return _composite_on_white(values[..., :3], values[..., 3:4])
+        return _composite_on_white(np.asarray(image.convert("RGBA")))
     if mode != "RGB":  # P without transparency, CMYK, YCbCr, LAB, HSV, RGBX, ...
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8).copy()
@@ -291,9 +296,7 @@ def to_uint8_hwc(image: Any, *, item: Optional[str] = None) -> np.ndarray:
         except Exception as exc:  # decoding errors of a lazily opened image
             raise ImageReadError(item, None, f"the image data cannot be decoded ({exc})") from exc
         return _own(_pil_to_uint8_hwc(image, item), None)
-    if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, HWC expected
-        image = image.detach().cpu().numpy()
-    values = np.asarray(image)
+    values = np.asarray(_untensor(image))  # a torch tensor: HWC expected
     return _own(_array_to_uint8_hwc(values, item), values)
 
 
@@ -311,6 +314,24 @@ def _own(out: np.ndarray, source: Optional[np.ndarray]) -> np.ndarray:
 # ----------------------------------------------------------------------------- files
 
 
+def _downscale_advice(max_side: int) -> str:
+    return f"downscale it to at most {max_side} px per side, or remove it"
+
+
+@contextmanager
+def _decompression_guard(item: Optional[str], path: str, max_side: int) -> Iterator[None]:
+    """Run Pillow without its DecompressionBombWarning; its error becomes ImageReadError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            item, path, f"the image is too large to decode safely ({exc})",
+            _downscale_advice(max_side),
+        ) from exc
+
+
 def _open(path: str, item: Optional[str]) -> Image.Image:
     """Open ``path`` with Pillow (header only) and turn every failure into ImageReadError."""
     try:
@@ -324,21 +345,15 @@ def _open(path: str, item: Optional[str]) -> Image.Image:
                              "check its permissions") from exc
     if size == 0:
         raise ImageReadError(item, path, "empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _decompression_guard(item, path, MAX_IMAGE_SIDE):
+        try:
             return Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(
-            item, path, f"the image is too large to decode safely ({exc})",
-            f"downscale it to at most {MAX_IMAGE_SIDE} px per side, or remove it",
-        ) from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(item, path, "not an image file Pillow can read") from exc
-    except IsADirectoryError as exc:
-        raise ImageReadError(item, path, "it is a folder, not a file", "remove it") from exc
-    except (OSError, ValueError, SyntaxError) as exc:  # corrupt headers
-        raise ImageReadError(item, path, f"corrupt image header ({exc})") from exc
+        except UnidentifiedImageError as exc:
+            raise ImageReadError(item, path, "not an image file Pillow can read") from exc
+        except IsADirectoryError as exc:
+            raise ImageReadError(item, path, "it is a folder, not a file", "remove it") from exc
+        except (OSError, ValueError, SyntaxError) as exc:  # corrupt headers
+            raise ImageReadError(item, path, f"corrupt image header ({exc})") from exc
 
 
 def _check_side(image: Image.Image, path: str, item: Optional[str], max_side: int) -> None:
@@ -351,7 +366,7 @@ def _check_side(image: Image.Image, path: str, item: Optional[str], max_side: in
             path,
             f"the image is {width} x {height} px, larger than the {max_side} px per side "
             "allowed",
-            f"downscale it to at most {max_side} px per side, or remove it",
+            _downscale_advice(max_side),
         )
 
 
@@ -423,21 +438,15 @@ def load_image_file(
     opened = image = _open(path, item)
     try:
         _check_side(image, path, item, max_side)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _decompression_guard(item, path, max_side):
+            try:
                 image.load()
                 image = ImageOps.exif_transpose(image)
-        except Image.DecompressionBombError as exc:
-            raise ImageReadError(
-                item, path, f"the image is too large to decode safely ({exc})",
-                f"downscale it to at most {max_side} px per side, or remove it",
-            ) from exc
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            reason = "truncated or corrupt image data"
-            if "truncated" not in str(exc):
-                reason += f" ({exc})"
-            raise ImageReadError(item, path, reason) from exc
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                reason = "truncated or corrupt image data"
+                if "truncated" not in str(exc):
+                    reason += f" ({exc})"
+                raise ImageReadError(item, path, reason) from exc
         try:
             return _own(_pil_to_uint8_hwc(image, item), None)
         except ValueError as exc:

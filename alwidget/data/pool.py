@@ -15,7 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from alwidget.data.images import (
     ImageReadError,
     _array_to_uint8_hwc,
     _Plain,
+    _is_tensor,
+    _untensor,
     check_image_file,
     load_image_file,
     to_uint8_hwc,
@@ -137,8 +139,7 @@ def _validate_ids(ids: Any, n: int) -> List[str]:
 
 def _as_value_list(truth: Any) -> Tuple[List[Any], Optional[str]]:
     """Turn truth (list, ndarray, tensor) into a Python list; report an array's dtype kind."""
-    if hasattr(truth, "detach") and hasattr(truth, "numpy"):  # torch tensor
-        truth = truth.detach().cpu().numpy()
+    truth = _untensor(truth)
     if isinstance(truth, np.ndarray):
         if truth.ndim != 1:
             raise ValueError(
@@ -148,6 +149,11 @@ def _as_value_list(truth: Any) -> Tuple[List[Any], Optional[str]]:
     if isinstance(truth, (str, bytes)):
         raise TypeError("truth must be a sequence of class names or indices, not a single string")
     return list(truth), None
+
+
+def _python_scalars(values: List[Any]) -> List[Any]:
+    """Replace numpy / torch scalars (anything with ``.item()`` but a str) by Python values."""
+    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in values]
 
 
 def _resolve_truth(
@@ -165,7 +171,7 @@ def _resolve_truth(
         )
     if n == 0:
         return [], class_list
-    values = [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in values]
+    values = _python_scalars(values)
     is_str = [isinstance(v, str) for v in values]
     if all(is_str):
         if class_list is None:
@@ -363,8 +369,8 @@ class _TorchSource(_LazySource):
     def load(self, row: int, item: str) -> np.ndarray:
         sample = self.dataset[row]
         image = sample[0] if isinstance(sample, (tuple, list)) else sample
-        if hasattr(image, "detach") and hasattr(image, "numpy"):  # torch tensor, CHW
-            values = image.detach().cpu().numpy()
+        if _is_tensor(image):  # CHW
+            values = _untensor(image)
             if values.ndim == 3 and values.shape[0] in (1, 2, 3, 4):
                 values = np.moveaxis(values, 0, -1)
             return to_uint8_hwc(values, item=item)
@@ -482,8 +488,7 @@ class ImagePool:
             raise TypeError(
                 "images must be arrays; for files use ImagePool.from_folder or from_paths"
             )
-        if hasattr(images, "detach") and hasattr(images, "numpy"):
-            images = images.detach().cpu().numpy()
+        images = _untensor(images)
         if isinstance(images, np.ndarray):
             n = images.shape[0] if images.ndim > 0 else 0
             if images.ndim == 0 or n == 0:
@@ -603,32 +608,15 @@ class ImagePool:
                 f"no image files in folder {str(root)!r} (looked for {', '.join(sorted(exts))}); "
                 "pass extensions=[...] if your images have other extensions"
             )
-        item_ids: List[str] = []
-        paths: List[str] = []
-        truth: Dict[str, str] = {}
-        for item, p, cls_name in entries:
-            try:
-                check_image_file(p, item=item)
-            except ImageReadError as exc:
-                skipped.append((item, exc.reason))
-                continue
-            item_ids.append(item)
-            paths.append(str(p.resolve()))
-            if cls_name is not None:
-                truth[item] = cls_name
-        if not item_ids:
-            raise ValueError(
-                f"none of the {len(entries)} image files in folder {str(root)!r} is readable; "
-                f"for example {skipped[0][0]!r}: {skipped[0][1]}"
-            )
-        return cls(
-            source=_FileSource(paths),
-            ids=item_ids,
-            rows=np.arange(len(item_ids)),
-            truth=truth if classes is not None else None,
+        return cls._from_files(
+            entries,
+            absolute=lambda p: str(p.resolve()),
             classes=classes,
+            with_truth=classes is not None,
             skipped=skipped,
-            identity=True,
+            none_readable=(
+                f"none of the {len(entries)} image files in folder {str(root)!r} is readable"
+            ),
         )
 
     @classmethod
@@ -668,31 +656,58 @@ class ImagePool:
             raise ValueError("the pool is empty: paths has 0 items; pass at least one file")
         item_ids = _validate_ids(given, len(given))
         names, class_list = _resolve_truth(truth, item_ids, classes)
-        kept_ids: List[str] = []
-        kept_paths: List[str] = []
-        kept_truth: Dict[str, str] = {}
-        skipped: List[Tuple[str, str]] = []
-        for i, item in enumerate(item_ids):
+        return cls._from_files(
+            [
+                (item, item, names[i] if names is not None else None)
+                for i, item in enumerate(item_ids)
+            ],
+            absolute=os.path.abspath,
+            classes=class_list,
+            with_truth=names is not None,
+            skipped=[],
+            none_readable=f"none of the {len(item_ids)} files is a readable image",
+        )
+
+    @classmethod
+    def _from_files(
+        cls,
+        entries: Sequence[Tuple[str, Any, Optional[str]]],
+        *,
+        absolute: Callable[[Any], str],
+        classes: Optional[List[str]],
+        with_truth: bool,
+        skipped: List[Tuple[str, str]],
+        none_readable: str,
+    ) -> "ImagePool":
+        """A lazily read pool of the readable files among ``entries``, in their order.
+
+        ``entries`` holds ``(item id, file, class name or None)``; a file failing
+        :func:`check_image_file` is appended to ``skipped`` with its reason, the others
+        are kept under their ``absolute(file)`` path, with their class as ``truth`` when
+        ``with_truth``. Raises ``ValueError`` ``"{none_readable}; for example ..."``
+        (naming the first entry of ``skipped``) when no file is readable.
+        """
+        item_ids: List[str] = []
+        paths: List[str] = []
+        truth: Dict[str, str] = {}
+        for item, file, cls_name in entries:
             try:
-                check_image_file(item, item=item)
+                check_image_file(file, item=item)
             except ImageReadError as exc:
                 skipped.append((item, exc.reason))
                 continue
-            kept_ids.append(item)
-            kept_paths.append(os.path.abspath(item))
-            if names is not None:
-                kept_truth[item] = names[i]
-        if not kept_ids:
-            raise ValueError(
-                f"none of the {len(item_ids)} files is a readable image; for example "
-                f"{skipped[0][0]!r}: {skipped[0][1]}"
-            )
+            item_ids.append(item)
+            paths.append(absolute(file))
+            if cls_name is not None:
+                truth[item] = cls_name
+        if not item_ids:
+            raise ValueError(f"{none_readable}; for example {skipped[0][0]!r}: {skipped[0][1]}")
         return cls(
-            source=_FileSource(kept_paths),
-            ids=kept_ids,
-            rows=np.arange(len(kept_ids)),
-            truth=kept_truth if names is not None else None,
-            classes=class_list,
+            source=_FileSource(paths),
+            ids=item_ids,
+            rows=np.arange(len(item_ids)),
+            truth=truth if with_truth else None,
+            classes=classes,
             skipped=skipped,
             identity=True,
         )
@@ -746,8 +761,7 @@ class ImagePool:
             if isinstance(first, (tuple, list)) and len(first) >= 2:
                 targets = [first[1]] + [dataset[i][1] for i in range(1, n)]
         if targets is not None:
-            targets = [t.item() if hasattr(t, "item") and not isinstance(t, str) else t
-                       for t in targets]
+            targets = _python_scalars(targets)
             if all(t is None for t in targets):
                 targets = None
         if classes is None:

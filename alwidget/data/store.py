@@ -16,9 +16,10 @@ import sqlite3
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 __all__ = [
     "LABEL_SOURCES",
@@ -60,6 +61,11 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 """
+
+_SELECT_EVENTS = (
+    "SELECT seq, item_id, label, split, source, time, kind, target_seq FROM events "
+)
+"""The journal's rows, in the column order of :meth:`LabelStore._apply`."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -108,6 +114,44 @@ def _check_choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} {value!r} is not one of {list(choices)}; pass one of them")
     return str(value)
+
+
+@contextmanager
+def _immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (no other writer may slip in), ``COMMIT`` at the end of the block.
+
+    Any exception rolls back and propagates. A block may end the transaction itself
+    (e.g. ``ROLLBACK`` when there is nothing to write); it is then not committed.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_event(
+    conn: sqlite3.Connection,
+    item_id: str,
+    label: Optional[str],
+    split: str,
+    source: str,
+    kind: str,
+    target_seq: Optional[int],
+) -> Tuple[Any, ...]:
+    """Append one event stamped now; return its row as :data:`_SELECT_EVENTS` gives it."""
+    when = time.time()
+    cursor = conn.execute(
+        "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (item_id, label, split, source, when, kind, target_seq),
+    )
+    seq = int(cursor.lastrowid)  # type: ignore[arg-type]
+    return (seq, item_id, label, split, source, when, kind, target_seq)
 
 
 class LabelStore:
@@ -199,8 +243,7 @@ class LabelStore:
             conn.execute("PRAGMA synchronous=FULL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _immediate_transaction(conn):
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     if version == 0:
                         tables = self._tables(conn) - {"sqlite_sequence"}
@@ -217,11 +260,6 @@ class LabelStore:
                                      ("alwidget.created", repr(time.time())))
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         version = SCHEMA_VERSION
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             if version > SCHEMA_VERSION:
                 raise LabelStoreError(
                     f"label store {self._name} was written by a newer alwidget (schema version "
@@ -264,9 +302,7 @@ class LabelStore:
             return
         self._data_version = version
         rows = conn.execute(
-            "SELECT seq, item_id, label, split, source, time, kind, target_seq FROM events "
-            "WHERE seq > ? ORDER BY seq",
-            (self._last_seq,),
+            _SELECT_EVENTS + "WHERE seq > ? ORDER BY seq", (self._last_seq,)
         ).fetchall()
         for row in rows:
             self._apply(row)
@@ -306,14 +342,8 @@ class LabelStore:
     def _write(self, sql: str, params: Tuple[Any, ...]) -> None:
         """Run one statement in its own committed transaction."""
         conn = self._conn_or_raise()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate_transaction(conn):
             conn.execute(sql, params)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     # -- writing --------------------------------------------------------------------
 
@@ -344,23 +374,11 @@ class LabelStore:
         _check_choice("source", source, LABEL_SOURCES)
         with self._lock:
             conn = self._conn_or_raise()
-            conn.execute("BEGIN IMMEDIATE")  # no other writer may slip in between
-            try:
+            with _immediate_transaction(conn):  # no other writer may slip in between
                 self._refresh(conn)
-                when = time.time()
-                cursor = conn.execute(
-                    "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
-                    "VALUES (?, ?, ?, ?, ?, 'set', NULL)",
-                    (item_id, label, split, source, when),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            seq = int(cursor.lastrowid)  # type: ignore[arg-type]
-            self._apply((seq, item_id, label, split, source, when, "set", None))
-            return self._active[seq]
+                row = _insert_event(conn, item_id, label, split, source, "set", None)
+            self._apply(row)
+            return self._active[row[0]]
 
     def undo(self, item_id: Optional[str] = None) -> Optional[LabelEvent]:
         """Undo the most recent label (of ``item_id``, if given); committed before returning.
@@ -382,8 +400,7 @@ class LabelStore:
             _check_text("item_id", item_id)
         with self._lock:
             conn = self._conn_or_raise()
-            conn.execute("BEGIN IMMEDIATE")  # no other writer may slip in between
-            try:
+            with _immediate_transaction(conn):  # no other writer may slip in between
                 self._refresh(conn)
                 if item_id is None:
                     target = next(reversed(self._active.values()), None)
@@ -393,20 +410,10 @@ class LabelStore:
                 if target is None:
                     conn.execute("ROLLBACK")
                     return None
-                when = time.time()
-                cursor = conn.execute(
-                    "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
-                    "VALUES (?, NULL, ?, ?, ?, 'undo', ?)",
-                    (target.item_id, target.split, target.source, when, target.seq),
+                row = _insert_event(
+                    conn, target.item_id, None, target.split, target.source, "undo", target.seq
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            seq = int(cursor.lastrowid)  # type: ignore[arg-type]
-            self._apply((seq, target.item_id, None, target.split, target.source, when,
-                         "undo", target.seq))
+            self._apply(row)
             return target
 
     # -- reading --------------------------------------------------------------------
@@ -483,10 +490,7 @@ class LabelStore:
             ``None`` and ``target_seq`` is the ``seq`` of the undone ``set``.
         """
         with self._lock:
-            rows = self._conn_or_raise().execute(
-                "SELECT seq, item_id, label, split, source, time, kind, target_seq "
-                "FROM events ORDER BY seq"
-            ).fetchall()
+            rows = self._conn_or_raise().execute(_SELECT_EVENTS + "ORDER BY seq").fetchall()
         return [(r[6], LabelEvent(*r[:6]), r[7]) for r in rows]
 
     def counts(self) -> Dict[str, int]:

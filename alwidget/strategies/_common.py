@@ -3,12 +3,14 @@
 Every strategy validates its inputs the same way: the :class:`PoolEstimate` arrays must
 agree on ``N`` and ``C``, the fields a strategy needs must be present (with a message
 saying how to get them), ``k`` must be a non-negative integer and ``selectable_N`` a
-boolean mask over the pool.
+boolean mask over the pool. Also here: the chunking rule of the blocked matrix
+computations (:func:`row_chunks`) and the base score of the strategies that wrap one
+(:func:`attach_base`, :func:`base_scores`).
 """
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, Callable, ClassVar, FrozenSet, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -37,6 +39,11 @@ FIELD_HELP = {
 }
 
 VALID_REQUIREMENTS: FrozenSet[str] = frozenset(FIELD_HELP)
+
+#: Largest number of entries of a temporary block the feature-space strategies (core-set,
+#: k-means, entropy-redundancy) compute at once (4M floats = 16 MB in float32); the
+#: default of :func:`row_chunks`.
+CHUNK_ELEMENTS = 1 << 22
 
 
 def missing_field_error(strategy_name: str, field: str) -> ValueError:
@@ -187,6 +194,31 @@ def check_selection(
     return int(min(int(k), candidates.size)), candidates
 
 
+def check_select_args(
+    strategy: Strategy, estimate: PoolEstimate, k: int, selectable_N: np.ndarray
+) -> Tuple[int, np.ndarray]:
+    """Validate the arguments of ``strategy.select``: the estimate, then ``k`` and the mask.
+
+    Runs :func:`check_estimate` with the strategy's name and :attr:`~Strategy.requires`,
+    then returns what :func:`check_selection` returns: ``(k, candidates)``.
+    """
+    check_estimate(estimate, strategy.name, strategy.requires)
+    return check_selection(estimate, k, selectable_N)
+
+
+def check_positive_int(owner: str, label: str, value: Any) -> int:
+    """Return constructor parameter ``label`` of strategy ``owner`` as an int >= 1.
+
+    Raises
+    ------
+    ValueError
+        For a bool, a non-integral number or a value below 1.
+    """
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"strategy {owner!r}: {label} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def top_k(scores_N: np.ndarray, k: int, candidates: np.ndarray) -> np.ndarray:
     """Return the ``k`` candidates with the highest score, highest first.
 
@@ -225,6 +257,25 @@ def float_dtype(array: np.ndarray) -> type:
 def empty_indices() -> np.ndarray:
     """Return an empty int64 index array."""
     return np.zeros(0, dtype=np.int64)
+
+
+def float_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows ``array[rows]`` as a C-contiguous copy in the :func:`float_dtype` of ``array``."""
+    return np.ascontiguousarray(array[rows], dtype=float_dtype(array))
+
+
+def row_chunks(
+    n_rows: int, n_cols: int, chunk_elements: int = CHUNK_ELEMENTS
+) -> Iterator[slice]:
+    """Slices over ``range(n_rows)`` so that a ``(rows, n_cols)`` block stays small.
+
+    Each slice spans ``max(1, chunk_elements // max(1, n_cols))`` rows (the last one
+    fewer), so no block of a chunked computation holds more than ``chunk_elements``
+    entries (or one row, when a row alone is larger).
+    """
+    step = max(1, chunk_elements // max(1, n_cols))
+    for start in range(0, n_rows, step):
+        yield slice(start, start + step)
 
 
 class ScoreStrategy(Strategy):
@@ -311,6 +362,21 @@ def resolve_base(base: object, owner: str) -> Strategy:
             f"strategy {owner!r}: base strategy {strategy.name!r} has no per-item score; "
             "use a per-item strategy such as 'entropy', 'margin' or 'bald'"
         )
+    return strategy
+
+
+def attach_base(owner: Strategy, base: Union[str, Strategy]) -> Strategy:
+    """Resolve the base score of ``owner`` (see :func:`resolve_base`) and adopt its needs.
+
+    ``owner.requires`` becomes, on the instance, the base strategy's requirements.
+
+    Returns
+    -------
+    Strategy
+        The resolved base strategy.
+    """
+    strategy = resolve_base(base, owner.name)
+    owner.requires = frozenset(strategy.requires)  # type: ignore[misc]  # instance-level: follows the base
     return strategy
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_estimate, check_selection, empty_indices, field_array, float_dtype
+from ._common import check_select_args, empty_indices, field_array, float_dtype, float_rows
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 
@@ -170,14 +170,11 @@ class BADGEStrategy(Strategy):
         -------
         ndarray of int64, shape (min(k, selectable_N.sum()),)
         """
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         if k == 0:
             return empty_indices()
-        features = field_array(estimate, "features", self.name)
-        dtype = float_dtype(features)
-        h_n_D: np.ndarray = np.ascontiguousarray(features[candidates], dtype=dtype)
+        h_n_D = float_rows(field_array(estimate, "features", self.name), candidates)
         a_n_C: np.ndarray = gradient_embedding_factors(
             np.asarray(estimate.probs_N_C)[candidates]
-        ).astype(dtype, copy=False)
+        ).astype(h_n_D.dtype, copy=False)
         return candidates[badge_kmeanspp(a_n_C, h_n_D, k, rng)]

@@ -40,9 +40,18 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 import numpy as np
 from scipy.special import xlogy
 
-from ._common import check_estimate, check_selection, empty_indices, field_array, float_dtype
+from ._common import (
+    check_estimate,
+    check_positive_int,
+    check_select_args,
+    empty_indices,
+    field_array,
+    float_dtype,
+    row_chunks,
+)
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
+from .scores import _expected_entropy, bald
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -78,8 +87,7 @@ def conditional_entropy(samples_T_N_C: np.ndarray) -> np.ndarray:
     ndarray of float64, shape (N,)
         In nats.
     """
-    samples = np.asarray(samples_T_N_C, dtype=np.float64)
-    return -xlogy(samples, samples).sum(axis=-1).mean(axis=0)
+    return _expected_entropy(np.asarray(samples_T_N_C, dtype=np.float64))
 
 
 def exact_joint_entropy(samples_T_n_C: np.ndarray) -> float:
@@ -100,11 +108,10 @@ def exact_joint_entropy(samples_T_n_C: np.ndarray) -> float:
     """
     samples = np.asarray(samples_T_n_C, dtype=np.float64)
     n_samples, n_items, _ = samples.shape
-    joint_K_T = np.ones((1, n_samples))
+    joint = _JointConfigurations(n_samples)
     for i in range(n_items):
-        joint_K_T = (joint_K_T[:, None, :] * samples[:, i, :].T[None, :, :]).reshape(-1, n_samples)
-    joint_K = joint_K_T.mean(axis=1)
-    return float(-xlogy(joint_K, joint_K).sum())
+        joint.add_exact(samples[:, i, :])
+    return joint.entropy()
 
 
 @dataclass(frozen=True)
@@ -219,11 +226,10 @@ def _joint_entropies(
     weight_K = torch.from_numpy(joint.weight_K).to(dtype)
     n_configs = probs_K_T.shape[0]
     n_candidates = candidates_T_nC.shape[1] // n_classes
-    per_chunk = max(1, chunk_elements // max(1, n_configs * n_classes))
     out = np.empty(n_candidates)
     tiny = torch.finfo(dtype).tiny
-    for start in range(0, n_candidates, per_chunk):
-        stop = min(n_candidates, start + per_chunk)
+    for chunk in row_chunks(n_candidates, n_configs * n_classes, chunk_elements):
+        start, stop, _ = chunk.indices(n_candidates)
         block_T_bC = candidates_T_nC[:, start * n_classes : stop * n_classes]
         joint_K_bC = probs_K_T @ block_T_bC
         # j log j with 0 log 0 = 0 (the clamp only guards the log; twice as fast as entr)
@@ -419,16 +425,10 @@ class BatchBALDStrategy(Strategy):
         num_samples: int = DEFAULT_NUM_SAMPLES,
         lazy: bool = True,
     ) -> None:
-        for label, value in (
-            ("max_exact_configurations", max_exact_configurations),
-            ("num_samples", num_samples),
-        ):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(
-                    f"strategy 'batchbald': {label} must be a positive int, got {value!r}"
-                )
-        self.max_exact_configurations = int(max_exact_configurations)
-        self.num_samples = int(num_samples)
+        self.max_exact_configurations = check_positive_int(
+            self.name, "max_exact_configurations", max_exact_configurations
+        )
+        self.num_samples = check_positive_int(self.name, "num_samples", num_samples)
         self.lazy = bool(lazy)
 
     def __repr__(self) -> str:
@@ -449,8 +449,6 @@ class BatchBALDStrategy(Strategy):
         -------
         ndarray of float64, shape (N,)
         """
-        from .scores import bald
-
         check_estimate(estimate, self.name, self.requires)
         return bald(field_array(estimate, "samples", self.name))
 
@@ -479,8 +477,7 @@ class BatchBALDStrategy(Strategy):
         ndarray of int64, shape (min(k, selectable_N.sum()),)
             In pick order.
         """
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         if k == 0:
             return empty_indices()
         return batchbald_batch(

@@ -17,14 +17,19 @@ from typing import Optional
 
 import numpy as np
 
-from ._common import check_estimate, check_selection, empty_indices, field_array, float_dtype
+from ._common import (
+    CHUNK_ELEMENTS,
+    check_select_args,
+    empty_indices,
+    field_array,
+    float_dtype,
+    float_rows,
+    row_chunks,
+)
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 
 __all__ = ["CoresetStrategy", "k_center_greedy", "min_sq_distances"]
-
-#: Largest number of distance entries computed at once (4M floats = 16 MB in float32).
-CHUNK_ELEMENTS = 1 << 22
 
 
 def min_sq_distances(
@@ -55,14 +60,13 @@ def min_sq_distances(
     point_sq = np.einsum("nd,nd->n", points, points)
     centre_sq = np.einsum("ld,ld->l", centres, centres)
     cols = max(1, min(n_centres, chunk_elements // max(1, min(n, 4096))))
-    rows = max(1, chunk_elements // cols)
     for c0 in range(0, n_centres, cols):
         block_centres = centres[c0 : c0 + cols]
         block_centre_sq = centre_sq[c0 : c0 + cols]
-        for r0 in range(0, n, rows):
-            dots = points[r0 : r0 + rows] @ block_centres.T
-            d2 = point_sq[r0 : r0 + rows, None] - 2.0 * dots + block_centre_sq[None, :]
-            np.minimum(out[r0 : r0 + rows], d2.min(axis=1), out=out[r0 : r0 + rows])
+        for rows in row_chunks(n, cols, chunk_elements):
+            dots = points[rows] @ block_centres.T
+            d2 = point_sq[rows, None] - 2.0 * dots + block_centre_sq[None, :]
+            np.minimum(out[rows], d2.min(axis=1), out=out[rows])
     np.maximum(out, 0.0, out=out)
     return out
 
@@ -109,17 +113,15 @@ def k_center_greedy(
         # most of the pool is pickable: work on the pool matrix itself, no copy
         points, rows = features, candidates
     else:
-        points = np.ascontiguousarray(features[candidates], dtype=dtype)
+        points = float_rows(features, candidates)
         rows = np.arange(candidates.size, dtype=np.int64)
     blocked = np.ones(points.shape[0], dtype=bool)  # rows that may not be picked (now)
     blocked[rows] = False
     point_sq = np.einsum("nd,nd->n", points, points)
     centres = np.asarray(centres_L, dtype=np.int64)
     min_d2: np.ndarray = np.full(points.shape[0], np.inf, dtype=dtype)
-    centre_chunk = max(1, CHUNK_ELEMENTS // max(1, features.shape[1]))
-    for c0 in range(0, centres.size, centre_chunk):
-        block = features[centres[c0 : c0 + centre_chunk]]
-        np.minimum(min_d2, min_sq_distances(points, block), out=min_d2)
+    for chunk in row_chunks(centres.size, features.shape[1]):
+        np.minimum(min_d2, min_sq_distances(points, features[centres[chunk]]), out=min_d2)
     order = np.empty(k, dtype=np.int64)
     for step in range(k):
         if step == 0 and not np.isfinite(min_d2[rows]).any():
@@ -178,8 +180,7 @@ class CoresetStrategy(Strategy):
         -------
         ndarray of int64, shape (min(k, selectable_N.sum()),)
         """
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         if k == 0:
             return empty_indices()
         mask = np.zeros(estimate.n_items, dtype=bool)

@@ -19,7 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_estimate, check_selection, empty_indices, field_array, float_dtype, top_k
+from ._common import (
+    CHUNK_ELEMENTS,
+    check_estimate,
+    check_positive_int,
+    check_select_args,
+    empty_indices,
+    field_array,
+    float_dtype,
+    row_chunks,
+    top_k,
+)
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 from .scores import entropy
@@ -29,9 +39,6 @@ __all__ = [
     "unit_rows",
     "mean_cosine_redundancy",
 ]
-
-#: Largest ``(rows, M)`` block of similarities computed at once.
-CHUNK_ELEMENTS = 1 << 22
 
 
 def unit_rows(features_N_D: np.ndarray) -> np.ndarray:
@@ -67,16 +74,16 @@ def mean_cosine_redundancy(features_N_D: np.ndarray, reference_M: np.ndarray) ->
     -------
     ndarray of float64, shape (N,)
         ``r_i = mean_{j ∈ R, j ≠ i} cos(f_i, f_j)`` in ``[-1, 1]``; 0 when ``R`` has
-        no item other than ``i``.
+        no item other than ``i``. Similarities are computed in row blocks of at most
+        :data:`CHUNK_ELEMENTS` entries.
     """
     unit = unit_rows(features_N_D)
     reference = np.asarray(reference_M, dtype=np.int64)
     n = unit.shape[0]
     ref_unit = unit[reference]
     sums = np.zeros(n)
-    rows = max(1, CHUNK_ELEMENTS // max(1, reference.size))
-    for r0 in range(0, n, rows):
-        sums[r0 : r0 + rows] = (unit[r0 : r0 + rows] @ ref_unit.T).sum(axis=1)
+    for rows in row_chunks(n, reference.size, CHUNK_ELEMENTS):
+        sums[rows] = (unit[rows] @ ref_unit.T).sum(axis=1)
     counts = np.full(n, float(reference.size))
     # remove each reference item's similarity to itself (1, or 0 for a zero vector)
     self_sim = np.einsum("md,md->m", ref_unit, ref_unit).astype(np.float64)
@@ -116,13 +123,8 @@ class EntropyRedundancyStrategy(Strategy):
         alpha = float(alpha)
         if not np.isfinite(alpha) or alpha < 0:
             raise ValueError(f"strategy 'entropy_redundancy': alpha must be >= 0, got {alpha}")
-        if isinstance(n_reference, bool) or int(n_reference) != n_reference or n_reference < 1:
-            raise ValueError(
-                f"strategy 'entropy_redundancy': n_reference must be a positive int, "
-                f"got {n_reference!r}"
-            )
         self.alpha = alpha
-        self.n_reference = int(n_reference)
+        self.n_reference = check_positive_int(self.name, "n_reference", n_reference)
         self.greedy = bool(greedy)
 
     def __repr__(self) -> str:
@@ -182,8 +184,7 @@ class EntropyRedundancyStrategy(Strategy):
         ndarray of int64, shape (min(k, selectable_N.sum()),)
             Most informative first; ties go to the lower index.
         """
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         if k == 0:
             return empty_indices()
         features = field_array(estimate, "features", self.name)

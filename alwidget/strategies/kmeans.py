@@ -12,7 +12,13 @@ import warnings
 
 import numpy as np
 
-from ._common import check_estimate, check_selection, empty_indices, field_array, float_dtype
+from ._common import (
+    check_positive_int,
+    check_select_args,
+    empty_indices,
+    field_array,
+    float_rows,
+)
 from .base import PoolEstimate, Strategy
 from .coreset import min_sq_distances
 from .registry import register_strategy
@@ -71,13 +77,8 @@ class KMeansStrategy(Strategy):
     requires = frozenset({"features"})
 
     def __init__(self, n_init: int = 1, max_iter: int = 100, minibatch_above: int = 20000) -> None:
-        for label, value in (("n_init", n_init), ("max_iter", max_iter)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(
-                    f"strategy 'kmeans': {label} must be a positive int, got {value!r}"
-                )
-        self.n_init = int(n_init)
-        self.max_iter = int(max_iter)
+        self.n_init = check_positive_int(self.name, "n_init", n_init)
+        self.max_iter = check_positive_int(self.name, "max_iter", max_iter)
         self.minibatch_above = int(minibatch_above)
 
     def __repr__(self) -> str:
@@ -113,15 +114,13 @@ class KMeansStrategy(Strategy):
         from sklearn.cluster import KMeans, MiniBatchKMeans
         from sklearn.exceptions import ConvergenceWarning
 
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         seed = int(rng.integers(2**31 - 1))
         if k == 0:
             return empty_indices()
         if k >= candidates.size:
             return candidates
-        features = field_array(estimate, "features", self.name)
-        points: np.ndarray = np.ascontiguousarray(features[candidates], dtype=float_dtype(features))
+        points = float_rows(field_array(estimate, "features", self.name), candidates)
         if candidates.size > self.minibatch_above:
             model = MiniBatchKMeans(
                 n_clusters=k,

@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from ._common import base_scores, check_estimate, check_selection, empty_indices, resolve_base
+from ._common import attach_base, base_scores, check_estimate, check_selection, empty_indices
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 
@@ -87,9 +87,8 @@ class PowerStrategy(Strategy):
         beta = float(beta)
         if not np.isfinite(beta) or beta < 0:
             raise ValueError(f"strategy 'power': beta must be a finite number >= 0, got {beta}")
-        self.base = resolve_base(base, self.name)
+        self.base = attach_base(self, base)
         self.beta = beta
-        self.requires = frozenset(self.base.requires)  # type: ignore[misc]  # instance-level: follows the base
 
     def __repr__(self) -> str:
         return f"PowerStrategy(base={self.base.name!r}, beta={self.beta!r})"

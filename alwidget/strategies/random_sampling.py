@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_estimate, check_selection, empty_indices
+from ._common import check_select_args, empty_indices
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 
@@ -47,8 +47,7 @@ class RandomStrategy(Strategy):
         -------
         ndarray of int64, shape (min(k, selectable_N.sum()),)
         """
-        check_estimate(estimate, self.name, self.requires)
-        k, candidates = check_selection(estimate, k, selectable_N)
+        k, candidates = check_select_args(self, estimate, k, selectable_N)
         if k == 0:
             return empty_indices()
         return rng.permutation(candidates)[:k].astype(np.int64)

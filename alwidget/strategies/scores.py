@@ -58,6 +58,11 @@ def _samples(samples_T_N_C: np.ndarray) -> np.ndarray:
     return samples
 
 
+def _expected_entropy(samples: np.ndarray) -> np.ndarray:
+    """``mean_t H[p_t]`` of float64 samples ``(T, N, C)``: shape ``(N,)``, in nats."""
+    return -xlogy(samples, samples).sum(axis=-1).mean(axis=0)
+
+
 def entropy(probs_N_C: np.ndarray) -> np.ndarray:
     """Shannon entropy of each row: ``H[p] = -sum_c p_c log p_c``.
 
@@ -190,8 +195,7 @@ def bald(samples_T_N_C: np.ndarray) -> np.ndarray:
         0 when all samples agree.
     """
     samples = _samples(samples_T_N_C)
-    mean_entropy = -xlogy(samples, samples).sum(axis=-1).mean(axis=0)
-    return np.maximum(entropy(samples.mean(axis=0)) - mean_entropy, 0.0)
+    return np.maximum(entropy(samples.mean(axis=0)) - _expected_entropy(samples), 0.0)
 
 
 def _vote_counts(samples: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Union
 
 import numpy as np
 
-from ._common import base_scores, check_estimate, check_selection, empty_indices, resolve_base
+from ._common import attach_base, base_scores, check_estimate, check_selection, empty_indices
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 from .scores import normalized_entropy
@@ -51,14 +51,13 @@ class ThresholdStrategy(Strategy):
         if np.isnan(threshold):
             raise ValueError("strategy 'threshold': threshold must not be NaN")
         self.threshold = threshold
-        self.base = resolve_base(base, self.name)
+        self.base = attach_base(self, base)
         if normalize and self.base.name != "entropy":
             raise ValueError(
                 "strategy 'threshold': normalize=True is defined for base='entropy' only "
                 f"(got base {self.base.name!r})"
             )
         self.normalize = bool(normalize)
-        self.requires = frozenset(self.base.requires)  # type: ignore[misc]  # instance-level: follows the base
 
     def __repr__(self) -> str:
         return (

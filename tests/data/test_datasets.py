@@ -78,6 +78,13 @@ def test_alwidget_datasets_re_exports():
     assert alwidget.datasets.FASHION_MNIST_CLASSES == FASHION_MNIST_CLASSES
 
 
+def test_alwidget_datasets_re_exports_exactly_the_data_module_exports():
+    # a literal list in both modules (static checkers read only literal __all__)
+    assert alwidget.datasets.__all__ == datasets.__all__
+    for name in datasets.__all__:
+        assert getattr(alwidget.datasets, name) is getattr(datasets, name)
+
+
 # ----------------------------------------------------------------------------- real files
 
 

@@ -56,6 +56,20 @@ def test_requires_of_wrapping_strategies_follow_their_base() -> None:
     assert strategy_requires(create_strategy("power", base="bald")) == {"samples"}
 
 
+def test_package_exports_list_every_submodule_export() -> None:
+    """``alwidget.strategies.__all__`` is a literal list (static checkers read only
+    literal ``__all__``); it must keep naming every export of the modules it gathers."""
+    from alwidget.strategies import per_item, scores
+
+    exported = set(S.__all__)
+    assert len(exported) == len(S.__all__)
+    for module in (registry, scores, per_item):
+        assert set(module.__all__) <= exported, module.__name__
+    for name in available_strategies():
+        assert S.get_strategy_class(name).__name__ in exported, name
+    assert all(hasattr(S, name) for name in S.__all__)
+
+
 def test_unknown_name_lists_available() -> None:
     with pytest.raises(ValueError) as info:
         create_strategy("uncertainty_magic")
