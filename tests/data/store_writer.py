@@ -10,14 +10,19 @@ import sys
 import types
 from pathlib import Path
 
-# Load the data layer without the package __init__ (which imports the model layer and
-# torch): the child starts in a fraction of a second.
 REPO = Path(__file__).resolve().parents[2]
-package = types.ModuleType("alwidget")
-package.__path__ = [str(REPO / "alwidget")]
-sys.modules["alwidget"] = package
 
-from alwidget.data.store import LabelStore  # noqa: E402
+
+def _load_store_class():
+    """Load the data layer without the package __init__ (which imports the model layer and
+    torch), so the child starts in a fraction of a second. Only done when run as a script:
+    the tests import ``label_of``/``split_of`` from here and must keep the real package."""
+    package = types.ModuleType("alwidget")
+    package.__path__ = [str(REPO / "alwidget")]
+    sys.modules["alwidget"] = package
+    from alwidget.data.store import LabelStore
+
+    return LabelStore
 
 
 def label_of(i: int) -> str:
@@ -29,7 +34,7 @@ def split_of(i: int) -> str:
 
 
 def main(path: str, count: int) -> None:
-    store = LabelStore(path)
+    store = _load_store_class()(path)
     print("ready", flush=True)
     for i in range(count):
         event = store.set(f"item-{i:05d}", label_of(i), split=split_of(i), source="human")
