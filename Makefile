@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: setup demo test test-fast lab bench-quick
+.PHONY: setup demo test test-fast browser-setup lab
 
 setup:  ## install alwidget in editable mode with the test tools
 	$(PIP) install -q -e ".[dev]"
@@ -15,6 +15,9 @@ test: setup  ## the whole test suite (what CI runs)
 
 test-fast: setup  ## the suite without the slow marker
 	$(PYTHON) -m pytest -q -m "not slow"
+
+browser-setup:  ## what the browser tests need: Debian chromium (apt-get), playwright, JupyterLab, Notebook 7
+	bash tests/browser/install.sh
 
 lab: setup  ## open the quickstart notebook in JupyterLab
 	$(PIP) install -q jupyterlab

@@ -75,6 +75,12 @@ def _torch_threads(n: Optional[int]):
         torch.set_num_threads(before)
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError or torch's CPU allocator error."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
 def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
@@ -256,20 +262,25 @@ class ActiveLearner:
         saved_fp = self.store.get_meta("pool_fingerprint")
         if saved_fp is not None and saved_fp != fp:
             raise ValueError(
-                f"the label store {self.store.path!r} belongs to a different pool (fingerprint {saved_fp[:12]} "
+                f"the label store {str(self.store.path)!r} belongs to a different pool (fingerprint {saved_fp[:12]} "
                 f"vs {fp[:12]}); open a new store file for this pool, or use the pool it was made with")
         saved_classes = self.store.get_meta("classes")
         if saved_classes is not None and json.loads(saved_classes) != self.classes:
             raise ValueError(
-                f"the label store {self.store.path!r} was made with classes {json.loads(saved_classes)}, "
+                f"the label store {str(self.store.path)!r} was made with classes {json.loads(saved_classes)}, "
                 f"not {self.classes}; pass the same classes or open a new store file")
         if saved_fp is None:
             self.store.set_meta("pool_fingerprint", fp)
         if saved_classes is None:
             self.store.set_meta("classes", json.dumps(self.classes))
-        unknown = {lab for lab in self.store.labels(split=None).values() if lab not in self._class_index}
+        unknown = {item: lab for item, lab in self.store.labels(split=None).items() if lab not in self._class_index}
         if unknown:
-            raise ValueError(f"the label store holds labels {sorted(unknown)} that are not classes {self.classes}")
+            shown = ", ".join(f"item {item!r} -> {lab!r}" for item, lab in sorted(unknown.items())[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ValueError(
+                f"the label store {str(self.store.path)!r} holds labels that are not classes {self.classes}: "
+                f"{shown}{more}; pass classes that include them, or undo those labels "
+                "(LabelStore(path).undo(item))")
 
     def _choose_validation(self, size: Optional[int]) -> List[str]:
         saved = self.store.get_meta("validation_ids")
@@ -552,7 +563,10 @@ class ActiveLearner:
         return pos_l[keep_l], y_l[keep_l], pos_v[keep_v], y_v[keep_v]
 
     def _cycle(self, progress: Optional[ProgressCallback], cancel: CancelToken) -> CycleReport:
+        current = {"step": "preparing"}
+
         def prog(step: str, fraction: float) -> None:
+            current["step"] = step
             report(progress, step, fraction)
             self._notify(step, fraction)
 
@@ -562,6 +576,7 @@ class ActiveLearner:
             previous = self._model
         timings: Dict[str, float] = {}
         t_start = time.perf_counter()
+        failed_before = set(self._tensors.failed)
         try:
             pos_l, y_l, pos_v, y_v = self._training_set()
             if len(pos_l) == 0:
@@ -594,6 +609,8 @@ class ActiveLearner:
             timings["report"] = time.perf_counter() - t0
             timings["total"] = time.perf_counter() - t_start
             rep.timings = timings
+            rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
+                              if p not in failed_before]
             with self._lock:
                 self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed)
                 self._trained_version = version
@@ -603,7 +620,13 @@ class ActiveLearner:
             return rep
         except BaseException as exc:
             cancelled = isinstance(exc, CycleCancelled)
-            msg = "the cycle was cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+            if cancelled:
+                msg = "the cycle was cancelled"
+            elif _out_of_memory(exc):
+                msg = (f"out of memory while {current['step']} ({type(exc).__name__}: {exc}); lower image_size, "
+                       "or train={'batch_size': 16}, or use mode='embed'")
+            else:
+                msg = f"{type(exc).__name__}: {exc}"
             rep = CycleReport(cycle=cycle_no, error=msg, cancelled=cancelled, strategy=self.strategy.name,
                               estimator=self.estimator.name, labels_version=version,
                               timings={"total": time.perf_counter() - t_start})

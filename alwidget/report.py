@@ -129,6 +129,9 @@ class CycleReport:
         The message of the exception that ended the cycle, if it failed.
     cancelled : bool
         The cycle was cancelled (then ``error`` says so too).
+    unreadable : list of (str, str)
+        Items whose image could not be read during this cycle, with the reason; they are
+        skipped from now on (and listed in ``pool.skipped``).
     train_steps, train_epochs : int
         What the trainer did.
     test_accuracy : float or None
@@ -151,6 +154,7 @@ class CycleReport:
     stale: bool = False
     error: Optional[str] = None
     cancelled: bool = False
+    unreadable: List[Tuple[str, str]] = field(default_factory=list)
     train_steps: int = 0
     train_epochs: int = 0
     test_accuracy: Optional[float] = None

@@ -94,6 +94,11 @@ class ImageReadError(ValueError):
             message += f"; {advice}"
         super().__init__(message)
 
+    @property
+    def explanation(self) -> str:
+        """The reason and the advice, as listed in ``ImagePool.skipped``."""
+        return f"{self.reason}; {self.advice}" if self.advice else self.reason
+
     def __reduce__(self) -> Any:  # keep the exception picklable (worker processes)
         return (type(self), (self.item, self.path, self.reason, self.advice))
 

@@ -694,7 +694,7 @@ class ImagePool:
             try:
                 check_image_file(file, item=item)
             except ImageReadError as exc:
-                skipped.append((item, exc.reason))
+                skipped.append((item, exc.explanation))
                 continue
             item_ids.append(item)
             paths.append(absolute(file))
@@ -856,7 +856,7 @@ class ImagePool:
         except ImageReadError as exc:
             with self._lock:
                 if not any(entry[0] == item for entry in self._skipped):
-                    self._skipped.append((item, exc.reason))
+                    self._skipped.append((item, exc.explanation))
             raise
 
     def as_array(self) -> Optional[np.ndarray]:

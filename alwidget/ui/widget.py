@@ -884,6 +884,13 @@ class LabelingWidget(widgets.VBox):
                                  "The previous model is kept; keep labelling or retrain.")
             elif last is not None:
                 self._show_error(None)
+            if last is not None and last.unreadable:
+                n = len(last.unreadable)
+                names = ", ".join(f"<code>{_esc(item)}</code>" for item, _ in last.unreadable[:5])
+                more = f" and {n - 5} more" if n > 5 else ""
+                self._flash(f"{n} image{'s' if n != 1 else ''} could not be read and {'are' if n != 1 else 'is'} "
+                            f"skipped: {names}{more} (see <code>learner.pool.skipped</code>); re-export them as "
+                            "PNG or JPEG, or remove them.")
             with self._lock:
                 self._update_plots()
                 if last is not None and last.error is None:

@@ -341,8 +341,8 @@ def test_from_folder_with_class_sub_folders(class_folder):
     ]
     assert pool.truth == {i: i.split("/")[0] for i in pool.ids}
     skipped = dict(pool.skipped)
-    assert skipped["dog/empty.png"] == "empty file (0 bytes)"
-    assert skipped["dog/notes.jpg"] == "not an image file Pillow can read"
+    assert skipped["dog/empty.png"] == "empty file (0 bytes); re-export the file as PNG or JPEG, or remove it"
+    assert skipped["dog/notes.jpg"] == "not an image file Pillow can read; re-export the file as PNG or JPEG, or remove it"
     assert "10000 x 10000 px" in skipped["dog/huge.png"]
     assert "not inside a class sub-folder" in skipped["loose.png"]
     assert len(skipped) == 4
@@ -358,7 +358,7 @@ def test_from_folder_records_files_that_fail_to_decode_later(class_folder):
     with pytest.raises(ImageReadError, match="truncated or corrupt") as info:
         pool.image("cat/truncated.png")
     assert info.value.item == "cat/truncated.png"
-    assert ("cat/truncated.png", "truncated or corrupt image data") in pool.skipped
+    assert ("cat/truncated.png", "truncated or corrupt image data; re-export the file as PNG or JPEG, or remove it") in pool.skipped
     with pytest.raises(ImageReadError):
         pool.image("cat/truncated.png")
     assert [item for item, _ in pool.skipped].count("cat/truncated.png") == 1
@@ -371,7 +371,7 @@ def test_a_file_deleted_after_construction_is_reported(tmp_path, save_image):
     (tmp_path / "b.png").unlink()
     with pytest.raises(ImageReadError, match=r"b\.png.*the file does not exist"):
         pool.image("b.png")
-    assert pool.skipped == [("b.png", "the file does not exist")]
+    assert pool.skipped == [("b.png", "the file does not exist; check the path, or remove the item")]
     assert pool.image("a.png").shape == (2, 2, 1)
 
 
@@ -413,7 +413,7 @@ def test_from_paths(tmp_path, save_image, monkeypatch):
     assert pool.ids == ["one.png", os.path.join("sub", "two.png")]
     assert pool.classes == ["a", "b", "c"]  # inferred from every given path
     assert pool.truth == {"one.png": "b", os.path.join("sub", "two.png"): "a"}
-    assert pool.skipped == [("missing.png", "the file does not exist")]
+    assert pool.skipped == [("missing.png", "the file does not exist; check the path, or remove the item")]
     monkeypatch.chdir(tmp_path / "sub")  # paths were resolved at construction
     assert int(pool.image("one.png")[0, 0, 0]) == 1
     with pytest.raises(ValueError, match=r"none of the 1 files is a readable image"):
