@@ -47,10 +47,8 @@ class _RecentRow(widgets.HBox):
     def __init__(self, event: Any, classes: Sequence[str], on_undo: Callable[["_RecentRow"], None],
                  on_change: Callable[["_RecentRow", str], None]) -> None:
         self.event = event
-        text = (f"<code title='{html.escape(event.item_id, quote=True)}'>{_esc(event.item_id)}</code> "
-                f"<span style='color:#666;font-size:0.85em'>{_esc(event.source)}"
-                f"{' · validation' if event.split == 'validation' else ''}</span>")
-        self.text = widgets.HTML(text, layout=widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
+        self.text = widgets.HTML(self._text(event),
+                                 layout=widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
         self.label = widgets.Dropdown(options=list(classes), value=event.label,
                                       layout=widgets.Layout(width="7.5em"), tooltip="change this label")
         self.undo_button = widgets.Button(description="undo", tooltip=f"undo this label ({event.label})",
@@ -60,6 +58,19 @@ class _RecentRow(widgets.HBox):
                            names="value")
         super().__init__([self.text, self.label, self.undo_button],
                          layout=widgets.Layout(width="100%", align_items="center"))
+
+    @staticmethod
+    def _text(event: Any) -> str:
+        return (f"<code title='{html.escape(event.item_id, quote=True)}'>{_esc(event.item_id)}</code> "
+                f"<span style='color:#666;font-size:0.85em'>{_esc(event.source)}"
+                f"{' · validation' if event.split == 'validation' else ''}</span>")
+
+    def bind(self, event: Any) -> None:
+        """Show another label event in this row (reusing its widgets: no new comms per label)."""
+        self.event = event  # first, so the dropdown's observer sees no change of label
+        self.text.value = self._text(event)
+        self.label.value = event.label
+        self.undo_button.tooltip = f"undo this label ({event.label})"
 
     def close(self) -> None:
         for child in (self.text, self.label, self.undo_button):
@@ -920,11 +931,20 @@ class LabelingWidget(widgets.VBox):
         except Exception:
             events = []
         old = {row.event.seq: row for row in self._recent_rows}
-        rows = [old.pop(e.seq, None) or _RecentRow(e, self.classes, self._undo_row, self._relabel_row)
-                for e in events]
+        kept = [old.pop(e.seq, None) for e in events]
+        spare = list(old.values())  # rows whose event left the list: rebound to new events
+        rows = []
+        for event, row in zip(events, kept):
+            if row is None:
+                if spare:
+                    row = spare.pop()
+                    row.bind(event)
+                else:
+                    row = _RecentRow(event, self.classes, self._undo_row, self._relabel_row)
+            rows.append(row)
         self._recent_rows = rows
         self.recent_box.children = tuple(rows)
-        for row in old.values():
+        for row in spare:
             self._retire(row)
 
     def _undo_row(self, row: _RecentRow) -> None:

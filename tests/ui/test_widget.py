@@ -176,10 +176,15 @@ def test_undo_any_recent_label_and_change_it(make_widget):
     row = next(r for r in w.recent_box.children if r.event.item_id == ids[0])
     row.label.value = "8"
     assert w.learner.labels[ids[0]] == "8" and w.cards[0].label == "8"
-    # an undo button of a row that is no longer current does not undo something else
-    stale = row
+    # rows are reused: the row now shows the item's new label
+    old_event = row.event
     w.cards[0].buttons["9"].click()
-    stale.undo_button.click()
+    current = next(r for r in w.recent_box.children if r.event.item_id == ids[0])
+    assert current.label.value == "9" and current.event.label == "9"
+    # an undo clicked on a row still bound to an older label (a click racing the refresh)
+    # does not undo something else
+    current.event = old_event
+    current.undo_button.click()
     assert w.learner.labels[ids[0]] == "9" and "changed meanwhile" in w.message.value
 
 
