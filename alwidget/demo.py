@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     step = int(os.environ.get("ALWIDGET_DEMO_STEP", 25))
     seeds = range(int(os.environ.get("ALWIDGET_DEMO_SEEDS", 1)))
     digits = datasets.digits()
-    pool, test = digits.split(0.25, seed=0)
+    test, pool = digits.split(0.25, seed=0)
     print(f"alwidget demo: digits, pool {len(pool)}, test {len(test)}, classes {digits.classes}")
     print(f"{'strategy':<10} {'seed':>4} {'labels':>6} {'test acc':>9} {'val acc':>8} {'cycle s':>8}")
     t0 = time.perf_counter()
