@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch import nn
 
 from .data.pool import ImagePool
 from .data.store import LabelStore
-from .model.backbone import DEFAULT_BACKBONE, BackboneInfo, create_backbone
+from .model.backbone import DEFAULT_BACKBONE, create_backbone
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.features import FeatureCache, Standardize, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels

@@ -32,14 +32,12 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
         num_threads: Optional[int] = None) -> dict:
     """Time one cycle in this process; returns the figures as a dict."""
     warnings.simplefilter("ignore")
-    import numpy as np
 
     from alwidget import ActiveLearner, datasets
 
     fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
     learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
                             validation_size=min(200, pool_size // 10), num_threads=num_threads)
-    rng = np.random.default_rng(seed)
     first = learner.query(labels - k)
     learner.teach(first, [fm.truth[i] for i in first], source="oracle")
     warm = learner.retrain()

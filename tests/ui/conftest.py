@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable
 
 import pytest
@@ -20,23 +19,21 @@ def digits200() -> ImagePool:
 
 
 @pytest.fixture
-def make_learner(tmp_path, digits200) -> Callable[..., ActiveLearner]:
-    """``make_learner(**kwargs)``: a learner on 200 digits with a store in ``tmp_path``."""
-    made = []
+def make_learner(make_learner, tmp_path, digits200) -> Callable[..., ActiveLearner]:
+    """``make_learner(**kwargs)``: the suite's learner factory, on 200 digits in embed mode with a
+    store in ``tmp_path`` and the validation set labelled from the truth."""
+    count = [0]
 
     def make(pool: ImagePool = None, **kwargs: Any) -> ActiveLearner:
-        opts = dict(store=tmp_path / f"labels{len(made)}.db", train=SMALL_TRAIN, mode="embed",
-                    validation_from_truth=True, validation_size=20, mc_samples=5, seed=0)
+        opts = dict(store=tmp_path / f"labels{count[0]}.db", train=SMALL_TRAIN, mode="embed",
+                    validation_from_truth=True, validation_size=20, mc_samples=5, seed=0,
+                    image_size=None)
         opts.update(kwargs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            learner = ActiveLearner(pool if pool is not None else digits200, **opts)
-        made.append(learner)
-        return learner
+        count[0] += 1
+        return make_learner_base(pool if pool is not None else digits200, **opts)
 
-    yield make
-    for learner in made:
-        learner.close()
+    make_learner_base = make_learner
+    return make
 
 
 @pytest.fixture
