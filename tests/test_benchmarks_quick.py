@@ -1,0 +1,91 @@
+"""Smoke tests of the benchmark scripts: each runs with ``--quick`` in a subprocess and its output
+is checked for shape (tables, JSON fields, finite numbers), not for the figures themselves."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, args, data_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ALWIDGET_DATA=str(data_dir), PYTHONWARNINGS="ignore")
+    res = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=timeout)
+    assert res.returncode == 0, f"{script} --quick failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+    return res
+
+
+def _table_rows(text: str, header_start: str):
+    """The data rows of the markdown table whose header line starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    assert set(lines[start + 1].replace("|", "")) <= {"-"}, lines[start + 1]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    width = lines[start].count("|") - 1
+    assert rows and all(len(r) == width for r in rows), rows
+    return rows
+
+
+def test_scoring_vs_baal_quick(data_dir, tmp_path):
+    if importlib.util.find_spec("baal") is None:
+        pytest.skip("baal is not installed (pip install 'alwidget[bench]'); scoring_vs_baal compares against it")
+    out = tmp_path / "scoring.json"
+    res = _run("scoring_vs_baal.py", ["--data", str(data_dir), "--json", str(out)], data_dir)
+    assert "scoring_vs_baal.py --quick" in res.stdout  # the command is printed with the table
+    speed = _table_rows(res.stdout, "| T | alwidget s")
+    assert [r[0] for r in speed] == ["5"]
+    agree = _table_rows(res.stdout, "| T | pair |")
+    assert {r[1] for r in agree} >= {"alwidget vs Baal (mean of 4)", "Baal vs Baal (2 seeds)"}
+    result = json.loads(out.read_text())
+    assert result["pool"] == 500 and result["max_logit_diff"] < 1e-4
+    (row,) = result["by_T"]
+    assert row["T"] == 5
+    for key in ("alwidget_s", "baal_s", "ratio"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    for pair in ("alwidget_vs_baal", "baal_vs_baal", "alwidget_vs_alwidget"):
+        d = row[pair]
+        assert -1.0 <= d["spearman"] <= 1.0 and 0.0 <= d["top10"] <= 1.0 and 0.0 <= d["top100"] <= 1.0, (pair, d)
+
+
+def test_label_efficiency_quick(data_dir, tmp_path):
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("matplotlib is not installed (pip install 'alwidget[bench]'); label_efficiency plots with it")
+    if not (data_dir / "mnist-test").is_dir():
+        pytest.skip(f"the MNIST test split is not in {data_dir}")
+    out = tmp_path / "le.json"
+    res = _run("label_efficiency.py", ["--data", str(data_dir), "--json", str(out), "--plot-dir", str(tmp_path),
+                                       "--records", str(tmp_path / "records.jsonl"),
+                                       "--strategies", "random", "entropy", "bald", "batchbald", "default"], data_dir)
+    rows = _table_rows(res.stdout, "| strategy | seeds |")
+    names = [r[0] for r in rows]
+    assert names[:4] == ["random", "entropy", "bald", "batchbald"]
+    assert names[4].startswith("default")  # default == entropy: run once, reported under both names
+    anchors = _table_rows(res.stdout, "| published (MNIST")
+    assert anchors[0][:3] == ["Random", "255", "835"]
+    summary = json.loads(out.read_text())
+    recs = summary["datasets"]["mnist"]["records"]
+    assert {r["strategy"] for r in recs} == {"random", "entropy", "bald", "batchbald"}
+    for r in recs:
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["n_labels"] >= 20
+    first = [r for r in recs if r["n_labels"] == 20]
+    assert len(first) == 4  # every run starts from the balanced 20
+    png = tmp_path / "label_efficiency_mnist.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (tmp_path / "records.jsonl").read_text().splitlines()
+    assert sum(json.loads(line).get("done", False) for line in lines) == 4
