@@ -41,8 +41,8 @@ def test_run_records_every_cycle(small_pool):
 @pytest.mark.slow
 def test_uncertainty_sampling_beats_random_on_digits_over_three_seeds(digits_pool):
     """The real loop: 3 seeds, 20 random labels then 9 rounds of 20, test accuracy on 30 % of
-    the digits held out (539 images). Measured here: entropy 97.8 % vs random 96.8 % at 200
-    labels (BALD, not run here to keep CI short, 97.3 %)."""
+    the digits held out (539 images). Measured here: entropy 99.1 % vs random 97.3 % at 200
+    labels (before every training batch was made full: 97.8 % vs 96.8 %)."""
     test, pool = digits_pool.split(0.3, seed=0)
     recs = simulate.run(pool, test, ["entropy", "random"], budget=200, step=20, init=20,
                         seeds=[0, 1, 2], image_size=16, train={"max_steps": 200})

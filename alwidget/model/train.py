@@ -143,14 +143,18 @@ def fit(
     while step < total_steps:
         check(cancel)
         module.train()
-        order = balanced_order(y_L, n, generator) if config.class_balanced else torch.randperm(n, generator=generator)
+        # every batch is full: a short tail batch (2 of 130 items, say) wrecks batch-norm statistics
+        per_epoch = steps_per_epoch * bs
+        if config.class_balanced:
+            order = balanced_order(y_L, per_epoch, generator)
+        else:
+            perm = torch.randperm(n, generator=generator)
+            order = torch.cat([perm, perm[: per_epoch - n]])
         epoch_loss, seen = 0.0, 0
-        for start in range(0, n, bs):
+        for start in range(0, per_epoch, bs):
             if step >= total_steps:
                 break
             idx = order[start:start + bs]
-            if len(idx) < 2 and n >= 2:  # batch norm needs two items
-                continue
             out = forward(idx.numpy(), True)
             loss = loss_fn(out, y_t[idx], step / total_steps)
             if not torch.isfinite(loss):
