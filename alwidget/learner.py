@@ -38,7 +38,7 @@ from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
 from .strategies import PoolEstimate, Strategy, create_strategy
-from .uncertainty import UncertaintyEstimator, create_estimator
+from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
 
 MODES = ("finetune", "embed")
 
@@ -458,10 +458,7 @@ class ActiveLearner:
 
     def predict(self, ids: Sequence[str]) -> np.ndarray:
         """Predictive probabilities ``[n, C]`` of pool items from the latest cycle's model."""
-        with self._lock:
-            model = self._model
-        if model is None:
-            raise RuntimeError("no model yet: label some items and call retrain() first")
+        model = self._latest_model()
         if isinstance(ids, str):
             ids = [ids]
         pos = []
@@ -473,10 +470,7 @@ class ActiveLearner:
 
     def evaluate(self, pool: ImagePool) -> float:
         """Accuracy in ``[0, 1]`` of the latest model on another pool with known ``truth``."""
-        with self._lock:
-            model = self._model
-        if model is None:
-            raise RuntimeError("no model yet: call retrain() first")
+        self._latest_model()
         if not pool.truth:
             raise ValueError("evaluate needs a pool with known truth")
         probs = self.predict_pool(pool)
@@ -485,16 +479,56 @@ class ActiveLearner:
 
     def predict_pool(self, pool: ImagePool) -> np.ndarray:
         """Predictive probabilities ``[len(pool), C]`` of the latest model on any pool."""
+        return self.posterior(pool).probs_N_C.numpy().astype(np.float64)
+
+    def _latest_model(self) -> _Model:
         with self._lock:
             model = self._model
         if model is None:
-            raise RuntimeError("no model yet: call retrain() first")
-        info = self.backbone_info
-        tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
-        feats = compute_features(model.classifier.embedder(), tensors, range(len(pool)))
-        gen = torch.Generator().manual_seed(model.sample_seed)
-        return self.estimator.posterior(model.classifier.head, feats, n_samples=self.mc_samples,
-                                        generator=gen).probs_N_C.numpy().astype(np.float64)
+            raise RuntimeError("no model yet: label some items and call retrain() first")
+        return model
+
+    @property
+    def classifier(self) -> Classifier:
+        """The latest cycle's trained network, in eval mode: ``classifier(x)`` maps model inputs
+        ``[B, C_in, S, S]`` (see :meth:`model_inputs`) to head outputs (logits ``[B, C]``);
+        ``classifier.embedder()`` maps them to features ``[B, D]`` and ``classifier.head`` the
+        features to outputs. Shared with the learner: copy it (``copy.deepcopy``) before changing
+        it. Raises ``RuntimeError`` before the first cycle."""
+        return self._latest_model().classifier
+
+    def model_inputs(self, ids: Optional[Sequence[str]] = None) -> torch.Tensor:
+        """The normalised float inputs ``[n, C_in, S, S]`` the network sees for pool items ``ids``
+        (all of the pool, in ``pool.ids`` order, when ``None``): resized, channel-converted and
+        normalised exactly as in training and scoring, without augmentation."""
+        if ids is None:
+            positions = np.arange(len(self.pool))
+        else:
+            if isinstance(ids, str):
+                ids = [ids]
+            missing = [i for i in ids if i not in self._pos]
+            if missing:
+                raise KeyError(f"{len(missing)} item(s) not in the pool, e.g. {missing[0]!r}")
+            positions = np.array([self._pos[i] for i in ids], dtype=np.int64)
+        return self._tensors.batch(positions)
+
+    def posterior(self, pool: Optional[ImagePool] = None, *, n_samples: Optional[int] = None,
+                  seed: Optional[int] = None) -> Posterior:
+        """The latest model's posterior over ``pool`` (the learner's own pool when ``None``): the
+        trunk runs once, the head ``n_samples`` times (default ``mc_samples``), with the
+        cycle's dropout masks unless another ``seed`` is given. Returns a
+        :class:`~alwidget.uncertainty.Posterior` (``probs_N_C``, ``samples_T_N_C``, ...)."""
+        model = self._latest_model()
+        if pool is None or pool is self.pool:
+            tensors = self._tensors
+        else:
+            info = self.backbone_info
+            tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
+        feats = compute_features(model.classifier.embedder(), tensors, range(len(tensors.pool)))
+        gen = torch.Generator().manual_seed(model.sample_seed if seed is None else int(seed))
+        return self.estimator.posterior(model.classifier.head, feats,
+                                        n_samples=self.mc_samples if n_samples is None else int(n_samples),
+                                        generator=gen)
 
     # ------------------------------------------------------------------ the cycle
     def _notify(self, step: str, fraction: float) -> None:
@@ -682,7 +716,7 @@ class ActiveLearner:
             t_embed = time.perf_counter() - t1
         self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
         norm = self._features.norm if self.mode == "embed" else None
-        return Classifier(trunk, head, norm), result, features, t_embed, t_train
+        return Classifier(trunk, head, norm).eval(), result, features, t_embed, t_train
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -764,7 +798,7 @@ class ActiveLearner:
         if norm_state:
             norm = Standardize(cfg["num_features"])
             norm.load_state_dict(norm_state)
-        classifier = Classifier(trunk, head, norm)
+        classifier = Classifier(trunk, head, norm).eval()
         features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
         sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
         gen = torch.Generator().manual_seed(sample_seed)

@@ -32,6 +32,8 @@ class SimulationRecord:
         Accuracy on the learner's validation set.
     seconds : float
         Wall time of the cycle (train + score).
+    train_steps : int
+        Optimiser steps of the cycle's training.
     """
 
     strategy: str
@@ -40,6 +42,7 @@ class SimulationRecord:
     test_accuracy: float
     validation_accuracy: float
     seconds: float
+    train_steps: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         """A plain dict (for pandas, JSON)."""
@@ -55,14 +58,17 @@ def run(
     init: int = 20,
     seeds: Union[int, Iterable[int]] = (0,),
     *,
+    balanced_init: bool = False,
+    stop_at: Optional[float] = None,
     on_record: Optional[Callable[[SimulationRecord], None]] = None,
     **learner_kwargs: Any,
 ) -> List[SimulationRecord]:
     """Simulate labelling with an oracle and record test accuracy along the way.
 
-    For each strategy and seed: label the validation set and ``init`` random items from the
-    truth, then repeat *train → evaluate on* ``test`` *→ query* ``step`` *→ label* until
-    ``budget`` training labels are reached (the last cycle is trained on exactly ``budget``).
+    For each strategy and seed: label the validation set and ``init`` items from the truth
+    (the learner's cold start, or a class-balanced draw), then repeat *train → evaluate on*
+    ``test`` *→ query* ``step`` *→ label* until ``budget`` training labels are reached (the last
+    cycle is trained on exactly ``budget``) or the test accuracy reaches ``stop_at``.
 
     Parameters
     ----------
@@ -76,6 +82,11 @@ def run(
         Final number of training labels, labels per query, random labels to start with.
     seeds : int or iterable of int
         One run per seed (the seed drives the validation set, the start and the model).
+    balanced_init : bool
+        Start from ``init / n_classes`` random items of each class, drawn from the truth (the
+        protocol of Gal et al. 2017); ``init`` must then be a multiple of the number of classes.
+    stop_at : float, optional
+        Stop a run once its test accuracy reaches this value (in ``[0, 1]``).
     on_record : callable, optional
         Called with each record as it is made (progress display).
     **learner_kwargs
@@ -91,6 +102,8 @@ def run(
         raise ValueError(f"need 0 < init <= budget, got init={init}, budget={budget}")
     if step < 1:
         raise ValueError(f"step must be at least 1, got {step}")
+    if stop_at is not None and not 0.0 < stop_at <= 1.0:
+        raise ValueError(f"stop_at is a test accuracy in (0, 1], got {stop_at}")
     strategies = [strategy] if isinstance(strategy, str) else list(strategy)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     learner_kwargs.setdefault("validation_from_truth", True)
@@ -101,17 +114,23 @@ def run(
                 warnings.simplefilter("ignore", UserWarning)  # in-memory store is intended here
                 learner = ActiveLearner(pool, strategy=name, seed=seed, **learner_kwargs)
             try:
-                first = learner.query(init)
+                if balanced_init:
+                    if init % len(learner.classes):
+                        raise ValueError(f"balanced_init needs init to be a multiple of the {len(learner.classes)} "
+                                         f"classes, got init={init}")
+                    first = balanced_start(learner, init // len(learner.classes), seed)
+                else:
+                    first = learner.query(init)
                 learner.teach(first, [pool.truth[i] for i in first], source="oracle")
                 while True:
                     rep = learner.retrain()
                     rec = SimulationRecord(name, seed, rep.n_labels, learner.evaluate(test), rep.accuracy,
-                                           rep.timings.get("total", float("nan")))
+                                           rep.timings.get("total", float("nan")), rep.train_steps)
                     rep.test_accuracy = rec.test_accuracy
                     records.append(rec)
                     if on_record is not None:
                         on_record(rec)
-                    if rep.n_labels >= budget:
+                    if rep.n_labels >= budget or (stop_at is not None and rec.test_accuracy >= stop_at):
                         break
                     ids = learner.query(min(step, budget - rep.n_labels))
                     if not ids:
@@ -120,6 +139,33 @@ def run(
             finally:
                 learner.close()
     return records
+
+
+def balanced_start(learner: ActiveLearner, per_class: int, seed: int) -> List[str]:
+    """``per_class`` random items of each of the learner's classes, drawn from ``pool.truth``
+    among the selectable ones (never validation items), in class order. Seeded by ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If the pool has no truth or a class has fewer than ``per_class`` selectable items.
+    """
+    pool = learner.pool
+    if pool.truth is None:
+        raise ValueError("a balanced start draws from the truth: the pool has none")
+    rng = np.random.default_rng([seed, 20170303])
+    selectable = set(learner.selectable_ids())
+    by_class: Dict[str, List[str]] = {}
+    for item in pool.ids:
+        if item in selectable and item in pool.truth:
+            by_class.setdefault(pool.truth[item], []).append(item)
+    picked: List[str] = []
+    for c in learner.classes:
+        items = by_class.get(c, [])
+        if len(items) < per_class:
+            raise ValueError(f"class {c!r} has only {len(items)} selectable items, need {per_class}")
+        picked += [items[i] for i in rng.choice(len(items), per_class, replace=False)]
+    return picked
 
 
 def summarize(records: Sequence[SimulationRecord]) -> Dict[str, Dict[int, Dict[str, float]]]:

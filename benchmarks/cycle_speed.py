@@ -79,7 +79,7 @@ def main() -> int:
         print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads)))
         return 0
     if args.quick:
-        args.pools, args.labels = [600], [60]
+        args.pools, args.labels = [300, 600], [60]
     rows = []
     print("| mode | pool | labels | train s | features s | score s | select s | report s | total s | "
           "peak RSS MB | val acc |")
@@ -99,10 +99,44 @@ def main() -> int:
                 print(f"| {mode} | {pool} | {labels} | {r['train']:.2f} | {r['features']:.2f} | {r['score']:.3f} | "
                       f"{r['select']:.3f} | {r['report']:.3f} | {r['total']:.2f} | {r['peak_rss_mb']:.0f} | "
                       f"{100 * r['val_acc']:.1f}% |", flush=True)
+    growth = pool_growth(rows)
+    if growth:
+        print("\nGrowth with the pool (least-squares line through the pool sizes, per mode and label count):\n")
+        print("| mode | labels | pools | total s = a + b · pool | b: s per 10,000 images | exponent | "
+              "peak RSS: MB per 10,000 images |")
+        print("|---|---|---|---|---|---|---|")
+        for g in growth:
+            print(f"| {g['mode']} | {g['labels']} | {', '.join(map(str, g['pools']))} | {g['intercept_s']:.2f} + "
+                  f"{g['slope_s_per_10k']:.2f} · pool/10k | {g['slope_s_per_10k']:.2f} | {g['exponent']:.2f} | "
+                  f"{g['rss_mb_per_10k']:.0f} |")
+        print("\n(exponent: d log total / d log pool between the smallest and largest pool; 1 = linear)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"rows": rows, "growth": growth}, f, indent=1)
     return 0
+
+
+def pool_growth(rows: list) -> list:
+    """Per (mode, labels) with at least two pool sizes: the least-squares line of the cycle's total
+    seconds against pool size (``slope_s_per_10k`` seconds per 10,000 more images,
+    ``intercept_s``), the log-log exponent between the smallest and largest pool, and the
+    peak-memory slope (MB per 10,000 images)."""
+    import numpy as np
+
+    out = []
+    for key in sorted({(r["mode"], r["labels"]) for r in rows}):
+        sel = sorted((r for r in rows if (r["mode"], r["labels"]) == key), key=lambda r: r["pool"])
+        if len({r["pool"] for r in sel}) < 2:
+            continue
+        n = np.array([r["pool"] for r in sel], float)
+        t = np.array([r["total"] for r in sel], float)
+        m = np.array([r["peak_rss_mb"] for r in sel], float)
+        b, a = np.polyfit(n / 1e4, t, 1)
+        mb = np.polyfit(n / 1e4, m, 1)[0]
+        exponent = float(np.log(t[-1] / t[0]) / np.log(n[-1] / n[0]))
+        out.append({"mode": key[0], "labels": key[1], "pools": [int(x) for x in n], "slope_s_per_10k": float(b),
+                    "intercept_s": float(a), "exponent": exponent, "rss_mb_per_10k": float(mb)})
+    return out
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ One model is trained with alwidget (``finetune`` mode, the default ``alwidget_cn
 the MC-dropout head) for one cycle on a few hundred Fashion-MNIST labels. Then the same pool
 of Fashion-MNIST training images is scored with BALD at ``T`` MC-dropout samples, two ways:
 
-* **alwidget** — the learner's own scoring path: the trunk runs once over the pool
-  (:func:`alwidget.model.features.compute_features`), the head is sampled ``T`` times
-  (:meth:`MCDropout.posterior`, one dropout mask per sample shared by every item) and
+* **alwidget** — the learner's own scoring path, :meth:`ActiveLearner.posterior`: the trunk
+  runs once over the pool, the head is sampled ``T`` times (:meth:`MCDropout.posterior`, one
+  dropout mask per sample shared by every item) and
   :func:`alwidget.strategies.scores.bald` scores the samples; then the pool is ranked.
 * **Baal** — a plain ``nn.Module`` ``trunk → Dropout → Linear → ReLU → Dropout → Linear`` that
   shares the very same weights (the head's functional dropout becomes ``nn.Dropout`` modules),
@@ -100,7 +100,6 @@ def run(args: argparse.Namespace) -> dict:
     from baal.modelwrapper import ModelWrapper, TrainingArgs
 
     from alwidget import ActiveLearner, datasets
-    from alwidget.model.features import compute_features
     from alwidget.strategies import scores
 
     out: dict = {"pool": args.pool, "labels": args.labels, "threads": args.threads, "samples": args.samples}
@@ -114,15 +113,8 @@ def run(args: argparse.Namespace) -> dict:
     rep = learner.retrain()
     out["val_acc"] = rep.accuracy
     out["train_seconds"] = time.perf_counter() - t0
-    # The trained model and the learner's image tensors (no public accessor yet, see the report).
-    classifier = learner._model.classifier
-    tensors = learner._tensors
-    estimator = learner.estimator
-    positions = range(len(pool))
-    learner.close()
-    classifier.eval()
-
-    x_all = tensors.batch(np.arange(len(pool)))  # the same preprocessed images, as float tensors
+    classifier = learner.classifier  # the trained network (eval mode)
+    x_all = learner.model_inputs()  # the same preprocessed images, as float tensors
     dataset = torch.utils.data.TensorDataset(x_all, torch.zeros(len(pool), dtype=torch.long))
     model = baal_model(classifier)
     with torch.no_grad():  # same weights: Baal's module without dropout == alwidget's classifier in eval
@@ -144,13 +136,10 @@ def run(args: argparse.Namespace) -> dict:
 
     def alwidget_score(t: int, seed: int):
         t0, c0 = time.perf_counter(), time.process_time()
-        feats = compute_features(classifier.embedder(), tensors, positions)
-        t1 = time.perf_counter()
-        post = estimator.posterior(classifier.head, feats, n_samples=t, generator=torch.Generator().manual_seed(seed))
+        post = learner.posterior(n_samples=t, seed=seed)
         s = scores.bald(post.samples_T_N_C.numpy())
         np.argsort(-s, kind="stable")
-        t2 = time.perf_counter()
-        return s, {"wall": t2 - t0, "cpu": time.process_time() - c0, "trunk": t1 - t0, "head_bald": t2 - t1}
+        return s, {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
     def baal_score(w, t: int, seed: int):
         torch.manual_seed(seed)
@@ -180,8 +169,7 @@ def run(args: argparse.Namespace) -> dict:
         while len(a_runs) < n_a:
             a_runs.append(alwidget_score(t, 1000 + len(a_runs)))
         a_t, b_t = [r[1] for r in a_runs], [r[1] for r in b_runs]
-        row.update(alwidget_s=med(a_t, "wall"), alwidget_cpu=med(a_t, "cpu"), alwidget_trunk=med(a_t, "trunk"),
-                   alwidget_head_bald=med(a_t, "head_bald"), alwidget_runs=a_t,
+        row.update(alwidget_s=med(a_t, "wall"), alwidget_cpu=med(a_t, "cpu"), alwidget_runs=a_t,
                    baal_s=med(b_t, "wall"), baal_cpu=med(b_t, "cpu"), baal_runs=b_t)
         row["ratio"] = row["baal_s"] / row["alwidget_s"]
         row["ratio_cpu"] = row["baal_cpu"] / row["alwidget_cpu"]
@@ -205,6 +193,7 @@ def run(args: argparse.Namespace) -> dict:
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     except ImportError:  # pragma: no cover - not on Windows
         pass
+    learner.close()
     return out
 
 
@@ -215,12 +204,11 @@ def markdown(res: dict, command: str, date: str) -> str:
              f"torch threads: {res['threads']}; Baal batch size {res['baal_batch']}.", "",
              "Wall-clock seconds (CPU seconds of the process in parentheses: less sensitive to other load); "
              "alwidget = trunk once + head T times + BALD + ranking.", "",
-             "| T | alwidget s (trunk + head/BALD) | Baal s | Baal / alwidget |"
+             "| T | alwidget s | Baal s | Baal / alwidget |"
              + (" Baal+cache s | Baal+cache / alwidget |" if "baal_cache_s" in res["by_T"][0] else ""),
              "|---|---|---|---|" + ("---|---|" if "baal_cache_s" in res["by_T"][0] else "")]
     for r in res["by_T"]:
-        line = (f"| {r['T']} | {r['alwidget_s']:.2f} ({r['alwidget_cpu']:.2f}) = {r['alwidget_trunk']:.2f} + "
-                f"{r['alwidget_head_bald']:.2f} | {r['baal_s']:.1f} ({r['baal_cpu']:.1f}) | "
+        line = (f"| {r['T']} | {r['alwidget_s']:.2f} ({r['alwidget_cpu']:.2f}) | {r['baal_s']:.1f} ({r['baal_cpu']:.1f}) | "
                 f"{r['ratio']:.1f}× ({r['ratio_cpu']:.1f}×) |")
         if "baal_cache_s" in r:
             line += f" {r['baal_cache_s']:.1f} ({r['baal_cache_cpu']:.1f}) | {r['ratio_cache']:.1f}× ({r['ratio_cache_cpu']:.1f}×) |"

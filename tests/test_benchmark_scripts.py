@@ -25,12 +25,22 @@ def _table_rows(text):
 @pytest.mark.slow
 def test_cycle_speed_quick(data_dir):
     out = _run([str(BENCH / "cycle_speed.py"), "--quick", "--data", str(data_dir)])
-    header, *rows = _table_rows(out)
-    assert "total s" in header and len(rows) == 2  # embed and finetune
+    grid, growth = out.split("Growth with the pool")
+    header, *rows = _table_rows(grid)
+    assert "total s" in header and len(rows) == 4  # embed and finetune, pools 300 and 600
+    totals = {}
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[0] in ("embed", "finetune") and cells[1] == "600" and cells[2] == "60"
+        assert cells[0] in ("embed", "finetune") and cells[1] in ("300", "600") and cells[2] == "60"
         assert float(cells[8]) > 0 and cells[10].endswith("%")
+        totals[cells[0], int(cells[1])] = float(cells[8])
+    header, *lines = _table_rows(growth)
+    assert "s per 10,000 images" in header and len(lines) == 2
+    for line in lines:  # the slope is the line through the two points of the grid
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        mode, slope = cells[0], float(cells[4])
+        expected = (totals[mode, 600] - totals[mode, 300]) / 0.03
+        assert slope == pytest.approx(expected, abs=0.4 + 0.05 * abs(expected))  # totals shown to 0.01 s
 
 
 @pytest.mark.slow

@@ -385,3 +385,34 @@ def test_query_exclude_and_selectable_ids(make_learner, oracle):
     sel = learner.selectable_ids()
     assert len(sel) == 300 - 30 - 20 and not set(sel) & set(learner.labels)
     assert set(learner.query(1000)) == set(sel)
+
+
+def test_public_model_api_matches_the_cycle(make_learner, oracle):
+    learner = make_learner(validation_from_truth=True, seed=3)
+    with pytest.raises(RuntimeError, match="retrain"):
+        learner.classifier
+    oracle(learner, learner.query(40))
+    learner.retrain()
+    net = learner.classifier
+    assert not net.training
+    x = learner.model_inputs()
+    assert x.shape == (300, 1, 16, 16) and x.dtype == torch.float32
+    some = learner.pool.ids[5:9]
+    torch.testing.assert_close(learner.model_inputs(some), x[5:9])
+    with pytest.raises(KeyError, match="not in the pool"):
+        learner.model_inputs(["nope"])
+    # the cycle's own posterior: same probabilities as predict(), T samples of the mean
+    post = learner.posterior()
+    assert post.samples_T_N_C.shape == (learner.mc_samples, 300, 10)
+    np.testing.assert_allclose(post.probs_N_C.numpy(), learner.predict(learner.pool.ids), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(post.samples_T_N_C.mean(0), post.probs_N_C)
+    # another seed draws other dropout masks; n_samples is honoured; the same seed repeats
+    other = learner.posterior(n_samples=7, seed=123)
+    assert other.samples_T_N_C.shape == (7, 300, 10)
+    torch.testing.assert_close(learner.posterior(n_samples=7, seed=123).samples_T_N_C, other.samples_T_N_C)
+    assert not torch.allclose(other.samples_T_N_C, post.samples_T_N_C[:7])
+    # the network maps model inputs to the head's outputs, as the dropout-free mean
+    with torch.no_grad():
+        logits = net(x[:8])
+    assert logits.shape == (8, 10)
+    assert (logits.argmax(1).numpy() == post.probs_N_C[:8].argmax(1).numpy()).mean() >= 0.75

@@ -6,8 +6,9 @@ Images are read once from the pool, resized to ``size × size`` and kept as uint
 
 from __future__ import annotations
 
+import math
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -124,16 +125,72 @@ class PoolTensors:
         """Boolean mask over ``positions``: ``True`` where the image was read."""
         return np.array([int(p) not in self.failed for p in positions], dtype=bool)
 
-    def batch(self, positions: Sequence[int], *, augment: bool = False,
+    def batch(self, positions: Sequence[int], *, augment: Union[bool, str] = False,
               generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Normalised float inputs ``[B, in_chans, S, S]`` for the given pool positions."""
+        """Normalised float inputs ``[B, in_chans, S, S]`` for the given pool positions.
+
+        ``augment`` is one of :data:`AUGMENTATIONS` (``True`` means ``"affine"``, ``False``
+        ``"none"``).
+        """
         idx = torch.as_tensor(np.asarray(positions, dtype=np.int64))
         self.ensure(idx.tolist())
         x = self._u8[idx].float().div_(255.0)
-        if augment:
-            x = random_shift(x, generator=generator)
+        x = augment_batch(x, augment, generator)
         # channels-last runs CPU convolutions about a third faster (oneDNN's native layout)
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+
+#: Label-safe augmentations of a training batch, by name.
+AUGMENTATIONS = ("none", "shift", "affine")
+
+
+def augmentation_name(augment: Union[bool, str]) -> str:
+    """The canonical name of an ``augment`` setting: ``True`` → ``"affine"``, ``False`` → ``"none"``."""
+    if augment is True:
+        return "affine"
+    if augment is False or augment is None:
+        return "none"
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be True, False or one of {AUGMENTATIONS}, got {augment!r}")
+    return str(augment)
+
+
+def augment_batch(x_B_C_S_S: torch.Tensor, augment: Union[bool, str],
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Apply the augmentation named by ``augment`` (see :func:`augmentation_name`) to a batch in [0, 1]."""
+    name = augmentation_name(augment)
+    if name == "shift":
+        return random_shift(x_B_C_S_S, generator=generator)
+    if name == "affine":
+        return random_affine(x_B_C_S_S, generator=generator)
+    return x_B_C_S_S
+
+
+def random_affine(x_B_C_S_S: torch.Tensor, *, max_degrees: float = 12.0, max_scale: float = 0.1,
+                  max_shear: float = 0.15, max_translate: float = 0.1,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A random mild affine warp per image (edge padding): rotation up to ``max_degrees``, zoom by
+    up to ``max_scale`` (a fraction), shear up to ``max_shear`` (a fraction of the side per side)
+    and translation up to ``max_translate`` of the side. Mild enough to keep labels of digits,
+    clothing or objects. Measured with the default 300 training steps (random labels, test
+    accuracy): MNIST, 50 labels: 76.0 % vs 68.5 % with shifts alone (4 seeds); 200 labels:
+    94.0 % vs 94.2 %. Fashion-MNIST, 400 labels: 73.2 % vs 75.7 % with shifts and 76.9 % with
+    none (2 seeds; 75.6 % with 600 steps): the warp slows fitting once there are hundreds of
+    labels, so there ``augment="shift"`` or ``False`` can be better."""
+    b = x_B_C_S_S.shape[0]
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    angle = uniform(b) * math.radians(max_degrees)
+    scale = 1 + uniform(b) * max_scale
+    shear = uniform(b) * max_shear
+    shift = uniform(b, 2) * (2 * max_translate)  # affine_grid coordinates span 2 per side
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta_B_2_3 = torch.stack([torch.stack([cos, shear - sin, shift[:, 0]], 1),
+                               torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta_B_2_3, list(x_B_C_S_S.shape), align_corners=False)
+    return F.grid_sample(x_B_C_S_S, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_shift(x_B_C_S_S: torch.Tensor, max_frac: float = 0.1,

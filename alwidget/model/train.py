@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
+from .preprocess import augmentation_name
 from ..progress import CancelToken, ProgressCallback, check, report
 
 
@@ -37,8 +38,9 @@ class TrainConfig:
     lr, weight_decay : float
         AdamW settings.
     patience : int
-        Evaluations without a lower validation loss before stopping (0 disables early
-        stopping). The validation loss is evaluated every ``max(1 epoch, eval_every)`` steps,
+        Evaluations without a lower validation loss before stopping (0, the default when
+        training the whole network, disables early stopping: on 100 validation images it
+        stopped too early and cost 1–2 points of test accuracy on MNIST). The validation loss is evaluated every ``max(1 epoch, eval_every)`` steps,
         and never before ``min_fraction`` of the step budget is spent (the learning rate
         warms up first).
     eval_every : int
@@ -47,20 +49,30 @@ class TrainConfig:
         Share of the step budget always trained before early stopping may end the run.
     class_balanced : bool
         Draw each batch with probability inversely proportional to class frequency.
-    augment : bool
-        Random shifts of up to 10 % of the side (finetune mode only).
+    augment : bool or str
+        Training-batch augmentation (finetune mode only): ``"affine"`` (mild rotation, zoom,
+        shear and shift; ``True`` means this), ``"shift"`` (shifts of up to 10 % of the side)
+        or ``"none"`` (``False``).
     """
 
     max_steps: int = 300
-    max_epochs: int = 100
+    max_epochs: int = 1000
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    patience: int = 6
+    patience: int = 0
     eval_every: int = 10
     min_fraction: float = 0.3
     class_balanced: bool = True
-    augment: bool = True
+    augment: Union[bool, str] = "affine"
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "max_epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
+        augmentation_name(self.augment)  # raises on an unknown name
 
 
 @dataclass

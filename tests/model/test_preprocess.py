@@ -53,3 +53,32 @@ def test_random_shift_moves_content_within_bounds():
 def test_pool_channels_of_arrays():
     assert pool_channels(ImagePool.from_arrays(np.zeros((3, 10, 12), np.uint8))) == (1, 10)
     assert pool_channels(ImagePool.from_arrays(np.zeros((3, 10, 12, 3), np.uint8))) == (3, 10)
+
+
+def test_random_affine_is_mild_label_safe_and_seeded():
+    from alwidget.model.preprocess import augment_batch, random_affine
+
+    x = torch.zeros(200, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0  # a bar in the middle
+    g = lambda: torch.Generator().manual_seed(0)
+    y = random_affine(x, generator=g())
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1 + 1e-6
+    torch.testing.assert_close(random_affine(x, generator=g()), y)  # seeded
+    # ink is (nearly) preserved: zoom is at most ±10 %, so the area changes by at most about 21 %
+    ratio = y.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert float(ratio.min()) > 0.7 and float(ratio.max()) < 1.35
+    # the centre of mass of a centred bar moves by at most the shift (10 % of 28 = 2.8 px per axis,
+    # 4 px diagonally) plus a little from shear
+    coords = torch.arange(28.0)
+    com = lambda t: torch.stack([(t.sum(3)[:, 0] * coords).sum(1), (t.sum(2)[:, 0] * coords).sum(1)], 1) / t.sum((1, 2, 3))[:, None]
+    moved = (com(y) - com(x)).norm(dim=1)
+    assert float(moved.max()) < 5.0 and float(moved.mean()) > 0.5  # it moves, but not far
+    # no parameters: the identity (up to interpolation)
+    same = random_affine(x, max_degrees=0, max_scale=0, max_shear=0, max_translate=0, generator=g())
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
+    # names: True is affine, False/none the identity, shift the shift
+    torch.testing.assert_close(augment_batch(x, True, g()), y)
+    assert augment_batch(x, False) is x and augment_batch(x, "none") is x
+    torch.testing.assert_close(augment_batch(x, "shift", g()), random_shift(x, generator=g()))
+    with pytest.raises(ValueError, match="augment must be"):
+        augment_batch(x, "rotate")

@@ -78,3 +78,21 @@ def test_balanced_order_draws_classes_equally():
     idx = balanced_order(y, 20_000, torch.Generator().manual_seed(0))
     share = (y[idx.numpy()] == 1).mean()
     assert share == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize("bad, match", [(dict(max_steps=0), "max_steps"), (dict(batch_size=0), "batch_size"),
+                                        (dict(lr=0.0), "lr"), (dict(augment="rotate"), "augment must be")])
+def test_train_config_refuses_bad_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
+
+
+def test_default_steps_do_not_shrink_for_few_labels():
+    # 20 labels are one batch per epoch: the defaults still train the whole step budget (300),
+    # with no early stop although a validation loss is given (it would stop a flat loss at once)
+    y = np.arange(20) % 10
+    x = torch.randn(20, 4)
+    module = torch.nn.Linear(4, 10)
+    res = fit(module, lambda idx, training: module(x[idx]), lambda out, t, frac: F.cross_entropy(out, t), y,
+              TrainConfig(), generator=torch.Generator().manual_seed(0), validation=lambda: 1.0)
+    assert res.steps == TrainConfig().max_steps == 300 and res.epochs == 300 and res.val_loss == []
