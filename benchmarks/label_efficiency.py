@@ -9,8 +9,9 @@ report the number of training labels needed to first reach two target accuracies
 median and min–max over seeds. A run stops early once it has reached the higher target.
 
 As in the paper, a separate validation set (the learner's, 100 images labelled from the truth,
-never queried) drives early stopping of training and is **not** counted in the labels; test
-accuracy uses the MC-dropout predictive mean (``mc_samples`` passes of the head).
+never queried) is **not** counted in the labels; with the default training (a fixed step
+budget, no early stopping) it only feeds the learner's reports. Test accuracy uses the
+MC-dropout predictive mean (``mc_samples`` passes of the head).
 
 Data:
 
@@ -113,6 +114,8 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
     train = {}
     if args.max_steps is not None:
         train["max_steps"] = args.max_steps
+    if args.augment is not None:
+        train["augment"] = args.augment
     if train:
         kw["train"] = train
     return kw
@@ -274,6 +277,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the MNIST pool/test split and subsets")
     ap.add_argument("--mc-samples", type=int, default=None, help="override ActiveLearner's mc_samples")
     ap.add_argument("--max-steps", type=int, default=None, help="override TrainConfig.max_steps")
+    ap.add_argument("--augment", choices=["none", "shift", "affine"], default=None,
+                    help="override TrainConfig.augment")
     ap.add_argument("--pseudo-labels", type=float, default=None, metavar="THRESHOLD",
                     help="every strategy also trains on pool items predicted with at least this confidence")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per cycle (default 1: shared cores)")
@@ -327,11 +332,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             records_path.unlink()
         n_val = min(100, max(10, len(pool) // 10))  # ActiveLearner's default validation_size
         print(f"**{dataset}**: {desc}. Validation set: {n_val} pool images labelled from the truth "
-              f"(early stopping; not counted in the labels). Start: {args.init_per_class} labels per class "
+              f"(the learner's reports, and early stopping if enabled; not counted in the labels). Start: {args.init_per_class} labels per class "
               f"({args.init_per_class * len(pool.classes)}), {args.step} per round, budget {args.budget}, "
               f"seeds {args.seeds}, targets {100 * targets[0]:.0f} % / {100 * targets[1]:.0f} % "
               f"(runs stop at the higher one{'; disabled' if args.no_early_stop else ''}); torch threads "
-              f"{args.threads}; overrides: mc_samples={args.mc_samples}, max_steps={args.max_steps}, "
+              f"{args.threads}; overrides: mc_samples={args.mc_samples}, max_steps={args.max_steps}, augment={args.augment}, "
               f"pseudo_label_threshold={args.pseudo_labels}.\n", flush=True)
 
         def emit(rec: dict) -> None:

@@ -50,9 +50,11 @@ class TrainConfig:
     class_balanced : bool
         Draw each batch with probability inversely proportional to class frequency.
     augment : bool or str
-        Training-batch augmentation (finetune mode only): ``"affine"`` (mild rotation, zoom,
-        shear and shift; ``True`` means this), ``"shift"`` (shifts of up to 10 % of the side)
-        or ``"none"`` (``False``).
+        Training-batch augmentation (finetune mode only): ``"shift"`` (the default: shifts of
+        up to 10 % of the side), ``"affine"`` (mild rotation, zoom, shear and shift; ``True``
+        means this) or ``"none"`` (``False``). Shifts are the safe default: the affine warp
+        adds 3–7 points on handwriting with 50 labels but costs 4–6 on Fashion-MNIST (see
+        :func:`~alwidget.model.preprocess.random_affine`).
     """
 
     max_steps: int = 300
@@ -64,7 +66,7 @@ class TrainConfig:
     eval_every: int = 10
     min_fraction: float = 0.3
     class_balanced: bool = True
-    augment: Union[bool, str] = "affine"
+    augment: Union[bool, str] = "shift"
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_epochs", "batch_size"):
