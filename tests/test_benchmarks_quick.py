@@ -89,3 +89,14 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
     assert sum(json.loads(line).get("done", False) for line in lines) == 4
+
+
+def test_augmentation_quick(data_dir):
+    if not (data_dir / "mnist-test").is_dir():
+        pytest.skip(f"the MNIST test split is not in {data_dir}")
+    res = _run("augmentation.py", ["--data", str(data_dir)], data_dir)
+    rows = _table_rows(res.stdout, "| dataset | labels | augment |")
+    assert [r[2] for r in rows] == ["none", "shift", "affine"]
+    for r in rows:
+        assert r[0] == "mnist" and r[1] == "30"
+        assert 0.0 <= float(r[3].split(" %")[0]) <= 100.0 and float(r[5]) > 0
