@@ -365,8 +365,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                                         "same_as": same_as, "records": curve_records}
     if "mnist" in args.dataset:
         print(anchors_table())
-        print("\nOurs: 8,000-image pool from the MNIST test split, alwidget_cnn from scratch every round (AdamW, "
-              "one-cycle over 300 steps, mild affine augmentation, MC-dropout head); the paper: 60,000-image pool, a different CNN and training schedule.")
+        from alwidget.model.train import TrainConfig
+
+        cfg = TrainConfig(**({"augment": args.augment} if args.augment else {}),
+                          **({"max_steps": args.max_steps} if args.max_steps else {}))
+        print(f"\nOurs: 8,000-image pool from the MNIST test split, alwidget_cnn from scratch every round (AdamW, "
+              f"one-cycle over {cfg.max_steps} steps, augmentation {cfg.augment!r}, MC-dropout head); the paper: "
+              "60,000-image pool, a different CNN and training schedule.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)
