@@ -29,7 +29,7 @@ from typing import Optional
 
 
 def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
-        num_threads: Optional[int] = None) -> dict:
+        num_threads: Optional[int] = None, max_steps: Optional[int] = None) -> dict:
     """Time one cycle in this process; returns the figures as a dict."""
     warnings.simplefilter("ignore")
 
@@ -37,7 +37,8 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
 
     fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
     learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
-                            validation_size=min(200, pool_size // 10), num_threads=num_threads)
+                            validation_size=min(200, pool_size // 10), num_threads=num_threads,
+                            train={"max_steps": max_steps} if max_steps else None)
     first = learner.query(labels - k)
     learner.teach(first, [fm.truth[i] for i in first], source="oracle")
     warm = learner.retrain()
@@ -71,15 +72,17 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=20, help="labels per batch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads in a cycle (default: the learner's)")
+    ap.add_argument("--max-steps", type=int, default=None, help="override TrainConfig.max_steps (--quick: 20)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         mode, pool, labels = args.one.split(",")
-        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads)))
+        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads, args.max_steps)))
         return 0
     if args.quick:
         args.pools, args.labels = [300, 600], [60]
+        args.max_steps = args.max_steps or 20
     rows = []
     print("| mode | pool | labels | train s | features s | score s | select s | report s | total s | "
           "peak RSS MB | val acc |")
@@ -89,7 +92,8 @@ def main() -> int:
             for labels in args.labels:
                 cmd = [sys.executable, __file__, "--one", f"{mode},{pool},{labels}", "--k", str(args.k),
                        "--seed", str(args.seed)] + (["--data", args.data] if args.data else []) \
-                    + (["--threads", str(args.threads)] if args.threads else [])
+                    + (["--threads", str(args.threads)] if args.threads else []) \
+                    + (["--max-steps", str(args.max_steps)] if args.max_steps else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 if res.returncode != 0:
                     print(res.stderr[-2000:], file=sys.stderr)
