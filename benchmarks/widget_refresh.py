@@ -118,7 +118,10 @@ def main(argv=None) -> int:
                         help="cards of the next batch labelled while the cycle trains (the rest are refreshed)")
     parser.add_argument("--max-steps", type=int, default=0, help="training steps per cycle (0 = the defaults)")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--quick", action="store_true", help="digits, both modes, 2 batches, 20 steps (smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.modes, args.batches, args.max_steps = "digits", "finetune,embed", 2, args.max_steps or 20
 
     import torch
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +49,15 @@ def test_strategy_speed_quick():
     names = [r.strip("|").split("|")[0].strip() for r in rows]
     assert names == ["BatchBALD", "core-set", "BADGE"]
     assert all(float(r.strip("|").split("|")[2]) >= 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_widget_refresh_quick():
+    out = _run([str(BENCH / "widget_refresh.py"), "--quick"])
+    rows = [line for line in out.splitlines() if "refreshed grid" in line and "batch " in line and "labels)" in line]
+    assert len(rows) == 4  # digits, finetune and embed, 2 batches each
+    for row in rows:
+        next_ms = float(row.split("next batch")[1].split("ms")[0])
+        refreshed = float(row.split("refreshed grid")[1].split(" s")[0])
+        assert 0 < next_ms < 60_000 and 0 < refreshed < 600
+    assert "medians per dataset and mode" in out
