@@ -367,8 +367,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(anchors_table())
         from alwidget.model.train import TrainConfig
 
-        cfg = TrainConfig(**({"augment": args.augment} if args.augment else {}),
-                          **({"max_steps": args.max_steps} if args.max_steps else {}))
+        cfg = TrainConfig(**learner_kwargs("default", args).get("train", {}))  # the overrides every run used
         print(f"\nOurs: 8,000-image pool from the MNIST test split, alwidget_cnn from scratch every round (AdamW, "
               f"one-cycle over {cfg.max_steps} steps, augmentation {cfg.augment!r}, MC-dropout head); the paper: "
               "60,000-image pool, a different CNN and training schedule.")
