@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -29,26 +31,61 @@ def small_pool(digits_pool):
 
 
 @pytest.fixture
-def make_learner(small_pool):
-    """``make_learner(**kwargs)``: a learner on 300 digits with fast settings, closed afterwards."""
+def learners():
+    """``learners(pool, defaults, **kwargs)``: an ActiveLearner on ``pool`` with ``defaults``
+    overridden by ``kwargs`` (its UserWarnings silenced); every learner is closed after the test."""
     from alwidget import ActiveLearner
 
     made = []
 
-    def make(pool=None, **kwargs):
-        kwargs.setdefault("train", dict(FAST_TRAIN))
-        kwargs.setdefault("image_size", 16)
-        kwargs.setdefault("mc_samples", 8)
-        kwargs.setdefault("validation_size", 30)
+    def make(pool, defaults, **kwargs):
+        opts = dict(defaults)
+        opts.update(kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            learner = ActiveLearner(pool if pool is not None else small_pool, **kwargs)
+            learner = ActiveLearner(pool, **opts)
         made.append(learner)
         return learner
 
     yield make
     for learner in made:
         learner.close()
+
+
+@pytest.fixture
+def make_learner(small_pool, learners):
+    """``make_learner(**kwargs)``: a learner on 300 digits with fast settings, closed afterwards."""
+
+    def make(pool=None, **kwargs):
+        defaults = dict(train=dict(FAST_TRAIN), image_size=16, mc_samples=8, validation_size=30)
+        return learners(pool if pool is not None else small_pool, defaults, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def label_then_kill():
+    """``label_then_kill(args, n_acks, env=None)``: run the writer command ``args`` (it prints
+    ``ready``, then one ``ack <item> <label>`` line per saved label), SIGKILL it after ``n_acks``
+    acknowledgements and return ``{item: label}`` of the acknowledged labels."""
+
+    def run(args, n_acks, env=None):
+        child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        acked = {}
+        try:
+            assert child.stdout.readline().strip() == "ready", child.stderr.read()
+            while len(acked) < n_acks:
+                line = child.stdout.readline()
+                assert line, f"writer ended early: {child.stderr.read()}"
+                _, item, label = line.split()
+                acked[item] = label
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        return acked
+
+    return run
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ printed at the end of the run, so the numbers quoted in docs/bad_input.md come f
 from __future__ import annotations
 
 import io
+import itertools
 import struct
-import warnings
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -58,30 +58,21 @@ def digits120():
 
 
 @pytest.fixture
-def tiny_learner(tmp_path) -> Iterator[Callable[..., Any]]:
+def tiny_learner(tmp_path, learners) -> Callable[..., Any]:
     """``tiny_learner(pool, **kwargs)``: a learner with tiny settings and a store in ``tmp_path``.
 
     The validation set (12 items) is labelled from the pool's truth unless
     ``validation_from_truth=False``, so a widget opens on the *Label* screen.
     """
-    from alwidget import ActiveLearner
-
-    made: List[Any] = []
+    n_made = itertools.count()
 
     def make(pool, **kwargs: Any):
-        opts = dict(store=tmp_path / f"labels{len(made)}.db", image_size=16, train=dict(TINY_TRAIN),
-                    mc_samples=2, validation_size=min(12, len(pool) // 4), seed=0,
-                    validation_from_truth=pool.truth is not None)
-        opts.update(kwargs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            learner = ActiveLearner(pool, **opts)
-        made.append(learner)
-        return learner
+        defaults = dict(store=tmp_path / f"labels{next(n_made)}.db", image_size=16, train=dict(TINY_TRAIN),
+                        mc_samples=2, validation_size=min(12, len(pool) // 4), seed=0,
+                        validation_from_truth=pool.truth is not None)
+        return learners(pool, defaults, **kwargs)
 
-    yield make
-    for learner in made:
-        learner.close()
+    return make
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ grid never offers them again.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,24 +26,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.mark.parametrize("n_acks", [5, 23])  # before the first submit; during a background cycle
-def test_kill_while_clicking_loses_no_label_shown_as_given(tmp_path, digits120, tiny_learner, make_widget, n_acks):
+def test_kill_while_clicking_loses_no_label_shown_as_given(tmp_path, digits120, tiny_learner, make_widget, label_then_kill, n_acks):
     store = tmp_path / "labels.db"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get(
         "PYTHONPATH", "").split(os.pathsep) if p]))
-    child = subprocess.Popen([sys.executable, str(WRITER), str(store)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
-    acked = {}
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        while len(acked) < n_acks:
-            line = child.stdout.readline()
-            assert line, f"writer ended early: {child.stderr.read()}"
-            _, item, label = line.split()
-            acked[item] = label
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    acked = label_then_kill([sys.executable, str(WRITER), str(store)], n_acks, env=env)
     with LabelStore(store) as reopened:
         saved = reopened.labels()
         journal = [e.item_id for kind, e, _ in reopened.history() if kind == "set" and e.split == "train"]
