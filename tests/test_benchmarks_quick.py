@@ -71,11 +71,15 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     out = tmp_path / "le.json"
     res = _run("label_efficiency.py", ["--data", str(data_dir), "--json", str(out), "--plot-dir", str(tmp_path),
                                        "--records", str(tmp_path / "records.jsonl"),
-                                       "--strategies", "random", "entropy", "bald", "batchbald", "default"], data_dir)
+                                       "--strategies", "random", "entropy", "bald", "batchbald", "default",
+                                       "--targets", "0", "0.99"], data_dir)
     rows = _table_rows(res.stdout, "| strategy | seeds |")
     names = [r[0] for r in rows]
     assert names[:4] == ["random", "entropy", "bald", "batchbald"]
-    assert names[4].startswith("default")  # default == entropy: run once, reported under both names
+    assert names[4].startswith("default")  # default == the configuration it names: run once, reported twice
+    assert "labels to 0 %" in res.stdout and "labels to 99 %" in res.stdout  # --targets
+    for row in rows:  # every run is at 0 % at its first 20 labels; none reaches 99 % in 40
+        assert row[2].startswith("20 [20–20]") and row[3].startswith(">40") and row[4] == "1.00× / –", row
     anchors = _table_rows(res.stdout, "| published (MNIST")
     assert anchors[0][:3] == ["Random", "255", "835"]
     summary = json.loads(out.read_text())
@@ -89,6 +93,17 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
     assert sum(json.loads(line).get("done", False) for line in lines) == 4
+
+
+def test_label_ratio_bounds():
+    spec = importlib.util.spec_from_file_location("label_efficiency", BENCH / "label_efficiency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.median_reach([100, None, 80]) == 100 and math.isinf(mod.median_reach([None, None, 80]))
+    assert mod.fmt_ratio(300.0, 120.0, 400) == "2.50×"
+    assert mod.fmt_ratio(math.inf, 200.0, 400) == "> 2.00×"  # random never got there within 400 labels
+    assert mod.fmt_ratio(200.0, math.inf, 400) == "< 0.50×"
+    assert mod.fmt_ratio(math.inf, math.inf, 400) == "–"
 
 
 def test_augmentation_quick(data_dir):
