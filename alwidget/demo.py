@@ -2,7 +2,7 @@
 
 Labels are answered from the known truth (a simulation), so the run shows in a minute what
 the widget does with a person: cycles of train → score → query, validation accuracy with
-its interval, and how entropy sampling compares with random sampling at the same labels.
+its interval, and how margin sampling (the default) compares with random sampling at the same labels.
 Environment variables shrink or grow it: ``ALWIDGET_DEMO_BUDGET`` (default 150),
 ``ALWIDGET_DEMO_STEP`` (default 25), ``ALWIDGET_DEMO_SEEDS`` (default 1).
 """
@@ -31,12 +31,12 @@ def main(argv=None) -> int:
         print(f"{r.strategy:<10} {r.seed:>4} {r.n_labels:>6} {100 * r.test_accuracy:>8.1f}% "
               f"{100 * r.validation_accuracy:>7.1f}% {r.seconds:>8.2f}", flush=True)
 
-    records = simulate.run(pool, test, ["entropy", "random"], budget=budget, step=step, init=step,
+    records = simulate.run(pool, test, ["margin", "random"], budget=budget, step=step, init=step,
                            seeds=seeds, on_record=show)
     summary = simulate.summarize(records)
     last = max(r.n_labels for r in records)
-    ent, rnd = summary["entropy"][last]["mean"], summary["random"][last]["mean"]
-    print(f"\nat {last} labels: entropy {100 * ent:.1f}% vs random {100 * rnd:.1f}% test accuracy "
+    act, rnd = summary["margin"][last]["mean"], summary["random"][last]["mean"]
+    print(f"\nat {last} labels: margin {100 * act:.1f}% vs random {100 * rnd:.1f}% test accuracy "
           f"({time.perf_counter() - t0:.0f} s in all)")
     print("Next: open notebooks/01_quickstart.ipynb (make lab) to label with the widget.")
     return 0

@@ -52,7 +52,7 @@ class SimulationRecord:
 def run(
     pool: ImagePool,
     test: ImagePool,
-    strategy: Union[str, Sequence[str]] = "entropy",
+    strategy: Union[str, Sequence[str]] = "margin",
     budget: int = 200,
     step: int = 20,
     init: int = 20,
@@ -77,7 +77,7 @@ def run(
     test : ImagePool
         Held-out pool with ``truth`` for the test accuracy.
     strategy : str or sequence of str
-        Strategy name(s) to compare.
+        Strategy name(s) to compare (default: the learner's default, ``"margin"``).
     budget, step, init : int
         Final number of training labels, labels per query, random labels to start with.
     seeds : int or iterable of int

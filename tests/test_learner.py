@@ -310,6 +310,7 @@ def test_strategy_and_estimator_must_fit(make_learner):
     with pytest.raises(ValueError, match="needs posterior samples"):
         learner.set_strategy("variation_ratios")
     assert learner.strategy.name == "entropy"
+    assert make_learner().strategy.name == "margin"  # the default, chosen in BENCHMARKS.md
 
 
 def test_pseudo_labels_train_but_are_never_stored(make_learner, oracle):
