@@ -23,13 +23,14 @@ Data:
   a seeded random subset of it, for speed), the official 10,000-image test set the test set
   (``--test-limit`` a seeded subset).
 
-Strategies: any of alwidget's (``random``, ``entropy``, ``bald``, ``batchbald``,
+Strategies: any of alwidget's (``random``, ``entropy``, ``margin``, ``bald``, ``batchbald``,
 ``variation_ratios``, ...) plus ``default`` — an :class:`~alwidget.ActiveLearner` with
-nothing but the pool and the seed (strategy ``entropy`` over MC dropout, ``mc_samples=20``,
+nothing but the pool and the seed (strategy ``margin`` over MC dropout, ``mc_samples=20``,
 default training). All strategies share the same model and settings (the overrides
-``--mc-samples`` and ``--max-steps`` apply to every strategy, ``default`` included), so
-``default`` is the ``entropy`` configuration: the script runs it once and reports it under both
-names (it would run it separately if the learner's defaults changed).
+``--mc-samples``, ``--max-steps``, ``--augment`` and ``--pseudo-labels`` apply to every
+strategy, ``default`` included), so ``default`` is the ``margin`` configuration: the script
+runs it once and reports it under both names (it runs it separately whenever the learner's
+defaults differ from every other name asked for).
 
 Usage::
 
@@ -71,7 +72,7 @@ ANCHORS = [
     ("BatchBALD (10 per round)", 90, 200, "Kirsch et al. 2019, about"),
 ]
 
-DEFAULT_STRATEGIES = ["random", "entropy", "bald", "batchbald", "default"]
+DEFAULT_STRATEGIES = ["random", "entropy", "margin", "bald", "batchbald", "default"]
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -122,7 +123,7 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
 
 
 def config_key(strategy: str, args: argparse.Namespace) -> str:
-    """Two names with the same key run the very same configuration (``default`` == ``entropy``)."""
+    """Two names with the same key run the very same configuration (``default`` == ``margin``)."""
     from alwidget import ActiveLearner
 
     defaults = {k: v.default for k, v in inspect.signature(ActiveLearner.__init__).parameters.items()
@@ -329,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for dataset in args.dataset:
         pool, test, desc = load_data(dataset, args.data, args.pool_limit, args.test_limit, args.split_seed)
         targets = tuple(args.targets) if args.targets else TARGETS[dataset]
-        # one run per distinct configuration (default == entropy unless an override separates them)
+        # one run per distinct configuration (default == margin unless an override separates them)
         same_as: Dict[str, str] = {}
         keys: Dict[str, str] = {}
         for name in args.strategies:

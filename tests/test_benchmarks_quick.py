@@ -71,12 +71,12 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     out = tmp_path / "le.json"
     res = _run("label_efficiency.py", ["--data", str(data_dir), "--json", str(out), "--plot-dir", str(tmp_path),
                                        "--records", str(tmp_path / "records.jsonl"),
-                                       "--strategies", "random", "entropy", "bald", "batchbald", "default",
+                                       "--strategies", "random", "margin", "bald", "batchbald", "default",
                                        "--targets", "0", "0.99"], data_dir)
     rows = _table_rows(res.stdout, "| strategy | seeds |")
     names = [r[0] for r in rows]
-    assert names[:4] == ["random", "entropy", "bald", "batchbald"]
-    assert names[4].startswith("default")  # default == the configuration it names: run once, reported twice
+    assert names[:4] == ["random", "margin", "bald", "batchbald"]
+    assert names[4] == "default (= margin, same configuration)"  # run once, reported under both names
     assert "labels to 0 %" in res.stdout and "labels to 99 %" in res.stdout  # --targets
     for row in rows:  # every run is at 0 % at its first 20 labels; none reaches 99 % in 40
         assert row[2].startswith("20 [20–20]") and row[3].startswith(">40") and row[4] == "1.00× / –", row
@@ -84,7 +84,7 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     assert anchors[0][:3] == ["Random", "255", "835"]
     summary = json.loads(out.read_text())
     recs = summary["datasets"]["mnist"]["records"]
-    assert {r["strategy"] for r in recs} == {"random", "entropy", "bald", "batchbald"}
+    assert {r["strategy"] for r in recs} == {"random", "margin", "bald", "batchbald"}
     for r in recs:
         assert 0.0 <= r["test_accuracy"] <= 1.0 and r["n_labels"] >= 20
     first = [r for r in recs if r["n_labels"] == 20]

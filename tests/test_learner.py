@@ -76,7 +76,7 @@ def test_retrain_without_labels_fails_clearly_and_records_it(make_learner):
 
 
 def test_cycle_report_and_entropy_query_order(make_learner, oracle):
-    learner = make_learner(validation_from_truth=True, seed=1)
+    learner = make_learner(validation_from_truth=True, seed=1, strategy="entropy")
     oracle(learner, learner.query(40))
     rep = learner.retrain()
     assert rep.ok and rep.cycle == 1 and rep.n_labels == 40 and rep.n_validation == 30
