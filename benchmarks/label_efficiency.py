@@ -313,6 +313,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--plot-dir", default=None, help="where PNGs go (default benchmarks/plots, --quick: benchmarks/out)")
     ap.add_argument("--json", help="also write the summary (records and tables) to this JSON file")
     args = ap.parse_args(argv)
+    if args.targets and not 0.0 <= args.targets[0] <= args.targets[1] <= 1.0:
+        ap.error(f"--targets must be two fractions LOW <= HIGH in [0, 1] (e.g. 0.90 0.95), got {args.targets}")
     if args.quick:
         args.pool_limit, args.test_limit = 600, 500
         args.budget, args.seeds = 40, args.seeds[:1]

@@ -104,6 +104,9 @@ def test_label_ratio_bounds():
     assert mod.fmt_ratio(math.inf, 200.0, 400) == "> 2.00×"  # random never got there within 400 labels
     assert mod.fmt_ratio(200.0, math.inf, 400) == "< 0.50×"
     assert mod.fmt_ratio(math.inf, math.inf, 400) == "–"
+    with pytest.raises(SystemExit) as exc:  # percentages instead of fractions: refused before any work
+        mod.main(["--targets", "90", "95"])
+    assert exc.value.code == 2
 
 
 def test_augmentation_quick(data_dir):
