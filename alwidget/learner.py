@@ -114,8 +114,8 @@ class ActiveLearner:
         MC-dropout mean), needed the fewest labels of the strategies measured in
         ``BENCHMARKS.md`` (Gal et al. protocol: 170 labels to 95 % on MNIST where entropy
         needed 230, BatchBALD 230 and random 290). On Fashion-MNIST it led random sampling
-        up to about 250 labels (where entropy and BALD trailed it) and fell 1.5–3 points
-        behind from 500 labels on; try ``"random"`` there or compare both with
+        up to about 250 labels (where entropy and BALD trailed it) and fell about 1–3
+        points behind it from 500 labels on; try ``"random"`` there or compare both with
         :func:`alwidget.simulate.run` on your own labelled sample.
     uncertainty : str or UncertaintyEstimator
         Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...).
