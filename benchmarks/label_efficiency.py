@@ -173,19 +173,26 @@ def reach(records: Sequence[dict], target: float) -> Dict[str, Dict[int, Optiona
     return simulate.labels_to_reach(recs, target)
 
 
-def fmt_reach(values: List[Optional[int]], budget: int) -> str:
-    """Median [min–max] over seeds; a run that never reached the target counts as > its last label count."""
-    vals = [math.inf if v is None else v for v in values]
-    med = float(np.median(vals))
-    lo, hi = min(vals), max(vals)
-    show = lambda v: f">{budget}" if math.isinf(v) else (f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}")
-    reached = sum(v is not None for v in values)
-    return f"{show(med)} [{show(lo)}–{show(hi)}] ({reached}/{len(values)})"
-
-
 def median_reach(values: List[Optional[int]]) -> float:
     """Median labels to a target over seeds (a run that never reached it counts as infinite)."""
     return float(np.median([math.inf if v is None else v for v in values]))
+
+
+def fmt_reach(values: List[Optional[int]], budget: int) -> str:
+    """Median [min–max] over seeds; a run that never reached the target counts as > its last label count."""
+    vals = [math.inf if v is None else v for v in values]
+    lo, hi = min(vals), max(vals)
+    show = lambda v: f">{budget}" if math.isinf(v) else (f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}")
+    reached = sum(v is not None for v in values)
+    return f"{show(median_reach(values))} [{show(lo)}–{show(hi)}] ({reached}/{len(values)})"
+
+
+def fmt_accuracy_at(by_seed: Dict[int, Dict[int, float]], n: int) -> str:
+    """Test accuracy at ``n`` labels, median [min–max] over the seeds that have a record there."""
+    vals = [c[n] for c in by_seed.values() if n in c]
+    if not vals:
+        return "–"
+    return f"{100 * np.median(vals):.1f} % [{100 * min(vals):.1f}–{100 * max(vals):.1f}]"
 
 
 def fmt_ratio(baseline: float, this: float, budget: int) -> str:
@@ -204,6 +211,7 @@ def results_table(records: Sequence[dict], targets: Tuple[float, float], budget:
     t1, t2 = targets
     r1, r2 = reach(records, t1), reach(records, t2)
     base = same_as.get("random", "random")
+    base_medians = [median_reach(list(r[base].values())) for r in (r1, r2)] if base in cur else None
     lines = [f"| strategy | seeds | labels to {100 * t1:.0f} % | labels to {100 * t2:.0f} % | "
              f"random ÷ this, labels to {100 * t1:.0f} % / {100 * t2:.0f} % (medians) | "
              f"test acc at 50 labels | at 100 | at {budget} (or last) | s per cycle (train + score) |",
@@ -214,24 +222,30 @@ def results_table(records: Sequence[dict], targets: Tuple[float, float], budget:
             continue
         by_seed = cur[src]
         seeds = sorted(by_seed)
-
-        def at(n: int) -> str:
-            vals = [by_seed[s][n] for s in seeds if n in by_seed[s]]
-            if not vals:
-                return "–"
-            return f"{100 * np.median(vals):.1f} % [{100 * min(vals):.1f}–{100 * max(vals):.1f}]"
-
         last = [by_seed[s][max(by_seed[s])] for s in seeds]
         secs = [r["seconds"] for r in records if r.get("strategy") == src and "seconds" in r]
         label = name if src == name else f"{name} (= {src}, same configuration)"
         ratios = "–"
-        if base in cur:
-            b_seeds = sorted(cur[base])
-            ratios = " / ".join(fmt_ratio(median_reach([r[base][s] for s in b_seeds]),
-                                          median_reach([r[src][s] for s in seeds]), budget) for r in (r1, r2))
+        if base_medians is not None:
+            ratios = " / ".join(fmt_ratio(b, median_reach([r[src][s] for s in seeds]), budget)
+                                for b, r in zip(base_medians, (r1, r2)))
         lines.append(f"| {label} | {len(seeds)} | {fmt_reach([r1[src][s] for s in seeds], budget)}"
-                     f" | {fmt_reach([r2[src][s] for s in seeds], budget)} | {ratios} | {at(50)} | "
-                     f"{at(100)} | {100 * np.median(last):.1f} % | {np.median(secs):.1f} |")
+                     f" | {fmt_reach([r2[src][s] for s in seeds], budget)} | {ratios} | {fmt_accuracy_at(by_seed, 50)} | "
+                     f"{fmt_accuracy_at(by_seed, 100)} | {100 * np.median(last):.1f} % | {np.median(secs):.1f} |")
+    return "\n".join(lines)
+
+
+def accuracy_table(records: Sequence[dict], label_counts: Sequence[int], order: Sequence[str],
+                   same_as: Dict[str, str]) -> str:
+    """Test accuracy at each of ``label_counts``, median [min–max] over seeds, one row per strategy."""
+    cur = curves(records)
+    lines = ["| labels | " + " | ".join(str(n) for n in label_counts) + " |",
+             "|---|" + "---|" * len(label_counts)]
+    for name in order:
+        src = same_as.get(name, name)
+        if src in cur and src == name:
+            label = name + "".join(f" = {o}" for o, s in same_as.items() if s == name and o != name)
+            lines.append(f"| {label} | " + " | ".join(fmt_accuracy_at(cur[src], n) for n in label_counts) + " |")
     return "\n".join(lines)
 
 
@@ -296,6 +310,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--init-per-class", type=int, default=2, help="balanced start: labels per class")
     ap.add_argument("--targets", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
                     help="test accuracies to reach, as fractions (default 0.90 0.95 on MNIST, 0.80 0.85 on Fashion-MNIST)")
+    ap.add_argument("--accuracy-at", nargs="+", type=int, default=None, metavar="N",
+                    help="also print test accuracy at these label counts (median [min–max] over seeds)")
     ap.add_argument("--no-early-stop", action="store_true", help="run to the budget even after the top target")
     ap.add_argument("--pool-limit", type=int, default=None, help="seeded random subset of the pool")
     ap.add_argument("--test-limit", type=int, default=None, help="seeded random subset of the test set")
@@ -383,6 +399,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         curve_records = [r for r in records if "n_labels" in r]
         table = results_table(curve_records, targets, args.budget, args.strategies, same_as)
         print(table + "\n")
+        if args.accuracy_at:
+            print(accuracy_table(curve_records, args.accuracy_at, args.strategies, same_as) + "\n")
         png = plot_dir / f"label_efficiency_{dataset}.png"
         plot(curve_records, targets, f"{dataset}: {len(pool)} pool, {len(test)} test, "
              f"{args.init_per_class}/class start, +{args.step}/round, seeds {args.seeds} ({date[:10]})",

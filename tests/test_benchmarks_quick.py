@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     res = _run("label_efficiency.py", ["--data", str(data_dir), "--json", str(out), "--plot-dir", str(tmp_path),
                                        "--records", str(tmp_path / "records.jsonl"),
                                        "--strategies", "random", "margin", "bald", "batchbald", "default",
-                                       "--targets", "0", "0.99"], data_dir)
+                                       "--targets", "0", "0.99", "--accuracy-at", "20", "40"], data_dir)
     rows = _table_rows(res.stdout, "| strategy | seeds |")
     names = [r[0] for r in rows]
     assert names[:4] == ["random", "margin", "bald", "batchbald"]
@@ -80,6 +81,12 @@ def test_label_efficiency_quick(data_dir, tmp_path):
     assert "labels to 0 %" in res.stdout and "labels to 99 %" in res.stdout  # --targets
     for row in rows:  # every run is at 0 % at its first 20 labels; none reaches 99 % in 40
         assert row[2].startswith("20 [20–20]") and row[3].startswith(">40") and row[4] == "1.00× / –", row
+    at = {r[0]: r[1:] for r in _table_rows(res.stdout, "| labels | 20 | 40 |")}
+    assert list(at) == ["random", "margin = default", "bald", "batchbald"]  # each configuration once
+    by_row = {r[0]: r for r in rows}
+    for name, cells in at.items():  # median [min–max] of one seed; the 50/100 columns of the main table are "–"
+        assert all(re.fullmatch(r"(\d+\.\d) % \[\1–\1\]", c) for c in cells), cells
+        assert by_row[name.split(" = ")[0]][5] == "–"
     anchors = _table_rows(res.stdout, "| published (MNIST")
     assert anchors[0][:3] == ["Random", "255", "835"]
     summary = json.loads(out.read_text())
