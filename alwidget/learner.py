@@ -35,18 +35,28 @@ from .model.features import FeatureCache, Standardize, compute_features, weights
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
+from .representation import PoolRepresentation, RepresentationCache, default_contrastive_config, representation_key
+from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
 from .strategies import PoolEstimate, Strategy, create_strategy
 from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
 
-MODES = ("finetune", "embed")
+MODES = ("semi", "finetune", "embed")
 
-#: Default training settings per mode: whole network from scratch, or head on cached features.
+#: Default training settings per mode: the head of the fast cycle (on the representation, labels
+#: and pseudo-labels), the whole network from scratch, or a head on a frozen trunk's features.
 DEFAULT_TRAIN = {
+    "semi": TrainConfig(max_steps=300, max_epochs=1000, batch_size=128, lr=3e-3, augment=False, patience=0),
     "finetune": TrainConfig(),
     "embed": TrainConfig(max_steps=500, max_epochs=200, lr=3e-3, augment=False, patience=15),
 }
+
+#: Largest side (pixels) of images for a network trained on this machine (the representation,
+#: the from-scratch recipe): one step of the default CNN costs 128 ms at 28 px, 704 ms at 64 px
+#: and 13.7 s at 224 px on one core here, so photos are shrunk to what a CPU learns from in
+#: the minutes a person spends on the validation set. Pretrained trunks get their own size.
+TRAIN_IMAGE_SIZE = 32
 
 
 @dataclass
@@ -105,18 +115,19 @@ class ActiveLearner:
         Load pretrained weights (from ``weights``, timm's cache, or the hub when online).
     weights : path, optional
         A local weights file for ``pretrained=True``.
-    mode : {"finetune", "embed"}
-        ``finetune`` trains the whole network each cycle; ``embed`` freezes the backbone,
-        caches its features once and retrains only the head (seconds).
+    mode : {"semi", "finetune", "embed"}
+        ``semi`` (the default) learns a representation of the pool once, in the background
+        (see ``representation``), then each cycle propagates the labels over a kNN graph of
+        its features (Poisson learning) and trains a head on the labels plus the graph's
+        confident pseudo-labels: cycles of about a second. ``finetune`` (the old recipe) trains
+        the whole network from scratch each cycle; ``embed`` freezes the backbone, caches its
+        features once and retrains only the head on the labels.
     strategy : str or Strategy
         Acquisition strategy (see :func:`alwidget.strategies.available_strategies`). The
-        default, ``"margin"`` (smallest gap between the two most probable classes of the
-        MC-dropout mean), needed the fewest labels of the strategies measured in
-        ``BENCHMARKS.md`` (Gal et al. protocol: 170 labels to 95 % on MNIST where entropy
-        needed 230, BatchBALD 230 and random 290). On Fashion-MNIST it led random sampling
-        up to about 250 labels (where entropy and BALD trailed it) and fell about 1–3
-        points behind it from 500 labels on; try ``"random"`` there or compare both with
-        :func:`alwidget.simulate.run` on your own labelled sample.
+        default, ``"budget_aware"``, picks typical points of uncovered clusters of the
+        representation (TypiClust) while labels are few and the smallest-margin items once
+        every class is covered; each report says which rule picked and why. In ``finetune``
+        and ``embed`` mode the default is ``"margin"``.
     uncertainty : str or UncertaintyEstimator
         Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...).
     mc_samples : int
@@ -139,7 +150,19 @@ class ActiveLearner:
     stopping : StoppingRule, optional
         When :meth:`stop_reason` suggests stopping.
     cache_dir : path, optional
-        Folder for cached features (``embed`` mode).
+        Folder for the cached representation (``semi`` mode: trunk, features, training
+        checkpoints, so a restarted kernel resumes) or features (``embed`` mode).
+    representation : {"auto", "contrastive", "frozen"}
+        ``semi`` mode: how the trunk learns the pool. ``contrastive`` trains it without labels
+        (SimCLR); ``frozen`` uses it as it is (a pretrained or your own trained trunk).
+        ``auto`` is ``frozen`` with ``pretrained=True`` and ``contrastive`` otherwise.
+    representation_config : dict, optional
+        Overrides of :class:`~alwidget.representation.ContrastiveConfig` (``steps``, ...).
+    propagation : {"poisson", "laplace"}
+        ``semi`` mode: how labels spread over the kNN graph.
+    pseudo_fraction : float
+        ``semi`` mode: share of each predicted class's unlabelled items (the graph's most
+        confident) the head also trains on; 0 trains it on the labels only.
     num_threads : int, optional
         torch threads during a cycle. By default ``embed`` cycles use one thread (a small
         head trains fastest without threading overhead) and ``finetune`` cycles use all cores
@@ -160,8 +183,8 @@ class ActiveLearner:
         backbone: Union[str, nn.Module] = DEFAULT_BACKBONE,
         pretrained: bool = False,
         weights: Optional[Union[str, Path]] = None,
-        mode: str = "finetune",
-        strategy: Union[str, Strategy] = "margin",
+        mode: str = "semi",
+        strategy: Union[str, Strategy, None] = None,
         uncertainty: Union[str, UncertaintyEstimator] = "mc_dropout",
         mc_samples: int = 20,
         validation_size: Optional[int] = None,
@@ -174,6 +197,10 @@ class ActiveLearner:
         cache_dir: Optional[Union[str, Path]] = None,
         num_threads: Optional[int] = None,
         seed: int = 0,
+        representation: str = "auto",
+        representation_config: Optional[Mapping[str, Any]] = None,
+        propagation: str = "poisson",
+        pseudo_fraction: float = 0.5,
     ) -> None:
         if not isinstance(pool, ImagePool):
             raise TypeError(f"pool must be an alwidget.ImagePool, got {type(pool).__name__}; "
@@ -186,6 +213,14 @@ class ActiveLearner:
             raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
         if int(mc_samples) < 1:
             raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+        if representation not in ("auto", "contrastive", "frozen"):
+            raise ValueError(f"representation must be 'auto', 'contrastive' or 'frozen', got {representation!r}")
+        if propagation not in ("poisson", "laplace"):
+            raise ValueError(f"propagation must be 'poisson' or 'laplace', got {propagation!r}")
+        if not 0.0 <= float(pseudo_fraction) <= 1.0:
+            raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
+        if strategy is None:
+            strategy = "budget_aware" if mode == "semi" else "margin"
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = list(classes) if classes is not None else (list(pool.classes) if pool.classes else None)
@@ -206,8 +241,12 @@ class ActiveLearner:
         self.pseudo_label_threshold = pseudo_label_threshold
         self.stopping = stopping or StoppingRule()
         self.cache_dir = cache_dir
+        self.propagation = propagation
+        self.pseudo_fraction = float(pseudo_fraction)
+        # the representation is built while the person labels: every core, unless told otherwise
+        repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
         if num_threads is None:
-            num_threads = 1 if mode == "embed" else max(1, (os.cpu_count() or 2) - 1)
+            num_threads = 1 if mode in ("embed", "semi") else max(1, (os.cpu_count() or 2) - 1)
         self.num_threads = int(num_threads)
         self.estimator = create_estimator(uncertainty)
         self.strategy = self._compatible_strategy(create_strategy(strategy))
@@ -235,7 +274,7 @@ class ActiveLearner:
             self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained,
                                                               weights=weights)
         self.image_size = int(image_size) if image_size else choose_image_size(
-            native, self.backbone_info.image_size, pretrained=bool(pretrained))
+            native, self.backbone_info.image_size, pretrained=bool(pretrained), max_size=TRAIN_IMAGE_SIZE)
         info = self.backbone_info
         self._tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
         self._custom_initial = None if isinstance(backbone, str) else copy.deepcopy(self._trunk)
@@ -245,6 +284,18 @@ class ActiveLearner:
                 p.requires_grad_(False)
             key = f"{info.name}|{weights_digest(self._trunk)}|{self.image_size}|{pool.fingerprint()}"
             self._features = FeatureCache(key, cache_dir)
+        self._representation: Optional[PoolRepresentation] = None
+        self._graph: Optional[KNNGraph] = None
+        if mode == "semi":
+            method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
+            config = default_contrastive_config(len(pool), **dict(representation_config or {}))
+            key = representation_key(pool_fingerprint=pool.fingerprint(), backbone=info.name,
+                                     weights=weights_digest(self._trunk), image_size=self.image_size,
+                                     in_chans=info.in_chans, method=method, config=config, seed=self.seed)
+            self._representation = PoolRepresentation(
+                self._tensors, self._trunk, info.num_features, method=method, config=config,
+                cache=RepresentationCache(key, cache_dir), seed=self.seed,
+                num_threads=repr_threads)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:
@@ -262,6 +313,9 @@ class ActiveLearner:
         self._last_topk: Optional[np.ndarray] = None
         self.history: List[CycleReport] = []
         self.progress_callbacks: List[ProgressCallback] = []
+        if self._representation is not None:  # learn the pool while the person labels the validation set
+            self._representation.callbacks.append(self._notify)
+            self._representation.start()
 
     # ------------------------------------------------------------------ store and validation
     def _bind_store(self) -> None:
@@ -427,7 +481,10 @@ class ActiveLearner:
             if item in self._pos:
                 selectable[self._pos[item]] = False
         rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
-        if model is None:
+        if model is None and self._representation is not None and self._representation.ready:
+            estimate = self._representation_estimate()
+            picked = self.strategy.select(estimate, k, selectable, rng)
+        elif model is None:
             picked = self._cold_start(k, selectable, rng)
         else:
             picked = self.strategy.select(model.estimate, k, selectable, rng)
@@ -435,6 +492,27 @@ class ActiveLearner:
         with self._lock:
             self._last_k = k
         return [self.pool.ids[i] for i in picked]
+
+    def _labeled_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.pool), dtype=bool)
+        for item in self.store.labels(split="train"):
+            if item in self._pos:
+                mask[self._pos[item]] = True
+        return mask
+
+    def _representation_estimate(self) -> PoolEstimate:
+        """Before any cycle: the representation's features and uniform beliefs (for a
+        coverage-based cold start)."""
+        rep = self._representation.result()
+        n, c = len(self.pool), len(self.classes)
+        return PoolEstimate(probs_N_C=np.full((n, c), 1.0 / c), features_N_D=rep.features_N_D.numpy(),
+                            labeled_N=self._labeled_mask())
+
+    @property
+    def representation(self) -> Optional[PoolRepresentation]:
+        """The pool's representation (``semi`` mode; ``None`` otherwise): ``.status()``,
+        ``.ready``, ``.cancel()``, ``.result()``."""
+        return self._representation
 
     def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         candidates = np.flatnonzero(selectable)
@@ -636,6 +714,7 @@ class ActiveLearner:
                 samples_T_N_C=None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
                 features_N_D=features.numpy(),
                 alpha_N_C=None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
+                labeled_N=self._labeled_mask(),
             )
             if not np.all(np.isfinite(estimate.probs_N_C)):
                 raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
@@ -650,6 +729,9 @@ class ActiveLearner:
             timings["report"] = time.perf_counter() - t0
             timings["total"] = time.perf_counter() - t_start
             rep.timings = timings
+            rep.selection, rep.selection_reason = self.strategy.rule(estimate)
+            rep.pseudo_labels = result.pseudo_labels
+            rep.representation = self._representation.method if self._representation is not None else ""
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
@@ -690,7 +772,23 @@ class ActiveLearner:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
-            if self.mode == "embed":
+            if self.mode == "semi":
+                rep = self._representation.result(progress=prog, cancel=cancel)
+                trunk, feats_all = rep.trunk, rep.features_N_D
+                t_embed = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                cancel.raise_if_cancelled()
+                ps_pos, ps_y = self._pseudo_labels(rep, pos_l, y_l, prog)
+                if len(ps_pos):
+                    # labelled items weigh as much as all pseudo-labelled ones together
+                    reps = max(1, int(round(len(ps_pos) / max(1, len(pos_l)))))
+                    pos_fit = np.concatenate([np.tile(pos_l, reps), ps_pos])
+                    y_fit = np.concatenate([np.tile(y_l, reps), ps_y])
+                head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
+                forward = lambda idx, training: head(feats_all[torch.as_tensor(pos_fit[idx])])
+                module = head
+                val_inputs = lambda: head(feats_all[torch.as_tensor(pos_v)])
+            elif self.mode == "embed":
                 trunk = self._trunk
                 feats_all = self._features.get(trunk, self._tensors, progress=prog, cancel=cancel)
                 t_embed = time.perf_counter() - t0
@@ -714,7 +812,8 @@ class ActiveLearner:
             result = fit(module, forward, loss_fn, y_fit, cfg, generator=gen, validation=validation,
                          progress=prog, cancel=cancel)
         t_train = time.perf_counter() - t0
-        if self.mode == "embed":
+        result.pseudo_labels = len(pos_fit) - len(pos_l) if self.mode != "semi" else len(ps_pos)
+        if self.mode in ("embed", "semi"):
             features = feats_all  # computed once, before training; t_embed is 0 once cached
         else:
             t1 = time.perf_counter()
@@ -722,8 +821,35 @@ class ActiveLearner:
                                         step="features")
             t_embed = time.perf_counter() - t1
         self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
-        norm = self._features.norm if self.mode == "embed" else None
+        norm = (self._features.norm if self.mode == "embed" else
+                self._representation.result().norm if self.mode == "semi" else None)
         return Classifier(trunk, head, norm).eval(), result, features, t_embed, t_train
+
+    def _pseudo_labels(self, rep, pos_l: np.ndarray, y_l: np.ndarray, prog) -> Tuple[np.ndarray, np.ndarray]:
+        """The graph's confident pseudo-labels ``(positions, classes)`` for the fast cycle's head
+        (none with fewer than two labelled classes, a pool too small for a graph, or
+        ``pseudo_fraction=0``). Validation items are never pseudo-labelled."""
+        empty = np.zeros(0, dtype=np.int64)
+        if self.pseudo_fraction <= 0 or len(np.unique(y_l)) < 2:
+            return empty, empty
+        graph = self._ensure_graph(rep, prog)
+        if graph is None:
+            return empty, empty
+        probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation)
+        cand = self._selectable_mask()
+        cand[pos_l] = False
+        return pseudo_labels(probs, cand, self.pseudo_fraction)
+
+    def _ensure_graph(self, rep, prog) -> Optional[KNNGraph]:
+        """The kNN graph of the representation (built once; ``None`` for a pool of fewer than 4 items)."""
+        if self._graph is None:
+            n = len(self.pool)
+            if n < 4:
+                return None
+            prog("graph", 0.0)
+            self._graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
+            prog("graph", 1.0)
+        return self._graph
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""

@@ -136,6 +136,14 @@ class CycleReport:
         What the trainer did.
     test_accuracy : float or None
         Accuracy on a held-out test pool, set by simulations.
+    selection, selection_reason : str
+        The rule the next query uses (for the budget-aware default: ``"typiclust"`` while
+        labels are few, then ``"margin"``) and why, in words.
+    pseudo_labels : int
+        Unlabelled pool items the fast cycle's head was also trained on (never stored, never
+        counted as labels).
+    representation : str
+        How the features were made (``"contrastive"``, ``"frozen"``; empty outside ``semi`` mode).
     """
 
     cycle: int
@@ -158,6 +166,10 @@ class CycleReport:
     train_steps: int = 0
     train_epochs: int = 0
     test_accuracy: Optional[float] = None
+    selection: str = ""
+    selection_reason: str = ""
+    pseudo_labels: int = 0
+    representation: str = ""
 
     @property
     def ok(self) -> bool:

@@ -52,7 +52,7 @@ class SimulationRecord:
 def run(
     pool: ImagePool,
     test: ImagePool,
-    strategy: Union[str, Sequence[str]] = "margin",
+    strategy: Union[str, Sequence[str], None] = None,
     budget: int = 200,
     step: int = 20,
     init: int = 20,
@@ -76,8 +76,9 @@ def run(
         Pool with ``truth``; the learner never sees it except through the oracle.
     test : ImagePool
         Held-out pool with ``truth`` for the test accuracy.
-    strategy : str or sequence of str
-        Strategy name(s) to compare (default: the learner's default, ``"margin"``).
+    strategy : str or sequence of str, optional
+        Strategy name(s) to compare (default: the learner's default for its mode,
+        ``"budget_aware"`` in ``semi`` mode).
     budget, step, init : int
         Final number of training labels, labels per query, random labels to start with.
     seeds : int or iterable of int
@@ -104,7 +105,7 @@ def run(
         raise ValueError(f"step must be at least 1, got {step}")
     if stop_at is not None and not 0.0 < stop_at <= 1.0:
         raise ValueError(f"stop_at is a test accuracy in (0, 1], got {stop_at}")
-    strategies = [strategy] if isinstance(strategy, str) else list(strategy)
+    strategies = [strategy] if isinstance(strategy, str) or strategy is None else list(strategy)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     learner_kwargs.setdefault("validation_from_truth", True)
     records: List[SimulationRecord] = []
@@ -113,6 +114,7 @@ def run(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # in-memory store is intended here
                 learner = ActiveLearner(pool, strategy=name, seed=seed, **learner_kwargs)
+            name = learner.strategy.name if name is None else name
             try:
                 if balanced_init:
                     if init % len(learner.classes):

@@ -61,6 +61,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
+#: The recipe before the representation: alwidget_cnn trained from scratch every round, margin.
+OLD_RECIPE = "old_recipe"
+
 TARGETS = {"mnist": (0.90, 0.95), "fashion": (0.80, 0.85)}
 
 #: Published MNIST anchors: labels to reach 10 % / 5 % test error.
@@ -72,7 +75,7 @@ ANCHORS = [
     ("BatchBALD (10 per round)", 90, 200, "Kirsch et al. 2019, about"),
 ]
 
-DEFAULT_STRATEGIES = ["random", "entropy", "margin", "bald", "batchbald", "default"]
+DEFAULT_STRATEGIES = ["random", "margin", "default", OLD_RECIPE]
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -104,10 +107,20 @@ def load_data(dataset: str, root: Optional[str], pool_limit: Optional[int], test
 
 # ------------------------------------------------------------------------------------------ runs
 def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
-    """Keyword arguments of the learner for ``strategy`` (``default``: none but the overrides)."""
+    """Keyword arguments of the learner for ``strategy`` (``default``: none but the overrides;
+    ``old_recipe``: ``mode="finetune"`` with margin, the from-scratch recipe)."""
     kw: dict = {}
-    if strategy != "default":
+    if strategy == OLD_RECIPE:
+        kw["mode"], kw["strategy"] = "finetune", "margin"
+    elif strategy != "default":
         kw["strategy"] = strategy
+    if kw.get("mode") != "finetune":
+        if getattr(args, "cache_dir", None):
+            kw["cache_dir"] = args.cache_dir
+        if getattr(args, "representation_steps", None):
+            kw["representation_config"] = {"steps": args.representation_steps}
+        if getattr(args, "pseudo_fraction", None) is not None:
+            kw["pseudo_fraction"] = args.pseudo_fraction
     if args.mc_samples is not None:
         kw["mc_samples"] = args.mc_samples
     if args.pseudo_labels is not None:
@@ -130,8 +143,11 @@ def config_key(strategy: str, args: argparse.Namespace) -> str:
                 if v.default is not inspect.Parameter.empty}
     kw = dict(defaults)
     kw.update(learner_kwargs(strategy, args))
-    return json.dumps({k: repr(kw[k]) for k in ("strategy", "uncertainty", "mc_samples", "train", "mode",
-                                                "backbone", "image_size", "pseudo_label_threshold")}, sort_keys=True)
+    if kw.get("strategy") is None:
+        kw["strategy"] = "budget_aware" if kw.get("mode", "semi") == "semi" else "margin"
+    return json.dumps({k: repr(kw.get(k)) for k in ("strategy", "uncertainty", "mc_samples", "train", "mode",
+                                                    "backbone", "image_size", "pseudo_label_threshold",
+                                                    "representation_config", "pseudo_fraction")}, sort_keys=True)
 
 
 def one_run(pool, test, strategy: str, seed: int, args: argparse.Namespace, top_target: float, emit) -> None:
@@ -140,7 +156,7 @@ def one_run(pool, test, strategy: str, seed: int, args: argparse.Namespace, top_
     from alwidget import ActiveLearner, simulate
 
     kw = learner_kwargs(strategy, args)
-    name = kw.pop("strategy", None) or inspect.signature(ActiveLearner.__init__).parameters["strategy"].default
+    name = kw.pop("strategy", None) or ("budget_aware" if kw.get("mode", "semi") == "semi" else "margin")
 
     def on_record(rec) -> None:
         emit(dict(rec.to_dict(), strategy=strategy))
@@ -323,6 +339,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--pseudo-labels", type=float, default=None, metavar="THRESHOLD",
                     help="every strategy also trains on pool items predicted with at least this confidence")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per cycle (default 1: shared cores)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="representation cache shared by the runs (one representation per seed, reused by every strategy)")
+    ap.add_argument("--representation-steps", type=int, default=None,
+                    help="override the self-supervised steps of the representation")
+    ap.add_argument("--pseudo-fraction", type=float, default=None, help="override ActiveLearner's pseudo_fraction")
     ap.add_argument("--quick", action="store_true", help="a few rounds on a 600-image MNIST pool (smoke test)")
     ap.add_argument("--records", help="JSON-lines file of records (default benchmarks/out/label_efficiency_<dataset>.jsonl)")
     ap.add_argument("--resume", action="store_true", help="skip runs already complete in --records")

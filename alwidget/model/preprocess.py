@@ -125,6 +125,12 @@ class PoolTensors:
         """Boolean mask over ``positions``: ``True`` where the image was read."""
         return np.array([int(p) not in self.failed for p in positions], dtype=bool)
 
+    def raw_batch(self, positions: Sequence[int]) -> torch.Tensor:
+        """Float inputs ``[B, in_chans, S, S]`` in ``[0, 1]``, not normalised nor augmented."""
+        idx = torch.as_tensor(np.asarray(positions, dtype=np.int64))
+        self.ensure(idx.tolist())
+        return self._u8[idx].float().div_(255.0)
+
     def batch(self, positions: Sequence[int], *, augment: Union[bool, str] = False,
               generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Normalised float inputs ``[B, in_chans, S, S]`` for the given pool positions.

@@ -81,14 +81,16 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a training run did: ``steps``, ``epochs``, the ``best_epoch`` restored, and the
-    per-epoch ``train_loss`` and ``val_loss`` (empty without validation data)."""
+    """What a training run did: ``steps``, ``epochs``, the ``best_epoch`` restored, the
+    per-epoch ``train_loss`` and ``val_loss`` (empty without validation data), and how many
+    ``pseudo_labels`` (unlabelled items with a predicted class) it also trained on."""
 
     steps: int = 0
     epochs: int = 0
     best_epoch: int = -1
     train_loss: List[float] = field(default_factory=list)
     val_loss: List[float] = field(default_factory=list)
+    pseudo_labels: int = 0
 
 
 def balanced_order(y_L: np.ndarray, n: int, generator: torch.Generator) -> torch.Tensor:

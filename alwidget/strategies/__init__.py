@@ -25,6 +25,8 @@ name                      requires            what it picks
 ``entropy_redundancy``    features            entropy − α·feature redundancy
 ``kmeans``                features            nearest item to each k-means centroid
 ``threshold``             (base's)            stream: items above a score threshold
+``typiclust``             features            most typical item of each uncovered cluster
+``budget_aware``          features            typiclust while labels are few, then margin
 ========================  ==================  ===========================================
 
 Examples
@@ -39,6 +41,7 @@ array([1, 2])
 from __future__ import annotations
 
 from .badge import BADGEStrategy
+from .budget_aware import BudgetAwareStrategy
 from .base import PoolEstimate, Strategy
 from .batchbald import BatchBALDStrategy, CandidateBatch, batchbald_batch
 from .coreset import CoresetStrategy
@@ -79,6 +82,7 @@ from .scores import (
     vote_entropy,
 )
 from .threshold import ThresholdStrategy
+from .typiclust import TypiClustStrategy, typicality
 
 __all__ = [
     # interface
@@ -124,4 +128,7 @@ __all__ = [
     "EntropyRedundancyStrategy",
     "KMeansStrategy",
     "ThresholdStrategy",
+    "TypiClustStrategy",
+    "BudgetAwareStrategy",
+    "typicality",
 ]

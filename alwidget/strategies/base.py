@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, FrozenSet, Optional
+from typing import ClassVar, FrozenSet, Optional, Tuple
 
 import numpy as np
 
@@ -30,12 +30,16 @@ class PoolEstimate:
         The head's input features (penultimate layer), for diversity strategies.
     alpha_N_C : ndarray of shape (N, C), optional
         Dirichlet concentrations from an evidential head.
+    labeled_N : ndarray of bool, shape (N,), optional
+        ``True`` for items with a training label (for coverage-based and budget-aware
+        strategies); ``None`` when unknown.
     """
 
     probs_N_C: np.ndarray
     samples_T_N_C: Optional[np.ndarray] = None
     features_N_D: Optional[np.ndarray] = None
     alpha_N_C: Optional[np.ndarray] = None
+    labeled_N: Optional[np.ndarray] = None
 
     @property
     def n_items(self) -> int:
@@ -94,6 +98,12 @@ class Strategy(ABC):
         ndarray of int64, shape (min(k, selectable_N.sum()),)
             Fewer items only when :attr:`fills_batch` is ``False``.
         """
+
+    def rule(self, estimate: PoolEstimate) -> Tuple[str, str]:
+        """``(rule, reason)``: which rule :meth:`select` applies to ``estimate`` and why, in
+        words (a budget-aware strategy switches rules with the labels; others always apply
+        their own)."""
+        return self.name, ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -181,8 +181,10 @@ def test_sampled_joint_approximates_exact() -> None:
 
 def test_sampled_joint_is_seeded_and_survives_long_batches() -> None:
     samples = random_samples(8, t=10, n=60, c=10, concentration=0.3).astype(np.float32)
-    first = batchbald_batch(samples, 25, num_samples=200, rng=np.random.default_rng(5))
-    second = batchbald_batch(samples, 25, num_samples=200, rng=np.random.default_rng(5))
+    # 200 joint samples left the last score 0.33 off log T for this seed (0.07 and 0.30 for
+    # seeds 6 and 7): too noisy for the bound; with 4,000 all three are within 0.15
+    first = batchbald_batch(samples, 25, num_samples=4000, rng=np.random.default_rng(5))
+    second = batchbald_batch(samples, 25, num_samples=4000, rng=np.random.default_rng(5))
     np.testing.assert_array_equal(first.indices, second.indices)
     assert np.all(np.isfinite(first.scores))
     # with T = 10 very different samples, a long batch identifies the sample: the

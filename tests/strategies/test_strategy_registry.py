@@ -37,6 +37,8 @@ EXPECTED_REQUIRES = {
     "entropy_redundancy": frozenset({"features"}),
     "kmeans": frozenset({"features"}),
     "threshold": frozenset(),
+    "typiclust": frozenset({"features"}),
+    "budget_aware": frozenset({"features"}),
 }
 
 

@@ -1,0 +1,24 @@
+"""The pool's representation: a trunk learned from the unlabelled pool, and its cached features.
+
+See :mod:`alwidget.representation.builder` (what is built, when, and how it is cached),
+:mod:`alwidget.representation.contrastive` (the self-supervised method) and
+:mod:`alwidget.representation.cache` (the disk cache).
+"""
+
+from .builder import METHODS, PoolRepresentation, Representation, default_contrastive_config, representation_key
+from .cache import RepresentationCache, cache_digest
+from .contrastive import ContrastiveConfig, contrastive_views, nt_xent_loss, train_contrastive
+
+__all__ = [
+    "METHODS",
+    "ContrastiveConfig",
+    "PoolRepresentation",
+    "Representation",
+    "RepresentationCache",
+    "cache_digest",
+    "contrastive_views",
+    "default_contrastive_config",
+    "nt_xent_loss",
+    "representation_key",
+    "train_contrastive",
+]

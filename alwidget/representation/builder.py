@@ -1,0 +1,300 @@
+"""The pool's representation: a trunk learned without labels and every pool item's features.
+
+:class:`PoolRepresentation` builds it once, on a background thread, as soon as it is started
+(the learner starts it when it is created, while the person labels the validation set):
+
+* ``method="contrastive"`` (the default without pretrained weights): the trunk is trained with
+  SimCLR on the pool (:mod:`alwidget.representation.contrastive`), then embeds every image;
+* ``method="frozen"`` (the default with ``pretrained=True``, or for a user's own trained
+  module): the trunk is used as it is, one pass over the pool.
+
+The result (trunk weights, raw features ``[N, D]``, their standardisation) is cached on disk
+(:class:`~alwidget.representation.cache.RepresentationCache`), keyed by the pool's fingerprint
+and every setting, with training checkpoints so that a kernel killed half-way resumes. Progress
+goes through the usual callback (steps ``"represent"`` then ``"embed"``); :meth:`cancel` stops
+it at the next batch, keeping the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..model.features import Standardize, compute_features
+from ..model.preprocess import PoolTensors
+from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
+from .cache import RepresentationCache
+from .contrastive import ContrastiveConfig, train_contrastive
+
+__all__ = ["METHODS", "Representation", "PoolRepresentation", "default_contrastive_config", "representation_key"]
+
+METHODS = ("contrastive", "frozen")
+
+
+def default_contrastive_config(n_items: int, **overrides: Any) -> ContrastiveConfig:
+    """The default self-supervised budget for a pool of ``n_items``: 40 passes over the pool,
+    at least 100 and at most 600 steps of 128 images (two views each). At 28 px one step of the
+    default trunk takes about 0.4 s on one core here, so 600 steps take about 4 minutes with one
+    thread and less with two; see BENCHMARKS.md."""
+    bs = int(overrides.get("batch_size", ContrastiveConfig.batch_size))
+    steps = int(min(600, max(100, np.ceil(40 * n_items / bs))))
+    return ContrastiveConfig(**dict(dict(steps=steps), **overrides))
+
+
+@dataclass
+class Representation:
+    """A finished representation of a pool.
+
+    Attributes
+    ----------
+    trunk : nn.Module
+        The (self-supervised or pretrained) trunk, eval mode, frozen.
+    raw_N_D : torch.Tensor
+        The trunk's features of every pool item (rows of zeros for unreadable images).
+    norm : Standardize
+        Maps raw features to standardised ones (per-dimension zero mean, unit variance).
+    features_N_D : torch.Tensor
+        ``norm(raw_N_D)``: what heads are trained on.
+    seconds : float
+        Wall time spent building it in this session (0 when loaded from the cache).
+    from_cache : bool
+    """
+
+    trunk: nn.Module
+    raw_N_D: torch.Tensor
+    norm: Standardize
+    features_N_D: torch.Tensor
+    seconds: float = 0.0
+    from_cache: bool = False
+
+    def graph_features(self) -> np.ndarray:
+        """L2-normalised raw features ``[N, D]`` (float32): the space the kNN graph is built in
+        (contrastive training makes cosine similarity the meaningful one)."""
+        x = self.raw_N_D.numpy().astype(np.float32)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class PoolRepresentation:
+    """Builds (once, in the background) and holds the representation of one pool.
+
+    Parameters
+    ----------
+    tensors : PoolTensors
+        The pool's model inputs.
+    trunk : nn.Module
+        The starting trunk (freshly initialised from the seed, pretrained, or the user's).
+    num_features : int
+        ``D``.
+    method : {"contrastive", "frozen"}
+    config : ContrastiveConfig, optional
+        For ``"contrastive"`` (default: :func:`default_contrastive_config`).
+    cache : RepresentationCache
+    seed : int
+        Seeds batches, views and the projection head.
+    num_threads : int, optional
+        torch threads while building.
+    """
+
+    def __init__(self, tensors: PoolTensors, trunk: nn.Module, num_features: int, *, method: str,
+                 cache: RepresentationCache, seed: int, config: Optional[ContrastiveConfig] = None,
+                 num_threads: Optional[int] = None) -> None:
+        if method not in METHODS:
+            raise ValueError(f"representation method must be one of {METHODS}, got {method!r}")
+        self.tensors = tensors
+        self._initial = trunk
+        self.num_features = int(num_features)
+        self.method = method
+        self.config = config or default_contrastive_config(len(tensors.pool))
+        self.cache = cache
+        self.seed = int(seed)
+        self.num_threads = num_threads
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._token = CancelToken()
+        self._result: Optional[Representation] = None
+        self._error: Optional[BaseException] = None
+        self.step, self.fraction = "pending", 0.0
+        self.callbacks: List[ProgressCallback] = []
+
+    # ------------------------------------------------------------------ state
+    @property
+    def ready(self) -> bool:
+        """Whether the representation is built (or loaded)."""
+        return self._result is not None
+
+    @property
+    def running(self) -> bool:
+        """Whether the background build is under way."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> Optional[BaseException]:
+        """The exception of the last build attempt (cancellation included), if it failed."""
+        return self._error
+
+    def status(self) -> str:
+        """One line for a person: what the representation is doing."""
+        if self._result is not None:
+            src = "loaded from the cache" if self._result.from_cache else f"built in {self._result.seconds:.0f} s"
+            return f"representation ready ({self.method}, {src})"
+        if self._error is not None and not self.running:
+            if isinstance(self._error, CycleCancelled):
+                return "representation cancelled; it resumes at the next cycle"
+            return f"representation failed: {type(self._error).__name__}: {self._error}"
+        if self.running:
+            return f"learning the pool's representation: {self.step} {100 * self.fraction:.0f} %"
+        return "representation not started"
+
+    def _progress(self, step: str, fraction: float) -> None:
+        self.step, self.fraction = step, float(fraction)
+        for cb in list(self.callbacks):
+            try:
+                cb(step, fraction)
+            except Exception:  # a broken display must not break the build
+                pass
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start building in a background thread (no-op when ready or already running; a failed
+        or cancelled build is started again, resuming from its checkpoint)."""
+        with self._lock:
+            if self._result is not None or self.running:
+                return
+            self._error = None
+            self._done.clear()
+            self._token = CancelToken()
+            self._thread = threading.Thread(target=self._run, name="alwidget-representation", daemon=True)
+            self._thread.start()
+
+    def cancel(self) -> bool:
+        """Ask a running build to stop at its next batch; returns whether one was running."""
+        if not self.running:
+            return False
+        self._token.cancel()
+        return True
+
+    def result(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+               poll_s: float = 0.1) -> Representation:
+        """Wait for the representation (starting it if needed) and return it.
+
+        ``progress`` receives the build's progress while waiting; ``cancel`` stops the *wait*
+        (raising :class:`~alwidget.progress.CycleCancelled`), not the build.
+
+        Raises
+        ------
+        RuntimeError
+            The build failed (the message says why); it is retried at the next call.
+        """
+        if self._result is not None:
+            return self._result
+        self.start()
+        if progress is not None:
+            self.callbacks.append(progress)
+        try:
+            while not self._done.wait(poll_s):
+                if cancel is not None and cancel.cancelled:
+                    raise CycleCancelled("the cycle was cancelled while the representation was being built")
+        finally:
+            if progress is not None and progress in self.callbacks:
+                self.callbacks.remove(progress)
+        if self._result is None:
+            err = self._error
+            if isinstance(err, CycleCancelled):
+                raise CycleCancelled("the representation was cancelled; call retrain() again to resume it")
+            raise RuntimeError(f"building the pool's representation failed ({type(err).__name__}: {err}); "
+                               "the next cycle tries again") from err
+        return self._result
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the current build ends (or ``timeout`` seconds); returns whether it ended."""
+        return self._done.wait(timeout)
+
+    # ------------------------------------------------------------------ the build
+    def _run(self) -> None:
+        before = torch.get_num_threads()
+        try:
+            if self.num_threads:
+                torch.set_num_threads(int(self.num_threads))
+            self._result = self.build(progress=self._progress, cancel=self._token)
+        except BaseException as exc:  # reported through result()/status(), never lost
+            self._error = exc
+        finally:
+            if self.num_threads:
+                torch.set_num_threads(before)
+            self._done.set()
+
+    def build(self, progress: Optional[ProgressCallback] = None,
+              cancel: Optional[CancelToken] = None) -> Representation:
+        """Build (or load) the representation on this thread and return it."""
+        saved = self.cache.load()
+        if saved is not None:
+            trunk = copy.deepcopy(self._initial)
+            trunk.load_state_dict(saved["trunk"])
+            for p in trunk.parameters():
+                p.requires_grad_(False)
+            norm = Standardize(saved["raw"].shape[1])
+            norm.load_state_dict(saved["norm"])
+            self.tensors.failed.update({int(k): v for k, v in saved.get("failed", {}).items()})
+            with torch.no_grad():
+                feats = norm(saved["raw"])
+            report(progress, "embed", 1.0)
+            return Representation(trunk.eval(), saved["raw"], norm, feats, 0.0, True)
+        t0 = time.perf_counter()
+        trunk = copy.deepcopy(self._initial)
+        if self.method == "contrastive":
+            trunk = self._train(trunk, progress, cancel)
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        raw = compute_features(trunk, self.tensors, range(len(self.tensors.pool)), progress=progress,
+                               cancel=cancel, step="embed")
+        failed = sorted(self.tensors.failed)
+        ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
+        norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
+        with torch.no_grad():
+            feats = norm(raw)
+            if failed:
+                feats[torch.as_tensor(failed)] = 0.0
+        self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
+                         "failed": {int(k): v for k, v in self.tensors.failed.items()}})
+        return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)
+
+    def _train(self, trunk: nn.Module, progress, cancel) -> nn.Module:
+        tensors = self.tensors
+        n = len(tensors.pool)
+        report(progress, "load", 0.0)
+        tensors.ensure(range(n), progress=progress, cancel=cancel)  # read every image once
+        readable = np.flatnonzero(tensors.ok(range(n)))
+        if len(readable) < 2:
+            raise ValueError("fewer than two readable images: nothing to learn a representation from")
+        resume = self.cache.load_partial()
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, 11]).generate_state(1)[0]))
+
+        def batch_of(idx: np.ndarray) -> torch.Tensor:
+            return tensors.raw_batch(readable[idx])
+
+        def normalize(x: torch.Tensor) -> torch.Tensor:
+            return (x - tensors.mean) / tensors.std
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, 12]).generate_state(1)[0]))
+            return train_contrastive(trunk, len(readable), batch_of, normalize, self.num_features, self.config,
+                                     generator=gen, resume=resume, on_checkpoint=self.cache.save_partial,
+                                     progress=progress, cancel=cancel)
+
+
+def representation_key(*, pool_fingerprint: str, backbone: str, weights: str, image_size: int, in_chans: int,
+                       method: str, config: Optional[ContrastiveConfig], seed: int) -> Dict[str, Any]:
+    """Everything a representation depends on, as the cache key."""
+    return {"pool": pool_fingerprint, "backbone": backbone, "weights": weights, "image_size": int(image_size),
+            "in_chans": int(in_chans), "method": method,
+            "config": config.to_dict() if (config is not None and method == "contrastive") else None,
+            "seed": int(seed) if method == "contrastive" else None}
+

@@ -1,0 +1,116 @@
+"""kNN graphs of a feature space: the weight matrix graph-based learning propagates labels on.
+
+Weights follow Calder et al. (2020) and their GraphLearning package: each item is joined to
+its ``k`` nearest neighbours (Euclidean distance on the features) with the weight
+``w_ij = exp(-4 |x_i - x_j|² / d_k(x_i)²)``, where ``d_k(x_i)`` is the distance from ``x_i`` to
+its ``k``-th neighbour (a self-tuning bandwidth), and the matrix is symmetrised,
+``W = (W + Wᵀ) / 2``. Neighbours come from scikit-learn's exact search (``NearestNeighbors``),
+which takes about a second for 10,000 items of 128 dimensions here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy import sparse
+
+__all__ = ["KNNGraph", "knn_graph", "DEFAULT_K"]
+
+DEFAULT_K = 10
+"""Neighbours per item: GraphLearning's choice for MNIST-sized data (Calder et al. 2020)."""
+
+
+@dataclass
+class KNNGraph:
+    """A symmetric kNN weight matrix and what is needed to attach new points to it.
+
+    Attributes
+    ----------
+    weights_N_N : scipy.sparse.csr_matrix of shape (N, N)
+        Symmetric, non-negative, zero diagonal.
+    neighbors_N_K : ndarray of int64, shape (N, K)
+        Each item's ``K`` nearest other items, nearest first.
+    distances_N_K : ndarray of float32, shape (N, K)
+        Their Euclidean distances.
+    k : int
+        ``K``.
+    """
+
+    weights_N_N: sparse.csr_matrix
+    neighbors_N_K: np.ndarray
+    distances_N_K: np.ndarray
+    k: int
+
+    @property
+    def n_items(self) -> int:
+        """``N``."""
+        return int(self.weights_N_N.shape[0])
+
+    def degree_N(self) -> np.ndarray:
+        """Weighted degree of every item ``[N]``."""
+        return np.asarray(self.weights_N_N.sum(axis=1)).ravel()
+
+
+def _gauss_weights(dist_M_K: np.ndarray) -> np.ndarray:
+    """``exp(-4 d² / d_K²)`` per row, with ``d_K`` the row's largest (K-th) distance."""
+    scale = np.maximum(dist_M_K[:, -1:], 1e-12)
+    return np.exp(-4.0 * (dist_M_K / scale) ** 2)
+
+
+def neighbor_weights(dist_M_K: np.ndarray) -> np.ndarray:
+    """Weights ``[M, K]`` of new points to their ``K`` nearest graph items (same kernel as the
+    graph's edges), rows normalised to sum to 1: the weights of a kNN out-of-sample vote."""
+    w = _gauss_weights(np.asarray(dist_M_K, dtype=np.float64))
+    return w / np.maximum(w.sum(1, keepdims=True), 1e-300)
+
+
+def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[int] = 1) -> KNNGraph:
+    """The symmetric self-tuning kNN graph of ``features_N_D``.
+
+    Parameters
+    ----------
+    features_N_D : ndarray of shape (N, D)
+        One row per item; ``N > k``.
+    k : int
+        Neighbours per item (an item is not its own neighbour).
+    n_jobs : int, optional
+        Threads for the neighbour search.
+
+    Returns
+    -------
+    KNNGraph
+
+    Raises
+    ------
+    ValueError
+        Fewer than ``k + 1`` items, or non-finite features.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.ascontiguousarray(features_N_D, dtype=np.float32)
+    n = len(x)
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if n < k + 1:
+        raise ValueError(f"a {k}-nearest-neighbour graph needs at least {k + 1} items, got {n}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("features contain NaN or infinity; the representation is broken")
+    nn = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(x)
+    dist, idx = nn.kneighbors(x)
+    # drop each item itself; with duplicates the item may not come first, so drop it by identity
+    own = idx == np.arange(n)[:, None]
+    drop = np.where(own.any(1), own.argmax(1), k)
+    keep = np.ones_like(own)
+    keep[np.arange(n), drop] = False
+    idx = idx[keep].reshape(n, k)
+    dist = dist[keep].reshape(n, k).astype(np.float32)
+    w = _gauss_weights(dist.astype(np.float64))
+    rows = np.repeat(np.arange(n), k)
+    W = sparse.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(n, n))
+    W = ((W + W.T) * 0.5).tocsr()
+    W.setdiag(0.0)
+    W.eliminate_zeros()
+    return KNNGraph(weights_N_N=W, neighbors_N_K=idx.astype(np.int64), distances_N_K=dist, k=k)

@@ -1,0 +1,87 @@
+"""From a few labels to beliefs over the whole pool: propagation on the kNN graph, pseudo-labels.
+
+The fast cycle of the ``semi`` mode uses these two steps on the representation's features:
+
+1. :func:`propagate` spreads the labels over the graph (Poisson learning by default) and turns
+   the scores into class probabilities for every pool item;
+2. :func:`pseudo_labels` keeps the items the graph is most sure of, per predicted class, as
+   extra training targets for the head (never stored, never counted as labels). The head is
+   what gives the posterior the strategies read (MC dropout, ensembles, Laplace, evidential)
+   and predicts images outside the pool (inductive).
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from .graph import KNNGraph
+from .poisson import laplace_learning, poisson_learning, scores_to_probs
+
+__all__ = ["PROPAGATIONS", "propagate", "pseudo_labels"]
+
+PROPAGATIONS = ("poisson", "laplace")
+
+
+def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int,
+              method: str = "poisson", temperature: float = 0.1) -> np.ndarray:
+    """Class probabilities ``[N, C]`` of every graph item from the labelled ones.
+
+    Parameters
+    ----------
+    graph : KNNGraph
+    labeled_L, y_L : arrays of int, shape (L,)
+        Positions of the labelled items in the graph and their classes.
+    n_classes : int
+    method : {"poisson", "laplace"}
+    temperature : float
+        Softmax temperature on the per-class standardised scores (see
+        :func:`~alwidget.semi.poisson.scores_to_probs`); labelled items keep their label's
+        one-hot row.
+    """
+    if method not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {method!r}")
+    labeled_L = np.asarray(labeled_L, dtype=np.int64)
+    y_L = np.asarray(y_L, dtype=np.int64)
+    if method == "poisson":
+        probs = scores_to_probs(poisson_learning(graph.weights_N_N, labeled_L, y_L, n_classes), temperature)
+    else:
+        u = laplace_learning(graph.weights_N_N, labeled_L, y_L, n_classes)
+        probs = u / np.maximum(u.sum(1, keepdims=True), 1e-12)
+    probs[labeled_L] = 0.0
+    probs[labeled_L, y_L] = 1.0
+    return probs
+
+
+def pseudo_labels(probs_N_C: np.ndarray, candidates_N: np.ndarray, fraction: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The most confident ``fraction`` of the candidates of each predicted class.
+
+    Parameters
+    ----------
+    probs_N_C : ndarray of shape (N, C)
+    candidates_N : ndarray of bool, shape (N,)
+        Items that may be pseudo-labelled (unlabelled, readable).
+    fraction : float
+        In ``[0, 1]``: share of each predicted class's candidates kept, most confident
+        (largest top-two margin) first.
+
+    Returns
+    -------
+    positions, classes : ndarrays of int64
+        Sorted by position.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    p = np.asarray(probs_N_C, dtype=np.float64)
+    pred = p.argmax(1)
+    top2 = np.sort(p, axis=1)[:, -2:] if p.shape[1] > 1 else np.concatenate([np.zeros((len(p), 1)), p], 1)
+    margin = top2[:, 1] - top2[:, 0]
+    keep = []
+    for c in np.unique(pred[candidates_N]):
+        members = np.flatnonzero(candidates_N & (pred == c))
+        n_keep = int(np.floor(fraction * len(members)))
+        if n_keep:
+            keep.append(members[np.argsort(-margin[members], kind="stable")[:n_keep]])
+    pos = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    return pos.astype(np.int64), pred[pos].astype(np.int64)

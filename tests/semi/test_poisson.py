@@ -1,0 +1,126 @@
+"""Poisson and Laplace learning against hand-computed values and a dense reference solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+
+from alwidget.semi import laplace_learning, poisson_learning, scores_to_probs
+
+PATH3 = sparse.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
+
+
+def test_poisson_on_a_path_by_hand():
+    # L u = b with b_0 = e_0 - ybar = (0.5, -0.5), b_2 = (-0.5, 0.5), d = (1, 2, 1), d.u = 0:
+    # u_0 - u_1 = 0.5, u_2 - u_1 = -0.5, u_0 + 2 u_1 + u_2 = 0  =>  u = (0.5, 0, -0.5) for class 0
+    u = poisson_learning(PATH3, [0, 2], [0, 1], 2)
+    np.testing.assert_allclose(u, [[0.5, -0.5], [0.0, 0.0], [-0.5, 0.5]], atol=1e-8)
+
+
+def test_laplace_on_a_path_by_hand():
+    u = laplace_learning(PATH3, [0, 2], [0, 1], 2)
+    np.testing.assert_allclose(u, [[1, 0], [0.5, 0.5], [0, 1]], atol=1e-8)
+
+
+def _random_graph(seed: int, n: int) -> sparse.csr_matrix:
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, n)) * (rng.random((n, n)) < 0.2)
+    a = np.triu(a, 1)
+    ring = np.roll(np.eye(n), 1, axis=1) * 0.5  # a ring keeps it connected
+    a = a + np.triu(ring, 1) + np.triu(ring.T, 1)
+    a = a + a.T
+    return sparse.csr_matrix(a)
+
+
+def _dense_poisson(W: np.ndarray, lab, y, c: int) -> np.ndarray:
+    d = W.sum(1)
+    L = np.diag(d) - W
+    onehot = np.eye(c)[y]
+    b = np.zeros((len(W), c))
+    b[lab] = onehot - onehot.mean(0)
+    u = np.linalg.pinv(L) @ b
+    u = u - (d @ u) / d.sum()
+    u[:, np.bincount(y, minlength=c) == 0] = -np.inf  # a class without labels is never predicted
+    return u
+
+
+def _dense_laplace(W: np.ndarray, lab, y, c: int) -> np.ndarray:
+    n = len(W)
+    d = W.sum(1)
+    L = np.diag(d) - W
+    free = np.setdiff1d(np.arange(n), lab)
+    u = np.zeros((n, c))
+    u[lab] = np.eye(c)[y]
+    u[free] = np.linalg.solve(L[np.ix_(free, free)], W[np.ix_(free, lab)] @ u[lab])
+    return u
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(6, 40), c=st.integers(2, 4), m=st.integers(2, 6))
+def test_poisson_matches_dense_reference_on_random_graphs(seed, n, c, m):
+    W = _random_graph(seed, n)
+    rng = np.random.default_rng(seed + 1)
+    m = min(m, n)
+    lab = rng.choice(n, m, replace=False)
+    y = rng.integers(0, c, m)
+    np.testing.assert_allclose(poisson_learning(W, lab, y, c, tol=1e-12),
+                               _dense_poisson(W.toarray(), lab, y, c), atol=1e-6)
+    np.testing.assert_allclose(laplace_learning(W, lab, y, c, tol=1e-12),
+                               _dense_laplace(W.toarray(), lab, y, c), atol=1e-6)
+
+
+def test_component_with_one_labelled_class_predicts_it_everywhere():
+    W = sparse.block_diag([PATH3, PATH3]).tocsr()
+    u = poisson_learning(W, [0, 2, 4], [0, 1, 1], 2)
+    assert np.all(np.isneginf(u[3:, 0]))
+    np.testing.assert_array_equal(u[3:].argmax(1), 1)
+    p = scores_to_probs(u)
+    np.testing.assert_allclose(p[3:], [[0, 1]] * 3)
+
+
+def test_component_without_labels_gets_no_scores():
+    # two paths, labels only on the first
+    W = sparse.block_diag([PATH3, PATH3]).tocsr()
+    u = poisson_learning(W, [0, 2], [0, 1], 2)
+    np.testing.assert_allclose(u[:3], [[0.5, -0.5], [0.0, 0.0], [-0.5, 0.5]], atol=1e-8)
+    np.testing.assert_array_equal(u[3:], 0.0)
+    lap = laplace_learning(W, [0, 2], [0, 1], 2)
+    np.testing.assert_allclose(lap[3:], 0.5)
+
+
+def test_poisson_keeps_scores_informative_with_one_label_per_class():
+    # two dense clusters joined by one weak edge; one label each: every item goes to its cluster
+    rng = np.random.default_rng(0)
+    a = np.zeros((20, 20))
+    for lo in (0, 10):
+        blk = rng.random((10, 10)) + 0.5
+        a[lo:lo + 10, lo:lo + 10] = np.triu(blk, 1)
+    a[9, 10] = 0.01
+    a = a + a.T
+    u = poisson_learning(sparse.csr_matrix(a), [0, 19], [0, 1], 2)
+    np.testing.assert_array_equal(u.argmax(1), [0] * 10 + [1] * 10)
+
+
+def test_bad_arguments_say_what_is_wrong():
+    with pytest.raises(ValueError, match="at least one labelled"):
+        poisson_learning(PATH3, [], [], 2)
+    with pytest.raises(ValueError, match="distinct"):
+        poisson_learning(PATH3, [0, 0], [0, 1], 2)
+    with pytest.raises(ValueError, match="class indices"):
+        poisson_learning(PATH3, [0], [3], 2)
+    with pytest.raises(ValueError, match="positions must be in"):
+        laplace_learning(PATH3, [5], [0], 2)
+
+
+def test_scores_to_probs_rows_sum_to_one_and_keep_the_argmax_order():
+    s = np.array([[1.0, -1.0], [0.2, 0.1], [-2.0, 2.0]])
+    p = scores_to_probs(s, temperature=0.5)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    np.testing.assert_array_equal(p.argmax(1), [0, 0, 1])
+    # by hand: per-class std of column 0 is std([1, .2, -2]); softmax of the standardised row / T
+    z = s / s.std(0) / 0.5
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(p, e / e.sum(1, keepdims=True))

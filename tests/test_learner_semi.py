@@ -1,0 +1,175 @@
+"""The default ``semi`` mode: representation in the background, graph + head fast cycle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alwidget import LabelStore
+
+FAST_REPR = {"steps": 20, "batch_size": 64, "checkpoint_every": 5}
+WRITER = Path(__file__).with_name("representation_writer.py")
+
+
+@pytest.fixture
+def semi_learner(small_pool, learners):
+    """``semi_learner(pool=None, **kwargs)``: a semi-mode learner with a 20-step representation."""
+
+    def make(pool=None, **kwargs):
+        defaults = dict(image_size=16, mc_samples=8, validation_size=30, representation_config=FAST_REPR,
+                        train={"max_steps": 60}, validation_from_truth=True)
+        return learners(pool if pool is not None else small_pool, defaults, **kwargs)
+
+    return make
+
+
+def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracle):
+    learner = semi_learner()
+    assert learner.mode == "semi" and learner.strategy.name == "budget_aware"
+    rep = learner.representation.result()
+    assert rep.features_N_D.shape == (300, 128)
+    first = learner.query(20)  # cold start on the representation: typical points of 20 clusters
+    assert len(set(first)) == 20 and not set(first) & set(learner.validation_ids)
+    oracle(learner, first)
+    report = learner.retrain()
+    assert report.ok and report.representation == "contrastive"
+    assert report.selection == "typiclust" and "20 training labels < 30" in report.selection_reason
+    assert report.pseudo_labels > 0
+    assert report.timings["total"] < 10
+    probs = learner.predict(learner.pool.ids[:5])
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    oracle(learner, learner.query(20))
+    report = learner.retrain()
+    assert report.selection == "margin" and report.n_labels == 40
+
+
+def test_learning_from_the_pool_beats_the_labels_alone(digits_pool, semi_learner, oracle):
+    """Real numbers on digits (seed 0, 2 random labels per class, the pixels as a frozen
+    representation): the graph's pseudo-labels lift the head's test accuracy by ten points."""
+    from alwidget.simulate import balanced_start
+
+    test, pool = digits_pool.split(0.25, seed=0)
+    accs = {}
+    for fraction in (0.0, 0.5):
+        learner = semi_learner(pool, pseudo_fraction=fraction, backbone=torch.nn.Flatten(), representation="frozen",
+                               image_size=8, strategy="random", validation_size=100, train={"max_steps": 300})
+        ids = balanced_start(learner, 2, 0)
+        oracle(learner, ids)
+        learner.retrain()
+        accs[fraction] = learner.evaluate(test)
+    assert accs[0.5] > accs[0.0] + 0.10, accs
+    assert accs[0.5] > 0.78, accs  # measured: 68.2 % labels only, 82.2 % with pseudo-labels
+
+
+def test_cache_is_reused_and_keyed_by_seed(tmp_path, semi_learner):
+    a = semi_learner(cache_dir=tmp_path)
+    feats = a.representation.result().features_N_D
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 1 and files[0].startswith("representation-") and files[0].endswith(".pt")
+    b = semi_learner(cache_dir=tmp_path)
+    rep_b = b.representation.result()
+    assert rep_b.from_cache and torch.equal(rep_b.features_N_D, feats)
+    assert "loaded from the cache" in b.representation.status()
+    c = semi_learner(cache_dir=tmp_path, seed=1)
+    assert not c.representation.result().from_cache
+    assert any("another pool or other settings" in m for m in c.representation.cache.messages)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_corrupted_cache_is_rebuilt_not_fatal(tmp_path, semi_learner):
+    a = semi_learner(cache_dir=tmp_path)
+    a.representation.result()
+    path = next(tmp_path.iterdir())
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="cannot be read"):
+        b = semi_learner(cache_dir=tmp_path)
+        rep = b.representation.result()
+    assert not rep.from_cache and rep.features_N_D.shape[0] == 300
+
+
+def test_cancelled_representation_resumes_at_the_next_cycle(tmp_path, semi_learner, oracle):
+    learner = semi_learner(cache_dir=tmp_path, representation_config={"steps": 400, "batch_size": 64,
+                                                                      "checkpoint_every": 5})
+    rep = learner.representation
+    while rep.step != "represent" or rep.fraction < 0.02:
+        assert rep.running, rep.status()
+        rep.wait(0.05)
+    assert rep.cancel()
+    rep.wait(30)
+    assert "cancelled" in rep.status()
+    assert learner.representation.cache.partial_path.exists()
+    oracle(learner, learner.query(20))
+    with pytest.raises(Exception, match="cancelled"):
+        learner.retrain()
+    # the next cycle starts it again (resuming from the checkpoint): shorten the wait with a cancel-free run
+    rep.config = type(rep.config)(**dict(rep.config.to_dict(), steps=rep.config.steps))
+    assert learner.retrain().ok
+    assert rep.ready and not learner.representation.cache.partial_path.exists()
+
+
+def test_one_labelled_class_and_a_tiny_pool_work(digits_pool, semi_learner, oracle):
+    tiny = digits_pool.subset(digits_pool.ids[:25])
+    learner = semi_learner(tiny, validation_size=5)
+    zeros = [i for i in learner.selectable_ids() if tiny.truth[i] == tiny.truth[learner.selectable_ids()[0]]][:2]
+    oracle(learner, zeros)
+    report = learner.retrain()
+    assert report.ok and report.pseudo_labels == 0  # one class: nothing to propagate
+    oracle(learner, learner.query(10))
+    report = learner.retrain()
+    assert report.ok and report.n_labels == 12
+
+
+def test_model_export_and_inductive_prediction(tmp_path, digits_pool, semi_learner, oracle):
+    test, pool = digits_pool.split(0.2, seed=1)
+    learner = semi_learner(pool.subset(pool.ids[:400]), representation_config={"steps": 30})
+    oracle(learner, learner.query(30))
+    learner.retrain()
+    probs = learner.predict_pool(test)  # images never in the graph: trunk -> standardise -> head
+    assert probs.shape == (len(test), 10)
+    acc = learner.evaluate(test)
+    assert acc > 0.3
+    weights, cfg = learner.save_model(tmp_path / "model.pt")
+    learner.load_model(weights)
+    assert learner.evaluate(test) == pytest.approx(acc, abs=0.02)
+
+
+def test_frozen_representation_uses_the_trunk_as_is(semi_learner, oracle):
+    learner = semi_learner(representation="frozen")
+    before = {k: v.clone() for k, v in learner._trunk.state_dict().items()}
+    rep = learner.representation.result()
+    for k, v in rep.trunk.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    oracle(learner, learner.query(20))
+    assert learner.retrain().representation == "frozen"
+
+
+def test_bad_settings_say_what_to_do(small_pool, learners):
+    with pytest.raises(ValueError, match="representation must be"):
+        learners(small_pool, {}, representation="vae")
+    with pytest.raises(ValueError, match="propagation must be"):
+        learners(small_pool, {}, propagation="spread")
+    with pytest.raises(ValueError, match="pseudo_fraction"):
+        learners(small_pool, {}, pseudo_fraction=2)
+
+
+@pytest.mark.slow
+def test_kill_during_the_representation_loses_no_label_and_resumes(tmp_path, small_pool, learners,
+                                                                   label_then_kill):
+    store, cache = tmp_path / "labels.db", tmp_path / "cache"
+    acked = label_then_kill([sys.executable, str(WRITER), str(store), str(cache)], 25)
+    with LabelStore(store) as reopened:
+        saved = reopened.labels()
+    assert {i: saved.get(i) for i in acked} == acked
+    # the cache holds a checkpoint or nothing, never a half-written file
+    names = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    assert all(n.endswith(".partial.pt") for n in names), names
+    learner = learners(small_pool, dict(store=store, cache_dir=cache, validation_size=30, image_size=16, seed=0,
+                                        representation_config={"steps": 60, "batch_size": 64, "checkpoint_every": 5}))
+    assert set(acked) <= set(learner.labels)
+    rep = learner.representation.result()
+    assert rep.features_N_D.shape[0] == 300
+    assert learner.retrain().ok
