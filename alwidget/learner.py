@@ -35,7 +35,8 @@ from .model.features import FeatureCache, Standardize, compute_features, weights
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
-from .representation import PoolRepresentation, RepresentationCache, default_contrastive_config, representation_key
+from .representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache,
+                             default_contrastive_config, refine_representation, representation_key)
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
@@ -163,6 +164,17 @@ class ActiveLearner:
     pseudo_fraction : float
         ``semi`` mode: share of each predicted class's unlabelled items (the graph's most
         confident) the head also trains on; 0 trains it on the labels only.
+    refine_every : int, optional
+        ``semi`` mode: the slow cycle (fine-tune the trunk on the labels plus the fast cycle's
+        confident pseudo-labels, then re-embed the pool; see
+        :mod:`alwidget.representation.refine`) is due after this many new training labels;
+        ``None`` turns it off. Also on demand: :meth:`refine`.
+    slow_cycle : {"background", "inline"}
+        Where a due slow cycle runs: on its own thread while the fast cycles go on with the
+        previous representation (the widget never waits), or inside :meth:`retrain` before
+        the fast cycle (reproducible: what simulations use).
+    refine_config : dict, optional
+        Overrides of :class:`~alwidget.representation.RefineConfig`.
     num_threads : int, optional
         torch threads during a cycle. By default ``embed`` cycles use one thread (a small
         head trains fastest without threading overhead) and ``finetune`` cycles use all cores
@@ -201,6 +213,9 @@ class ActiveLearner:
         representation_config: Optional[Mapping[str, Any]] = None,
         propagation: str = "poisson",
         pseudo_fraction: float = 0.5,
+        refine_every: Optional[int] = 100,
+        slow_cycle: str = "background",
+        refine_config: Optional[Mapping[str, Any]] = None,
     ) -> None:
         if not isinstance(pool, ImagePool):
             raise TypeError(f"pool must be an alwidget.ImagePool, got {type(pool).__name__}; "
@@ -221,6 +236,10 @@ class ActiveLearner:
             raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
+        if slow_cycle not in ("background", "inline"):
+            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {slow_cycle!r}")
+        if refine_every is not None and int(refine_every) < 1:
+            raise ValueError(f"refine_every must be a positive number of labels or None, got {refine_every}")
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = list(classes) if classes is not None else (list(pool.classes) if pool.classes else None)
@@ -243,6 +262,9 @@ class ActiveLearner:
         self.cache_dir = cache_dir
         self.propagation = propagation
         self.pseudo_fraction = float(pseudo_fraction)
+        self.refine_every = None if refine_every is None else int(refine_every)
+        self.slow_cycle = slow_cycle
+        self.refine_config = RefineConfig(**dict(refine_config or {}))
         # the representation is built while the person labels: every core, unless told otherwise
         repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
         if num_threads is None:
@@ -286,6 +308,13 @@ class ActiveLearner:
             self._features = FeatureCache(key, cache_dir)
         self._representation: Optional[PoolRepresentation] = None
         self._graph: Optional[KNNGraph] = None
+        self._graph_of: Optional[Representation] = None
+        self._refined: Optional[Representation] = None
+        self._refined_labels = 0
+        self._refine_thread: Optional[threading.Thread] = None
+        self._refine_token = CancelToken()
+        self.refine_status = "slow cycle not run yet"
+        """One line: what the slow cycle did last (or why it failed)."""
         if mode == "semi":
             method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
             config = default_contrastive_config(len(pool), **dict(representation_config or {}))
@@ -731,7 +760,8 @@ class ActiveLearner:
             rep.timings = timings
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
-            rep.representation = self._representation.method if self._representation is not None else ""
+            rep.representation = "" if self._representation is None else (
+                self._representation.method + (f"+refined on {self._refined_labels} labels" if self._refined else ""))
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
@@ -773,7 +803,9 @@ class ActiveLearner:
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
-                rep = self._representation.result(progress=prog, cancel=cancel)
+                self._representation.result(progress=prog, cancel=cancel)
+                self._maybe_refine(pos_l, y_l, previous, prog, cancel)
+                rep = self._refined or self._representation.result()
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -821,8 +853,7 @@ class ActiveLearner:
                                         step="features")
             t_embed = time.perf_counter() - t1
         self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
-        norm = (self._features.norm if self.mode == "embed" else
-                self._representation.result().norm if self.mode == "semi" else None)
+        norm = (self._features.norm if self.mode == "embed" else rep.norm if self.mode == "semi" else None)
         return Classifier(trunk, head, norm).eval(), result, features, t_embed, t_train
 
     def _pseudo_labels(self, rep, pos_l: np.ndarray, y_l: np.ndarray, prog) -> Tuple[np.ndarray, np.ndarray]:
@@ -841,15 +872,90 @@ class ActiveLearner:
         return pseudo_labels(probs, cand, self.pseudo_fraction)
 
     def _ensure_graph(self, rep, prog) -> Optional[KNNGraph]:
-        """The kNN graph of the representation (built once; ``None`` for a pool of fewer than 4 items)."""
-        if self._graph is None:
+        """The kNN graph of the representation (built once per representation; ``None`` for a
+        pool of fewer than 4 items)."""
+        if self._graph is None or self._graph_of is not rep:
             n = len(self.pool)
             if n < 4:
                 return None
             prog("graph", 0.0)
             self._graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
+            self._graph_of = rep
             prog("graph", 1.0)
         return self._graph
+
+    # ------------------------------------------------------------------ the slow cycle
+    def _refine_set(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
+        """``(positions, classes, n_pseudo)``: the labels (weighted like all pseudo-labels
+        together) plus the model's confident pseudo-labels."""
+        if model is None or self.refine_config.pseudo_fraction <= 0:
+            return pos_l, y_l, 0
+        cand = self._selectable_mask()
+        cand[pos_l] = False
+        ps_pos, ps_y = pseudo_labels(model.estimate.probs_N_C, cand, self.refine_config.pseudo_fraction)
+        reps = max(1, int(round(len(ps_pos) / max(1, len(pos_l)))))
+        return (np.concatenate([np.tile(pos_l, reps), ps_pos]), np.concatenate([np.tile(y_l, reps), ps_y]),
+                len(ps_pos))
+
+    def _run_refine(self, pos_l, y_l, model, prog, cancel) -> Representation:
+        pos, y, n_pseudo = self._refine_set(pos_l, y_l, model)
+        base = self._representation.result()
+        t0 = time.perf_counter()
+        refined = refine_representation(base, self._tensors, pos, y, len(self.classes), self.refine_config,
+                                        seed=_seed_for(self.seed, 13, len(pos_l)), progress=prog, cancel=cancel)
+        with self._lock:
+            self._refined, self._refined_labels = refined, len(pos_l)
+        self.refine_status = (f"slow cycle done on {len(pos_l)} labels + {n_pseudo} pseudo-labels "
+                              f"in {time.perf_counter() - t0:.0f} s")
+        return refined
+
+    def _refine_due(self, n_labels: int, model: Optional[_Model]) -> bool:
+        return (self.refine_every is not None and model is not None
+                and n_labels - self._refined_labels >= self.refine_every)
+
+    def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
+        if not self._refine_due(len(pos_l), previous):
+            return
+        if self.slow_cycle == "inline":
+            self._run_refine(pos_l, y_l, previous, prog, cancel)
+        elif self._refine_thread is None or not self._refine_thread.is_alive():
+            self._start_refine(pos_l, y_l, previous)
+
+    def _start_refine(self, pos_l, y_l, model) -> None:
+        self._refine_token = CancelToken()
+        token = self._refine_token
+        threads = self.num_threads
+
+        def run() -> None:
+            try:
+                with _torch_threads(threads):
+                    self._run_refine(pos_l, y_l, model, self._notify, token)
+            except CycleCancelled:
+                self.refine_status = "slow cycle cancelled; the previous representation stays in use"
+            except Exception as exc:  # the fast cycle goes on with the previous representation
+                self.refine_status = (f"slow cycle failed ({type(exc).__name__}: {exc}); the previous "
+                                      "representation stays in use")
+
+        self.refine_status = f"slow cycle running on {len(pos_l)} labels"
+        self._refine_thread = threading.Thread(target=run, name="alwidget-refine", daemon=True)
+        self._refine_thread.start()
+
+    def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
+        """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
+        the latest model's confident pseudo-labels), re-embed the pool; the next fast cycle uses
+        it. ``semi`` mode only. Returns the new :class:`~alwidget.representation.Representation`."""
+        if self.mode != "semi":
+            raise RuntimeError("refine() belongs to mode='semi'; in 'finetune' mode every cycle trains the whole network")
+        pos_l, y_l, _, _ = self._training_set()
+        if len(pos_l) == 0:
+            raise ValueError("no training labels yet: label the items from query(k) first")
+        with _torch_threads(self.num_threads):
+            return self._run_refine(pos_l, y_l, self._model, progress, CancelToken())
+
+    @property
+    def refining(self) -> bool:
+        """Whether a background slow cycle is running."""
+        return self._refine_thread is not None and self._refine_thread.is_alive()
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -965,8 +1071,13 @@ class ActiveLearner:
         return LabelingWidget(self, k=k, **kwargs)
 
     def close(self) -> None:
-        """Cancel a running cycle, stop the worker and close the store."""
+        """Cancel a running cycle and representation build, stop the worker and close the store."""
         self.cancel()
+        if self._representation is not None and self._representation.cancel():
+            self._representation.wait(30)
+        if self.refining:
+            self._refine_token.cancel()
+            self._refine_thread.join(30)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

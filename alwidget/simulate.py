@@ -91,7 +91,9 @@ def run(
     on_record : callable, optional
         Called with each record as it is made (progress display).
     **learner_kwargs
-        Passed to :class:`~alwidget.ActiveLearner` (``mode``, ``backbone``, ``train``, ...).
+        Passed to :class:`~alwidget.ActiveLearner` (``mode``, ``backbone``, ``train``, ...). In
+        ``semi`` mode ``slow_cycle`` defaults to ``"inline"`` here, so the same seed gives the
+        same curve.
 
     Returns
     -------
@@ -108,6 +110,8 @@ def run(
     strategies = [strategy] if isinstance(strategy, str) or strategy is None else list(strategy)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     learner_kwargs.setdefault("validation_from_truth", True)
+    if learner_kwargs.get("mode", "semi") == "semi":
+        learner_kwargs.setdefault("slow_cycle", "inline")  # reproducible curves: the slow cycle runs when due
     records: List[SimulationRecord] = []
     for name in strategies:
         for seed in seeds:

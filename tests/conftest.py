@@ -33,13 +33,16 @@ def small_pool(digits_pool):
 @pytest.fixture
 def learners():
     """``learners(pool, defaults, **kwargs)``: an ActiveLearner on ``pool`` with ``defaults``
-    overridden by ``kwargs`` (its UserWarnings silenced); every learner is closed after the test."""
+    overridden by ``kwargs`` (its UserWarnings silenced); every learner is closed after the test.
+    Unless ``mode`` is given, the learner trains from scratch (``mode="finetune"``): most tests
+    check the session's behaviour, not the representation (``tests/test_learner_semi.py`` does)."""
     from alwidget import ActiveLearner
 
     made = []
 
     def make(pool, defaults, **kwargs):
-        opts = dict(defaults)
+        opts = dict(mode="finetune")
+        opts.update(defaults)
         opts.update(kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

@@ -8,17 +8,20 @@ See :mod:`alwidget.representation.builder` (what is built, when, and how it is c
 from .builder import METHODS, PoolRepresentation, Representation, default_contrastive_config, representation_key
 from .cache import RepresentationCache, cache_digest
 from .contrastive import ContrastiveConfig, contrastive_views, nt_xent_loss, train_contrastive
+from .refine import RefineConfig, refine_representation
 
 __all__ = [
     "METHODS",
     "ContrastiveConfig",
     "PoolRepresentation",
+    "RefineConfig",
     "Representation",
     "RepresentationCache",
     "cache_digest",
     "contrastive_views",
     "default_contrastive_config",
     "nt_xent_loss",
+    "refine_representation",
     "representation_key",
     "train_contrastive",
 ]
