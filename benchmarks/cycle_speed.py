@@ -3,8 +3,11 @@
 For each (mode, pool size, labels) configuration, a fresh subprocess builds a learner on the
 first ``pool`` Fashion-MNIST training images, labels ``labels`` random items (plus the
 validation set) from the truth, runs one warm-up cycle (in ``embed`` mode this computes and
-caches the features), labels one more batch, then times the cycle that follows — from the
-last label of the batch to the next query ready: train, features, score, select, report.
+caches the features; in ``semi`` mode it waits for the representation to be learned), labels
+one more batch, then times the cycle that follows — from the last label of the batch to the
+next query ready: train, features, score, select, report. In ``semi`` mode that is the fast
+cycle (the slow cycle is switched off for it), and the representation's build time and the
+slow cycle (:meth:`~alwidget.ActiveLearner.refine`, timed after) are reported beside it.
 
 Usage::
 
@@ -29,16 +32,21 @@ from typing import Optional
 
 
 def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
-        num_threads: Optional[int] = None, max_steps: Optional[int] = None) -> dict:
+        num_threads: Optional[int] = None, max_steps: Optional[int] = None,
+        repr_steps: Optional[int] = None) -> dict:
     """Time one cycle in this process; returns the figures as a dict."""
     warnings.simplefilter("ignore")
 
     from alwidget import ActiveLearner, datasets
 
     fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
+    extra = {}
+    if mode == "semi":
+        extra = dict(refine_every=None, representation_config={"steps": repr_steps} if repr_steps else None,
+                     refine_config={"steps": max_steps} if max_steps else None)
     learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
                             validation_size=min(200, pool_size // 10), num_threads=num_threads,
-                            train={"max_steps": max_steps} if max_steps else None)
+                            train={"max_steps": max_steps} if max_steps else None, **extra)
     first = learner.query(labels - k)
     learner.teach(first, [fm.truth[i] for i in first], source="oracle")
     warm = learner.retrain()
@@ -58,6 +66,13 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "train_steps": rep.train_steps,
     }
+    if mode == "semi":
+        out["represent_s"] = learner.representation.result().seconds
+        out["rss_after_represent_mb"] = out["peak_rss_mb"]
+        t3 = time.perf_counter()
+        learner.refine()
+        out["refine_s"] = time.perf_counter() - t3
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     learner.close()
     return out
 
@@ -66,7 +81,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("ALWIDGET_DATA"), help="folder holding fashion-mnist/")
     ap.add_argument("--quick", action="store_true", help="tiny grid, seconds (CI smoke test)")
-    ap.add_argument("--modes", nargs="+", default=["embed", "finetune"])
+    ap.add_argument("--modes", nargs="+", default=["semi", "embed", "finetune"])
+    ap.add_argument("--repr-steps", type=int, default=None,
+                    help="override the representation's self-supervised steps (--quick: 20)")
     ap.add_argument("--pools", nargs="+", type=int, default=[2000, 10000, 60000])
     ap.add_argument("--labels", nargs="+", type=int, default=[100, 1000])
     ap.add_argument("--k", type=int, default=20, help="labels per batch")
@@ -78,11 +95,13 @@ def main() -> int:
     args = ap.parse_args()
     if args.one:
         mode, pool, labels = args.one.split(",")
-        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads, args.max_steps)))
+        print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads, args.max_steps,
+                             args.repr_steps)))
         return 0
     if args.quick:
         args.pools, args.labels = [300, 600], [60]
         args.max_steps = args.max_steps or 20
+        args.repr_steps = args.repr_steps or 20
     rows = []
     print("| mode | pool | labels | train s | features s | score s | select s | report s | total s | "
           "peak RSS MB | val acc |")
@@ -93,7 +112,8 @@ def main() -> int:
                 cmd = [sys.executable, __file__, "--one", f"{mode},{pool},{labels}", "--k", str(args.k),
                        "--seed", str(args.seed)] + (["--data", args.data] if args.data else []) \
                     + (["--threads", str(args.threads)] if args.threads else []) \
-                    + (["--max-steps", str(args.max_steps)] if args.max_steps else [])
+                    + (["--max-steps", str(args.max_steps)] if args.max_steps else []) \
+                    + (["--repr-steps", str(args.repr_steps)] if args.repr_steps else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 if res.returncode != 0:
                     print(res.stderr[-2000:], file=sys.stderr)
@@ -103,6 +123,15 @@ def main() -> int:
                 print(f"| {mode} | {pool} | {labels} | {r['train']:.2f} | {r['features']:.2f} | {r['score']:.3f} | "
                       f"{r['select']:.3f} | {r['report']:.3f} | {r['total']:.2f} | {r['peak_rss_mb']:.0f} | "
                       f"{100 * r['val_acc']:.1f}% |", flush=True)
+    semi = [r for r in rows if r["mode"] == "semi"]
+    if semi:
+        print("\nsemi mode, the one-time and background steps:\n")
+        print("| pool | labels | representation s (self-supervised + embedding) | peak RSS after it MB | "
+              "slow cycle s (fine-tune + re-embed) | peak RSS MB |")
+        print("|---|---|---|---|---|---|")
+        for r in semi:
+            print(f"| {r['pool']} | {r['labels']} | {r['represent_s']:.0f} | {r['rss_after_represent_mb']:.0f} | "
+                  f"{r['refine_s']:.0f} | {r['peak_rss_mb']:.0f} |")
     growth = pool_growth(rows)
     if growth:
         print("\nGrowth with the pool (least-squares line through the pool sizes, per mode and label count):\n")

@@ -175,3 +175,52 @@ def test_kill_during_the_representation_loses_no_label_and_resumes(tmp_path, sma
     rep = learner.representation.result()
     assert rep.features_N_D.shape[0] == 300
     assert learner.retrain().ok
+
+
+def test_every_strategy_selects_on_the_semi_features(semi_learner, oracle):
+    """The strategy contract on a real semi-mode estimate (representation features, MC-dropout head)."""
+    from alwidget.strategies import available_strategies, create_strategy
+
+    learner = semi_learner()
+    oracle(learner, learner.query(30))
+    learner.retrain()
+    estimate = learner._model.estimate
+    assert estimate.features_N_D.shape == (300, 128) and estimate.samples_T_N_C.shape == (8, 300, 10)
+    selectable = learner._selectable_mask()
+    for name in available_strategies():
+        strategy = create_strategy(name)
+        if "alpha" in strategy.requires:  # needs uncertainty="evidential"
+            continue
+        picked = strategy.select(estimate, 10, selectable, np.random.default_rng(0))
+        assert len(set(picked.tolist())) == len(picked), name
+        assert np.all(selectable[picked]), name
+        if strategy.fills_batch:
+            assert len(picked) == 10, name
+
+
+def test_a_cancelled_slow_cycle_keeps_the_previous_representation(semi_learner, oracle):
+    learner = semi_learner(refine_every=20, refine_config={"steps": 5000})
+    oracle(learner, learner.query(20))
+    learner.retrain()  # the first model: the slow cycle needs its pseudo-labels
+    oracle(learner, learner.query(20))
+    learner.retrain()  # 40 labels >= 20: the slow cycle starts in the background
+    assert learner.refining and "running" in learner.refine_status
+    learner._refine_token.cancel()
+    learner._refine_thread.join(30)
+    assert "cancelled" in learner.refine_status and learner._refined is None
+    report = learner.retrain()
+    assert report.ok and report.representation == "contrastive"
+
+
+def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
+    learner = semi_learner(refine_every=20, slow_cycle="inline", refine_config={"steps": 30})
+    oracle(learner, learner.query(20))
+    assert learner.retrain().representation == "contrastive"
+    oracle(learner, learner.query(20))
+    report = learner.retrain()
+    assert report.representation == "contrastive+refined on 40 labels"
+    assert "slow cycle done on 40 labels" in learner.refine_status
+    base = learner.representation.result()
+    assert not torch.equal(learner._refined.raw_N_D, base.raw_N_D)
+    with pytest.raises(RuntimeError, match="mode='semi'"):
+        semi_learner(mode="finetune").refine()

@@ -224,6 +224,9 @@ class PoolRepresentation:
             if self.num_threads:
                 torch.set_num_threads(int(self.num_threads))
             self._result = self.build(progress=self._progress, cancel=self._token)
+            # the first query clusters the features: import scikit-learn's clustering now, not then
+            import sklearn.cluster  # noqa: F401
+            import sklearn.neighbors  # noqa: F401
         except BaseException as exc:  # reported through result()/status(), never lost
             self._error = exc
         finally:

@@ -90,7 +90,7 @@ class TypiClustStrategy(Strategy):
         n_clusters = int(min(int(labeled.sum()) + k, self.max_clusters, len(pts_idx)))
         n_clusters = max(n_clusters, 1)
         km = (MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=1, batch_size=2048)
-              if len(pts_idx) > 20000 else KMeans(n_clusters=n_clusters, random_state=seed, n_init=1, max_iter=100))
+              if len(pts_idx) > 5000 else KMeans(n_clusters=n_clusters, random_state=seed, n_init=1, max_iter=100))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             assign = km.fit_predict(feats[pts_idx])
@@ -98,17 +98,23 @@ class TypiClustStrategy(Strategy):
         cluster_N[pts_idx] = assign
         sizes = np.bincount(assign, minlength=n_clusters)
         covered = np.bincount(cluster_N[labeled & (cluster_N >= 0)], minlength=n_clusters)
-        typ = np.zeros(n)
-        for c in range(n_clusters):
-            members = pts_idx[assign == c]
-            typ[members] = typicality(feats[members], self.n_neighbors)
+        typ = np.full(n, np.nan)
+
+        def typical(c: int) -> None:  # computed only for the clusters a pick is made from
+            if np.isnan(typ[pts_idx[assign == c][0]]):
+                members = pts_idx[assign == c]
+                typ[members] = typicality(feats[members], self.n_neighbors)
+
         free = np.zeros(n, dtype=bool)
         free[candidates] = True
+        free_per = np.bincount(cluster_N[free], minlength=n_clusters)
         picked = []
         for _ in range(k):
-            avail = np.array([free[cluster_N == c].any() for c in range(n_clusters)])
+            avail = free_per > 0
             if not avail.any():  # every cluster drained: fall back to the most typical left
                 rest = np.flatnonzero(free)
+                for c in np.unique(cluster_N[rest]):
+                    typical(int(c))
                 order = rest[np.argsort(-typ[rest], kind="stable")]
                 picked.extend(order[: k - len(picked)].tolist())
                 break
@@ -116,9 +122,11 @@ class TypiClustStrategy(Strategy):
             pool_c = np.flatnonzero(big if big.any() else avail)
             # fewest labels first, then the largest cluster, then the lower id
             c = pool_c[np.lexsort((pool_c, -sizes[pool_c], covered[pool_c]))[0]]
+            typical(int(c))
             members = np.flatnonzero(free & (cluster_N == c))
             best = members[np.argsort(-typ[members], kind="stable")[0]]
             picked.append(int(best))
             free[best] = False
+            free_per[c] -= 1
             covered[c] += 1
         return np.asarray(picked, dtype=np.int64)

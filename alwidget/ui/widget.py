@@ -78,6 +78,19 @@ class _RecentRow(widgets.HBox):
         super().close()
 
 
+_STEP_LABELS = {"done": "cycle done", "failed": "cycle failed", "represent": "learning the pool",
+                "embed": "embedding the pool", "load": "reading images", "graph": "building the graph",
+                "refine": "fine-tuning the trunk (background)", "features": "features"}
+
+
+def _step_label(step: str, fraction: float) -> str:
+    """The progress label: a step's name in words, with its percentage for the long background ones."""
+    name = _STEP_LABELS.get(step, step)
+    if step in ("represent", "embed", "refine", "load") and fraction < 1.0:
+        return f"{name} {100 * fraction:.0f} %"
+    return name if step in ("done", "failed") else f"{name}…"
+
+
 class LabelingWidget(widgets.VBox):
     """Label images in a notebook while the learner retrains in the background.
 
@@ -196,7 +209,7 @@ class LabelingWidget(widgets.VBox):
                                             disabled=True, layout=widgets.Layout(width="7em"))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
                                               layout=widgets.Layout(width="14em"))
-        self.step = widgets.Label("idle", layout=widgets.Layout(width="12em"))
+        self.step = widgets.Label("idle", layout=widgets.Layout(width="20em"))
         self.status = widgets.HTML("")
         self.message = widgets.HTML("")
         self.error = widgets.HTML("")
@@ -875,7 +888,7 @@ class LabelingWidget(widgets.VBox):
         self._progress_last = (step, fraction, now)
         self.progress.value = float(fraction)
         self.progress.bar_style = "danger" if step == "failed" else ("success" if step == "done" else "info")
-        self.step.value = {"done": "cycle done", "failed": "cycle failed"}.get(step, f"{step}…")
+        self.step.value = _step_label(step, fraction)
         if end:
             self._cycle_ended()
         elif self.cancel_button.disabled:

@@ -417,3 +417,31 @@ def test_images_that_cannot_be_read_are_named(tmp_path, make_learner, make_widge
     w = make_widget(make_learner(pool, validation_size=4), k=4)
     assert "2 images could not be read" in w.notes.value
     assert "b/notes.png" in w.notes.value and "&lt;img" in w.notes.value and "<img" not in w.notes.value
+
+
+def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled(make_learner, make_widget):
+    """The default mode: the progress row says the pool is being learned while the person labels
+    the validation set; once it is learned and the validation set is done, the first batch (typical
+    points of the representation) is on screen within a couple of seconds."""
+    import time
+
+    learner = make_learner(mode="semi", validation_from_truth=False, validation_size=10, image_size=16,
+                           representation_config={"steps": 60, "batch_size": 64})
+    w = make_widget(learner, k=6)
+    assert w.mode == "validation"
+    deadline = time.monotonic() + 60
+    while "learning the pool" not in w.step.value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "learning the pool" in w.step.value and "%" in w.step.value
+    learner.representation.result()
+    truth = learner.pool.truth
+    t0 = time.perf_counter()
+    for _ in range(3):
+        for card in list(w.cards):
+            key(w, truth[card.item_id])
+        key(w, "Enter")
+        if w.mode == "label":
+            break
+    assert w.mode == "label" and len(w.grid_ids) == 6
+    assert time.perf_counter() - t0 < 5
+    assert not set(w.grid_ids) & set(learner.validation_ids)

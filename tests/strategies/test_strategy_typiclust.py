@@ -1,0 +1,81 @@
+"""TypiClust and the budget-aware default: hand-made pools with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alwidget.strategies import PoolEstimate, create_strategy, typicality
+
+
+def test_typicality_by_hand():
+    # 1-NN distances of 0, 1, 3 on a line: 1, 1, 2 -> typicality 1, 1, 0.5
+    np.testing.assert_allclose(typicality(np.array([[0.0], [1.0], [3.0]]), n_neighbors=1), [1, 1, 0.5])
+    np.testing.assert_allclose(typicality(np.array([[0.0], [1.0], [3.0]]), n_neighbors=5), [1 / 2, 1 / 1.5, 1 / 2.5])
+    assert typicality(np.zeros((1, 2))).tolist() == [1.0]
+
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    pts = [c + rng.normal(0, 1.0, (30, 2)) for c in centres]
+    for b, c in enumerate(centres):
+        pts[b][0] = c  # one item exactly at each centre: the most typical of its blob
+    return np.concatenate(pts)
+
+
+def test_picks_the_typical_item_of_each_uncovered_cluster():
+    x = _blobs()
+    labeled = np.zeros(90, bool)
+    labeled[5] = True  # blob 0 is covered
+    est = PoolEstimate(probs_N_C=np.full((90, 3), 1 / 3), features_N_D=x, labeled_N=labeled)
+    picked = create_strategy("typiclust").select(est, 2, ~labeled, np.random.default_rng(0))
+    # three clusters (1 label + 2 picks): the uncovered blobs 1 and 2 give one item each, and it is
+    # a central one (the exact centre or one of its nearest neighbours)
+    blobs = sorted(int(p) // 30 for p in picked)
+    assert blobs == [1, 2]
+    for p in picked:
+        centre = x[int(p) // 30 * 30]
+        assert np.linalg.norm(x[p] - centre) < 0.8
+
+
+def test_cold_start_covers_every_blob():
+    x = _blobs()
+    est = PoolEstimate(probs_N_C=np.full((90, 3), 1 / 3), features_N_D=x)
+    picked = create_strategy("typiclust").select(est, 3, np.ones(90, bool), np.random.default_rng(1))
+    assert sorted(int(p) // 30 for p in picked) == [0, 1, 2]
+
+
+def test_budget_aware_switches_when_the_classes_are_covered():
+    x = _blobs()
+    probs = np.full((90, 3), 0.1)
+    probs[:, 0] = 0.8
+    probs[30:60] = [0.1, 0.8, 0.1]
+    probs[60:] = [0.1, 0.1, 0.8]
+    probs[[7, 40, 70]] = [0.34, 0.33, 0.33]  # the least sure items, one per blob
+    labeled = np.zeros(90, bool)
+    labeled[[0, 1, 30, 31, 60]] = True  # 5 < 3 per class x 3 classes
+    strategy = create_strategy("budget_aware")
+    est = PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled)
+    rule, why = strategy.rule(est)
+    assert rule == "typiclust" and "5 training labels < 9" in why
+    rng = lambda: np.random.default_rng(0)
+    np.testing.assert_array_equal(strategy.select(est, 2, ~labeled, rng()),
+                                  create_strategy("typiclust").select(est, 2, ~labeled, rng()))
+    labeled[[2, 3, 32, 33, 61, 62, 63]] = True  # 12 labels, every class has some
+    est = PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled)
+    rule, why = strategy.rule(est)
+    assert rule == "margin" and "every class covered" in why
+    assert sorted(strategy.select(est, 3, ~labeled, rng()).tolist()) == [7, 40, 70]
+    # a class without any label keeps the low-budget rule
+    labeled[60:64] = False
+    labeled[[4, 5, 6, 8, 34]] = True
+    rule, why = strategy.rule(PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled))
+    assert rule == "typiclust" and "1 class(es)" in why
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ValueError, match="switch_per_class"):
+        create_strategy("budget_aware", switch_per_class=0)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        create_strategy("typiclust", n_neighbors=0)
