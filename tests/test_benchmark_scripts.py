@@ -25,16 +25,22 @@ def _table_rows(text):
 def test_cycle_speed_quick(data_dir):
     out = _run([str(BENCH / "cycle_speed.py"), "--quick", "--data", str(data_dir)])
     grid, growth = out.split("Growth with the pool")
+    grid, semi = grid.split("semi mode, the one-time and background steps")
     header, *rows = _table_rows(grid)
-    assert "total s" in header and len(rows) == 4  # embed and finetune, pools 300 and 600
+    assert "total s" in header and len(rows) == 6  # semi, embed and finetune, pools 300 and 600
+    header, *slow = _table_rows(semi)
+    assert "representation s" in header and "slow cycle s" in header and len(slow) == 2
+    for row in slow:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] in ("300", "600") and float(cells[2]) > 0 and float(cells[4]) > 0
     totals = {}
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[0] in ("embed", "finetune") and cells[1] in ("300", "600") and cells[2] == "60"
+        assert cells[0] in ("semi", "embed", "finetune") and cells[1] in ("300", "600") and cells[2] == "60"
         assert float(cells[8]) > 0 and cells[10].endswith("%")
         totals[cells[0], int(cells[1])] = float(cells[8])
     header, *lines = _table_rows(growth)
-    assert "s per 10,000 images" in header and len(lines) == 2
+    assert "s per 10,000 images" in header and len(lines) == 3
     for line in lines:  # the slope is the line through the two points of the grid
         cells = [c.strip() for c in line.strip("|").split("|")]
         mode, slope = cells[0], float(cells[4])
@@ -61,3 +67,14 @@ def test_widget_refresh_quick():
         refreshed = float(row.split("refreshed grid")[1].split(" s")[0])
         assert 0 < next_ms < 60_000 and 0 < refreshed < 600
     assert "medians per dataset and mode" in out
+
+
+@pytest.mark.slow
+def test_photo_folder_quick(data_dir):
+    out = _run([str(BENCH / "photo_folder.py"), "--quick", "--data", str(data_dir)])
+    assert "120 JPEG photos" in out and "image_size=32 px" in out  # photos shrunk to the compute budget
+    header, *rows = _table_rows(out)
+    assert header.startswith("| step |") and len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1].split()[0]) >= 0
