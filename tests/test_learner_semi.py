@@ -224,3 +224,26 @@ def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
     assert not torch.equal(learner._refined.raw_N_D, base.raw_N_D)
     with pytest.raises(RuntimeError, match="mode='semi'"):
         semi_learner(mode="finetune").refine()
+
+
+def test_pretrained_weights_are_the_representation_at_their_own_size(tmp_path, semi_learner, oracle):
+    """``pretrained=True`` with a local weights file: no self-supervised training, the trunk's own
+    input size for the one feature pass, the features are exactly the pretrained trunk's."""
+    import timm
+
+    from alwidget.model.backbone import create_backbone
+
+    src = timm.create_model("test_resnet", in_chans=3, num_classes=1000)
+    path = tmp_path / "weights.pth"
+    torch.save(src.state_dict(), path)
+    learner = semi_learner(backbone="test_resnet", pretrained=True, weights=path, image_size=None,
+                           representation_config=None)
+    size = src.pretrained_cfg["input_size"][-1]
+    assert learner.image_size == size and learner.representation.method == "frozen"
+    rep = learner.representation.result()
+    trunk, _ = create_backbone("test_resnet", in_chans=1, pretrained=True, weights=path)
+    with torch.no_grad():
+        expected = trunk.eval()(learner.model_inputs(learner.pool.ids[:4]))
+    torch.testing.assert_close(rep.raw_N_D[:4], expected, rtol=1e-4, atol=1e-5)
+    oracle(learner, learner.query(20))
+    assert learner.retrain().representation == "frozen"
