@@ -155,7 +155,7 @@ def config_key(strategy: str, args: argparse.Namespace) -> str:
 def one_run(pool, test, strategy: str, seed: int, args: argparse.Namespace, top_target: float, emit) -> None:
     """One learning curve (:func:`alwidget.simulate.run`): a balanced start from the truth, then
     retrain → evaluate → query ``step`` → label, until the budget or ``top_target``."""
-    from alwidget import ActiveLearner, simulate
+    from alwidget import simulate
 
     kw = learner_kwargs(strategy, args)
     name = kw.pop("strategy", None) or ("budget_aware" if kw.get("mode", "semi") == "semi" else "margin")

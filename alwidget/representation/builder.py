@@ -33,7 +33,8 @@ from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .cache import RepresentationCache
 from .contrastive import ContrastiveConfig, train_contrastive
 
-__all__ = ["METHODS", "Representation", "PoolRepresentation", "default_contrastive_config", "representation_key"]
+__all__ = ["METHODS", "Representation", "PoolRepresentation", "default_contrastive_config", "embed_pool",
+           "representation_key"]
 
 METHODS = ("contrastive", "frozen")
 
@@ -79,6 +80,22 @@ class Representation:
         (contrastive training makes cosine similarity the meaningful one)."""
         x = self.raw_N_D.numpy().astype(np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None, step: str = "embed"):
+    """``(raw_N_D, norm, features_N_D)``: the trunk's features of every pool item, the
+    standardisation fitted on the readable ones, and the standardised features (rows of zeros for
+    unreadable images)."""
+    raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
+    failed = sorted(tensors.failed)
+    ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
+    norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
+    with torch.no_grad():
+        feats = norm(raw)
+        if failed:
+            feats[torch.as_tensor(failed)] = 0.0
+    return raw, norm, feats
 
 
 class PoolRepresentation:
@@ -226,7 +243,7 @@ class PoolRepresentation:
             self._result = self.build(progress=self._progress, cancel=self._token)
             # the first query clusters the features: import scikit-learn's clustering now, not then
             import sklearn.cluster  # noqa: F401
-            import sklearn.neighbors  # noqa: F401
+            import sklearn.neighbors  # noqa: F401  # pyflakes: imported for its side effect
         except BaseException as exc:  # reported through result()/status(), never lost
             self._error = exc
         finally:
@@ -256,15 +273,7 @@ class PoolRepresentation:
             trunk = self._train(trunk, progress, cancel)
         for p in trunk.parameters():
             p.requires_grad_(False)
-        raw = compute_features(trunk, self.tensors, range(len(self.tensors.pool)), progress=progress,
-                               cancel=cancel, step="embed")
-        failed = sorted(self.tensors.failed)
-        ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
-        norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
-        with torch.no_grad():
-            feats = norm(raw)
-            if failed:
-                feats[torch.as_tensor(failed)] = 0.0
+        raw, norm, feats = embed_pool(trunk, self.tensors, progress=progress, cancel=cancel, step="embed")
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)

@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.features import Standardize, compute_features
 from ..model.preprocess import PoolTensors
 from ..model.train import TrainConfig, fit
 from ..progress import CancelToken, ProgressCallback
-from .builder import Representation
+from .builder import Representation, embed_pool
 from .contrastive import use_bf16
 
 __all__ = ["RefineConfig", "refine_representation"]
@@ -122,13 +121,5 @@ def refine_representation(
     for p in trunk.parameters():
         p.requires_grad_(False)
     trunk.eval()
-    raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel,
-                           step="features")
-    failed = sorted(tensors.failed)
-    ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
-    norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
-    with torch.no_grad():
-        feats = norm(raw)
-        if failed:
-            feats[torch.as_tensor(failed)] = 0.0
+    raw, norm, feats = embed_pool(trunk, tensors, progress=progress, cancel=cancel, step="features")
     return Representation(trunk, raw, norm, feats, time.perf_counter() - t0, False)
