@@ -39,8 +39,9 @@ IDS = list(POOL.ids)
 def open_learner(path: Path) -> ActiveLearner:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        # the default mode, with a 5-step representation (built in the background on open)
         return ActiveLearner(POOL, store=path, image_size=16, train=dict(TINY_TRAIN), mc_samples=2,
-                             validation_size=12, seed=0)
+                             validation_size=12, seed=0, representation_config={"steps": 5, "batch_size": 32})
 
 
 class Reference:
