@@ -33,7 +33,7 @@ from typing import Optional
 
 def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
         num_threads: Optional[int] = None, max_steps: Optional[int] = None,
-        repr_steps: Optional[int] = None) -> dict:
+        repr_steps: Optional[int] = None, cache_dir: Optional[str] = None) -> dict:
     """Time one cycle in this process; returns the figures as a dict."""
     warnings.simplefilter("ignore")
 
@@ -43,7 +43,7 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
     extra = {}
     if mode == "semi":
         extra = dict(refine_every=None, representation_config={"steps": repr_steps} if repr_steps else None,
-                     refine_config={"steps": max_steps} if max_steps else None)
+                     refine_config={"steps": max_steps} if max_steps else None, cache_dir=cache_dir)
     learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
                             validation_size=min(200, pool_size // 10), num_threads=num_threads,
                             train={"max_steps": max_steps} if max_steps else None, **extra)
@@ -67,7 +67,8 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
         "train_steps": rep.train_steps,
     }
     if mode == "semi":
-        out["represent_s"] = learner.representation.result().seconds
+        built = learner.representation.result()
+        out["represent_s"] = float("nan") if built.from_cache else built.seconds
         out["rss_after_represent_mb"] = out["peak_rss_mb"]
         t3 = time.perf_counter()
         learner.refine()
@@ -90,13 +91,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads in a cycle (default: the learner's)")
     ap.add_argument("--max-steps", type=int, default=None, help="override TrainConfig.max_steps (--quick: 20)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="semi mode: representation cache shared by the rows (a pool's second row reuses it)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         mode, pool, labels = args.one.split(",")
         print(json.dumps(one(mode, int(pool), int(labels), args.data, args.k, args.seed, args.threads, args.max_steps,
-                             args.repr_steps)))
+                             args.repr_steps, args.cache_dir)))
         return 0
     if args.quick:
         args.pools, args.labels = [300, 600], [60]
@@ -113,7 +116,8 @@ def main() -> int:
                        "--seed", str(args.seed)] + (["--data", args.data] if args.data else []) \
                     + (["--threads", str(args.threads)] if args.threads else []) \
                     + (["--max-steps", str(args.max_steps)] if args.max_steps else []) \
-                    + (["--repr-steps", str(args.repr_steps)] if args.repr_steps else [])
+                    + (["--repr-steps", str(args.repr_steps)] if args.repr_steps else []) \
+                    + (["--cache-dir", args.cache_dir] if args.cache_dir else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 if res.returncode != 0:
                     print(res.stderr[-2000:], file=sys.stderr)
@@ -130,7 +134,8 @@ def main() -> int:
               "slow cycle s (fine-tune + re-embed) | peak RSS MB |")
         print("|---|---|---|---|---|---|")
         for r in semi:
-            print(f"| {r['pool']} | {r['labels']} | {r['represent_s']:.0f} | {r['rss_after_represent_mb']:.0f} | "
+            built = "cached" if r["represent_s"] != r["represent_s"] else f"{r['represent_s']:.0f}"
+            print(f"| {r['pool']} | {r['labels']} | {built} | {r['rss_after_represent_mb']:.0f} | "
                   f"{r['refine_s']:.0f} | {r['peak_rss_mb']:.0f} |")
     growth = pool_growth(rows)
     if growth:

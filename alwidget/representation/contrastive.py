@@ -80,8 +80,8 @@ def contrastive_views(x_B_C_S_S: torch.Tensor, generator: torch.Generator) -> to
     """One random view per image of a batch in ``[0, 1]``: same shape, values in ``[0, 1]``.
 
     Warp (rotation ±15°, zoom ×0.78–1.28, shear ±0.15, shift ±12.5 % of the side, zero
-    padding), brightness ×(0.6–1.4) and offset ±0.2, random greyscale for colour images
-    (p = 0.2).
+    padding); for colour images a per-channel gain ×(0.6–1.4) and offset ±0.1 and a random
+    greyscale (p = 0.5); brightness ×(0.6–1.4) and offset ±0.2.
     """
     b, c = x_B_C_S_S.shape[:2]
 
@@ -98,8 +98,11 @@ def contrastive_views(x_B_C_S_S: torch.Tensor, generator: torch.Generator) -> to
     grid = F.affine_grid(theta, list(x_B_C_S_S.shape), align_corners=False)
     x = F.grid_sample(x_B_C_S_S, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if c == 3:
+        # colour jitter, as in SimCLR: otherwise a network can tell photos apart by their colour
+        # cast alone; then a random greyscale
+        x = x * (1 + u(b, 3, 1, 1) * 0.4) + u(b, 3, 1, 1) * 0.1
         grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        to_grey = (torch.rand(b, generator=generator) < 0.2).view(b, 1, 1, 1)
+        to_grey = (torch.rand(b, generator=generator) < 0.5).view(b, 1, 1, 1)
         x = torch.where(to_grey, grey.expand_as(x), x)
     x = x * (1 + u(b, 1, 1, 1) * 0.4) + u(b, 1, 1, 1) * 0.2
     return x.clamp_(0.0, 1.0)
