@@ -37,7 +37,7 @@ from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache,
                              default_contrastive_config, refine_representation, representation_key)
-from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels
+from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
 from .strategies import PoolEstimate, Strategy, create_strategy
@@ -812,10 +812,7 @@ class ActiveLearner:
                 cancel.raise_if_cancelled()
                 ps_pos, ps_y = self._pseudo_labels(rep, pos_l, y_l, prog)
                 if len(ps_pos):
-                    # labelled items weigh as much as all pseudo-labelled ones together
-                    reps = max(1, int(round(len(ps_pos) / max(1, len(pos_l)))))
-                    pos_fit = np.concatenate([np.tile(pos_l, reps), ps_pos])
-                    y_fit = np.concatenate([np.tile(y_l, reps), ps_y])
+                    pos_fit, y_fit = with_pseudo_labels(pos_l, y_l, ps_pos, ps_y)
                 head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
                 forward = lambda idx, training: head(feats_all[torch.as_tensor(pos_fit[idx])])
                 module = head
@@ -893,9 +890,7 @@ class ActiveLearner:
         cand = self._selectable_mask()
         cand[pos_l] = False
         ps_pos, ps_y = pseudo_labels(model.estimate.probs_N_C, cand, self.refine_config.pseudo_fraction)
-        reps = max(1, int(round(len(ps_pos) / max(1, len(pos_l)))))
-        return (np.concatenate([np.tile(pos_l, reps), ps_pos]), np.concatenate([np.tile(y_l, reps), ps_y]),
-                len(ps_pos))
+        return (*with_pseudo_labels(pos_l, y_l, ps_pos, ps_y), len(ps_pos))
 
     def _run_refine(self, pos_l, y_l, model, prog, cancel) -> Representation:
         pos, y, n_pseudo = self._refine_set(pos_l, y_l, model)

@@ -8,7 +8,7 @@ probabilities and pseudo-labels for the head.
 
 from .graph import DEFAULT_K, KNNGraph, knn_graph, neighbor_weights
 from .poisson import laplace_learning, poisson_learning, scores_to_probs
-from .propagate import PROPAGATIONS, propagate, pseudo_labels
+from .propagate import PROPAGATIONS, propagate, pseudo_labels, with_pseudo_labels
 
 __all__ = [
     "DEFAULT_K",
@@ -21,4 +21,5 @@ __all__ = [
     "propagate",
     "pseudo_labels",
     "scores_to_probs",
+    "with_pseudo_labels",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 from .graph import KNNGraph
 from .poisson import laplace_learning, poisson_learning, scores_to_probs
 
-__all__ = ["PROPAGATIONS", "propagate", "pseudo_labels"]
+__all__ = ["PROPAGATIONS", "propagate", "pseudo_labels", "with_pseudo_labels"]
 
 PROPAGATIONS = ("poisson", "laplace")
 
@@ -85,3 +85,14 @@ def pseudo_labels(probs_N_C: np.ndarray, candidates_N: np.ndarray, fraction: flo
             keep.append(members[np.argsort(-margin[members], kind="stable")[:n_keep]])
     pos = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
     return pos.astype(np.int64), pred[pos].astype(np.int64)
+
+
+def with_pseudo_labels(labeled_L: np.ndarray, y_L: np.ndarray, pseudo_P: np.ndarray,
+                       y_P: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """One training set of labels and pseudo-labels ``(positions, classes)``, the labelled items
+    repeated ``max(1, round(P / L))`` times so that they weigh as much as all ``P`` pseudo-labels
+    together (labelled items first)."""
+    labeled_L, y_L = np.asarray(labeled_L, dtype=np.int64), np.asarray(y_L, dtype=np.int64)
+    reps = max(1, int(round(len(pseudo_P) / max(1, len(labeled_L)))))
+    return (np.concatenate([np.tile(labeled_L, reps), np.asarray(pseudo_P, dtype=np.int64)]),
+            np.concatenate([np.tile(y_L, reps), np.asarray(y_P, dtype=np.int64)]))
