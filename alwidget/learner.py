@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -84,6 +85,25 @@ def _torch_threads(n: Optional[int]):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _weak_progress(method: ProgressCallback) -> ProgressCallback:
+    """A progress callback that forwards to a bound ``method`` without keeping its object alive."""
+    ref = weakref.WeakMethod(method)
+
+    def forward(step: str, fraction: float) -> None:
+        target = ref()
+        if target is not None:
+            target(step, fraction)
+
+    return forward
+
+
+def _stop_background(representation: Optional[PoolRepresentation]) -> None:
+    """Cancel a learner's representation build (run when the learner is collected; a slow cycle
+    holds its learner, so it ends on its own first)."""
+    if representation is not None:
+        representation.cancel()
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -342,8 +362,11 @@ class ActiveLearner:
         self._last_topk: Optional[np.ndarray] = None
         self.history: List[CycleReport] = []
         self.progress_callbacks: List[ProgressCallback] = []
+        # a learner dropped without close() (a notebook cell run again) stops learning the pool:
+        # the build thread holds the learner only weakly, and this finalizer cancels the build
+        self._finalizer = weakref.finalize(self, _stop_background, self._representation)
         if self._representation is not None:  # learn the pool while the person labels the validation set
-            self._representation.callbacks.append(self._notify)
+            self._representation.callbacks.append(_weak_progress(self._notify))
             self._representation.start()
 
     # ------------------------------------------------------------------ store and validation
@@ -799,12 +822,13 @@ class ActiveLearner:
             extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
             pos_fit = np.concatenate([pos_l, extra])
             y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
+        if self.mode == "semi":  # wait for the background work before seeding: it may not touch our generator
+            self._representation.result(progress=prog, cancel=cancel)
+            self._maybe_refine(pos_l, y_l, previous, prog, cancel)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
-                self._representation.result(progress=prog, cancel=cancel)
-                self._maybe_refine(pos_l, y_l, previous, prog, cancel)
                 rep = self._refined or self._representation.result()
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0

@@ -108,3 +108,40 @@ def data_dir() -> Path:
     if not (path / "fashion-mnist").is_dir():
         pytest.skip(f"real datasets not found at {path}; set ALWIDGET_DATA")
     return path
+
+
+_LEFT_RUNNING: list = []
+"""``(test id, thread names)`` of tests whose background work had to be stopped after them."""
+
+
+@pytest.fixture(autouse=True)
+def _no_background_work_outlives_its_test(request):
+    """A learner a test drops keeps no thread busy in the tests after it: threads that compete
+    for the cores slow the suite and change the thread counts other tests' seeded runs see.
+    Dropped learners are collected (their finalizer cancels the representation build) and the
+    threads joined; a thread that is still alive then fails the test."""
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    yield
+
+    def ours():
+        return [t for t in threading.enumerate() if t not in before and t.name.startswith("alwidget-") and t.is_alive()]
+
+    if not ours():
+        return
+    names = sorted(t.name for t in ours())
+    gc.collect()
+    for t in ours():
+        t.join(120)
+    _LEFT_RUNNING.append((request.node.nodeid, names))
+    alive = ours()
+    assert not alive, f"background work still running after the test: {[t.name for t in alive]}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _LEFT_RUNNING:
+        terminalreporter.section("background work stopped after tests")
+        for nodeid, names in _LEFT_RUNNING:
+            terminalreporter.write_line(f"{nodeid}: {', '.join(names)}")

@@ -247,3 +247,31 @@ def test_pretrained_weights_are_the_representation_at_their_own_size(tmp_path, s
     torch.testing.assert_close(rep.raw_N_D[:4], expected, rtol=1e-4, atol=1e-5)
     oracle(learner, learner.query(20))
     assert learner.retrain().representation == "frozen"
+
+
+def test_the_background_build_never_touches_the_global_generator(semi_learner, oracle):
+    """The representation is built on its own thread while the cycle thread seeds and draws from
+    torch's global generator. Regression (CI, 2026-12-01): the build wrapped itself in
+    ``fork_rng`` and, on finishing, restored the global state it had found, undoing a seed the
+    cycle had set meanwhile, so a seeded run depended on what ran before it."""
+    import time
+
+    def started(learner):
+        deadline = time.monotonic() + 60
+        while not (learner.representation.step == "represent" and learner.representation.fraction > 0):
+            assert time.monotonic() < deadline, learner.representation.status()
+            time.sleep(0.005)
+
+    probs = []
+    for before in (1, 2):  # what the global generator holds when the learner is made
+        torch.manual_seed(before)
+        learner = semi_learner(representation_config=dict(FAST_REPR, steps=60), strategy="random")
+        started(learner)  # the build is under way on its thread ...
+        torch.manual_seed(77)  # ... when this thread seeds the global generator
+        expected = torch.get_rng_state()
+        learner.representation.wait()
+        assert torch.equal(torch.get_rng_state(), expected)
+        oracle(learner, learner.query(20))
+        learner.retrain()
+        probs.append(learner.predict(learner.pool.ids))
+    np.testing.assert_array_equal(probs[0], probs[1])

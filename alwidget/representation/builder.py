@@ -295,11 +295,11 @@ class PoolRepresentation:
         def normalize(x: torch.Tensor) -> torch.Tensor:
             return (x - tensors.mean) / tensors.std
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(np.random.SeedSequence([self.seed, 12]).generate_state(1)[0]))
-            return train_contrastive(trunk, len(readable), batch_of, normalize, self.num_features, self.config,
-                                     generator=gen, resume=resume, on_checkpoint=self.cache.save_partial,
-                                     progress=progress, cancel=cancel)
+        # never torch's global generator: this runs beside the cycle thread, which seeds and draws from it
+        init = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, 12]).generate_state(1)[0]))
+        return train_contrastive(trunk, len(readable), batch_of, normalize, self.num_features, self.config,
+                                 generator=gen, init_generator=init, resume=resume,
+                                 on_checkpoint=self.cache.save_partial, progress=progress, cancel=cancel)
 
 
 def representation_key(*, pool_fingerprint: str, backbone: str, weights: str, image_size: int, in_chans: int,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model.init import seeded_linear
 from ..progress import CancelToken, ProgressCallback, check, report
 
 __all__ = ["ContrastiveConfig", "contrastive_views", "nt_xent_loss", "train_contrastive"]
@@ -138,8 +139,8 @@ def use_bf16(precision: str) -> bool:
     return precision == "bf16" or (precision == "auto" and native_bf16())
 
 
-def _projection(dim: int, out: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
+def _projection(dim: int, out: int, generator: Optional[torch.Generator]) -> nn.Module:
+    return nn.Sequential(seeded_linear(dim, dim, generator), nn.ReLU(inplace=True), seeded_linear(dim, out, generator))
 
 
 def train_contrastive(
@@ -151,6 +152,7 @@ def train_contrastive(
     config: ContrastiveConfig,
     *,
     generator: torch.Generator,
+    init_generator: Optional[torch.Generator] = None,
     resume: Optional[Dict[str, Any]] = None,
     on_checkpoint: Optional[Callable[[Dict[str, Any]], None]] = None,
     progress: Optional[ProgressCallback] = None,
@@ -171,8 +173,10 @@ def train_contrastive(
         Maps a ``[0, 1]`` batch to the trunk's normalised input.
     config : ContrastiveConfig
     generator : torch.Generator
-        The only source of randomness of batches and views (parameter initialisation of the
-        projection head uses torch's global generator, seeded by the caller).
+        The source of randomness of batches and views.
+    init_generator : torch.Generator, optional
+        Initialises the projection head (default: torch's global generator). Pass one when
+        training off the main thread: the global generator is shared with the cycle thread.
     resume : dict, optional
         A checkpoint from ``on_checkpoint``: training continues from its step.
     on_checkpoint : callable, optional
@@ -182,7 +186,7 @@ def train_contrastive(
         See :mod:`alwidget.progress`; cancelling raises
         :class:`~alwidget.progress.CycleCancelled` (the last checkpoint stays valid).
     """
-    proj = _projection(num_features, config.projection_dim)
+    proj = _projection(num_features, config.projection_dim, init_generator)
     params = list(trunk.parameters()) + list(proj.parameters())
     for p in params:
         p.requires_grad_(True)

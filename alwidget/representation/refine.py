@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model.init import seeded_linear
 from ..model.preprocess import PoolTensors
 from ..model.train import TrainConfig, fit
 from ..progress import CancelToken, ProgressCallback
@@ -101,23 +102,23 @@ def refine_representation(
     trunk = copy.deepcopy(base.trunk)
     for p in trunk.parameters():
         p.requires_grad_(True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        head = nn.Linear(base.raw_N_D.shape[1], n_classes)
-        module = nn.ModuleDict({"trunk": trunk, "head": head})
-        gen = torch.Generator().manual_seed(int(seed) + 1)
-        bf16 = use_bf16(config.precision)
+    # explicit generators only: the slow cycle runs beside the cycle thread, which seeds and draws
+    # from torch's global generator (a trunk with dropout of its own still draws from it)
+    head = seeded_linear(base.raw_N_D.shape[1], n_classes, torch.Generator().manual_seed(int(seed)))
+    module = nn.ModuleDict({"trunk": trunk, "head": head})
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    bf16 = use_bf16(config.precision)
 
-        def forward(idx: np.ndarray, training: bool) -> torch.Tensor:
-            x = tensors.batch(positions_L[idx], augment=config.augment if training else False, generator=gen)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                h = trunk(x)
-            return head(h.float())
+    def forward(idx: np.ndarray, training: bool) -> torch.Tensor:
+        x = tensors.batch(positions_L[idx], augment=config.augment if training else False, generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            h = trunk(x)
+        return head(h.float())
 
-        cfg = TrainConfig(max_steps=config.steps, max_epochs=10**6, batch_size=config.batch_size, lr=config.lr,
-                          augment=config.augment, patience=0)
-        fit(module, forward, lambda out, y, frac: F.cross_entropy(out, y), y_L, cfg, generator=gen,
-            progress=(lambda step, f: progress("refine", f)) if progress else None, cancel=cancel)
+    cfg = TrainConfig(max_steps=config.steps, max_epochs=10**6, batch_size=config.batch_size, lr=config.lr,
+                      augment=config.augment, patience=0)
+    fit(module, forward, lambda out, y, frac: F.cross_entropy(out, y), y_L, cfg, generator=gen,
+        progress=(lambda step, f: progress("refine", f)) if progress else None, cancel=cancel)
     for p in trunk.parameters():
         p.requires_grad_(False)
     trunk.eval()
