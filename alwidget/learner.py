@@ -18,7 +18,6 @@ import time
 import warnings
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._threads import torch_threads, weak_progress
 from .data.pool import ImagePool
 from .data.store import LabelStore
 from .model.backbone import DEFAULT_BACKBONE, create_backbone
@@ -36,8 +36,8 @@ from .model.features import FeatureCache, Standardize, compute_features, weights
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
-from .representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache,
-                             default_contrastive_config, refine_representation, representation_key)
+from .representation import (WHERE, PoolRepresentation, RefineConfig, Representation, RepresentationCache,
+                             SlowCycle, default_contrastive_config, representation_key)
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
@@ -73,37 +73,12 @@ class _Model:
     """Seed of the posterior samples: new images are scored with the same dropout masks."""
 
 
-@contextmanager
-def _torch_threads(n: Optional[int]):
-    """Run a block with ``n`` torch threads (``None``: leave the setting alone)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _weak_progress(method: ProgressCallback) -> ProgressCallback:
-    """A progress callback that forwards to a bound ``method`` without keeping its object alive."""
-    ref = weakref.WeakMethod(method)
-
-    def forward(step: str, fraction: float) -> None:
-        target = ref()
-        if target is not None:
-            target(step, fraction)
-
-    return forward
-
-
-def _stop_background(representation: Optional[PoolRepresentation]) -> None:
-    """Cancel a learner's representation build (run when the learner is collected; a slow cycle
-    holds its learner, so it ends on its own first)."""
+def _stop_background(representation: Optional[PoolRepresentation], slow: Optional[SlowCycle]) -> None:
+    """Cancel a learner's representation build and slow cycle (run when the learner is collected)."""
     if representation is not None:
         representation.cancel()
+    if slow is not None:
+        slow.cancel()
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -233,7 +208,7 @@ class ActiveLearner:
         representation_config: Optional[Mapping[str, Any]] = None,
         propagation: str = "poisson",
         pseudo_fraction: float = 0.5,
-        refine_every: Optional[int] = 100,
+        refine_every: Optional[int] = 50,
         slow_cycle: str = "background",
         refine_config: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -256,7 +231,7 @@ class ActiveLearner:
             raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
-        if slow_cycle not in ("background", "inline"):
+        if slow_cycle not in WHERE:
             raise ValueError(f"slow_cycle must be 'background' or 'inline', got {slow_cycle!r}")
         if refine_every is not None and int(refine_every) < 1:
             raise ValueError(f"refine_every must be a positive number of labels or None, got {refine_every}")
@@ -329,12 +304,7 @@ class ActiveLearner:
         self._representation: Optional[PoolRepresentation] = None
         self._graph: Optional[KNNGraph] = None
         self._graph_of: Optional[Representation] = None
-        self._refined: Optional[Representation] = None
-        self._refined_labels = 0
-        self._refine_thread: Optional[threading.Thread] = None
-        self._refine_token = CancelToken()
-        self.refine_status = "slow cycle not run yet"
-        """One line: what the slow cycle did last (or why it failed)."""
+        self._slow: Optional[SlowCycle] = None
         if mode == "semi":
             method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
             config = default_contrastive_config(len(pool), **dict(representation_config or {}))
@@ -345,6 +315,8 @@ class ActiveLearner:
                 self._tensors, self._trunk, info.num_features, method=method, config=config,
                 cache=RepresentationCache(key, cache_dir), seed=self.seed,
                 num_threads=repr_threads)
+            self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
+                                   every=self.refine_every, where=slow_cycle, num_threads=self.num_threads)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:
@@ -362,11 +334,11 @@ class ActiveLearner:
         self._last_topk: Optional[np.ndarray] = None
         self.history: List[CycleReport] = []
         self.progress_callbacks: List[ProgressCallback] = []
-        # a learner dropped without close() (a notebook cell run again) stops learning the pool:
-        # the build thread holds the learner only weakly, and this finalizer cancels the build
-        self._finalizer = weakref.finalize(self, _stop_background, self._representation)
+        # a learner dropped without close() (a notebook cell run again) stops its background work:
+        # those threads hold the learner only weakly, and this finalizer cancels them
+        self._finalizer = weakref.finalize(self, _stop_background, self._representation, self._slow)
         if self._representation is not None:  # learn the pool while the person labels the validation set
-            self._representation.callbacks.append(_weak_progress(self._notify))
+            self._representation.callbacks.append(weak_progress(self._notify))
             self._representation.start()
 
     # ------------------------------------------------------------------ store and validation
@@ -681,7 +653,7 @@ class ActiveLearner:
 
         Raises the cycle's exception (after recording a failed :class:`CycleReport`).
         """
-        with self._cycle_lock, _torch_threads(self.num_threads):
+        with self._cycle_lock, torch_threads(self.num_threads):
             return self._cycle(progress, cancel or CancelToken())
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
@@ -784,7 +756,8 @@ class ActiveLearner:
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
             rep.representation = "" if self._representation is None else (
-                self._representation.method + (f"+refined on {self._refined_labels} labels" if self._refined else ""))
+                self._representation.method
+                + (f"+refined on {self._slow.labels} labels" if self._slow.result is not None else ""))
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
@@ -829,7 +802,7 @@ class ActiveLearner:
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
-                rep = self._refined or self._representation.result()
+                rep = self._slow.result or self._representation.result()
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -916,48 +889,19 @@ class ActiveLearner:
         ps_pos, ps_y = pseudo_labels(model.estimate.probs_N_C, cand, self.refine_config.pseudo_fraction)
         return (*with_pseudo_labels(pos_l, y_l, ps_pos, ps_y), len(ps_pos))
 
-    def _run_refine(self, pos_l, y_l, model, prog, cancel) -> Representation:
+    def _slow_args(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
         pos, y, n_pseudo = self._refine_set(pos_l, y_l, model)
-        base = self._representation.result()
-        t0 = time.perf_counter()
-        refined = refine_representation(base, self._tensors, pos, y, len(self.classes), self.refine_config,
-                                        seed=_seed_for(self.seed, 13, len(pos_l)), progress=prog, cancel=cancel)
-        with self._lock:
-            self._refined, self._refined_labels = refined, len(pos_l)
-        self.refine_status = (f"slow cycle done on {len(pos_l)} labels + {n_pseudo} pseudo-labels "
-                              f"in {time.perf_counter() - t0:.0f} s")
-        return refined
-
-    def _refine_due(self, n_labels: int, model: Optional[_Model]) -> bool:
-        return (self.refine_every is not None and model is not None
-                and n_labels - self._refined_labels >= self.refine_every)
+        return (pos, y), dict(n_labels=len(pos_l), n_pseudo=n_pseudo, seed=_seed_for(self.seed, 13, len(pos_l)))
 
     def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
-        if not self._refine_due(len(pos_l), previous):
+        """Run (inline) or start (background) the slow cycle when it is due."""
+        if previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
             return
-        if self.slow_cycle == "inline":
-            self._run_refine(pos_l, y_l, previous, prog, cancel)
-        elif self._refine_thread is None or not self._refine_thread.is_alive():
-            self._start_refine(pos_l, y_l, previous)
-
-    def _start_refine(self, pos_l, y_l, model) -> None:
-        self._refine_token = CancelToken()
-        token = self._refine_token
-        threads = self.num_threads
-
-        def run() -> None:
-            try:
-                with _torch_threads(threads):
-                    self._run_refine(pos_l, y_l, model, self._notify, token)
-            except CycleCancelled:
-                self.refine_status = "slow cycle cancelled; the previous representation stays in use"
-            except Exception as exc:  # the fast cycle goes on with the previous representation
-                self.refine_status = (f"slow cycle failed ({type(exc).__name__}: {exc}); the previous "
-                                      "representation stays in use")
-
-        self.refine_status = f"slow cycle running on {len(pos_l)} labels"
-        self._refine_thread = threading.Thread(target=run, name="alwidget-refine", daemon=True)
-        self._refine_thread.start()
+        args, kw = self._slow_args(pos_l, y_l, previous)
+        if self._slow.where == "inline":
+            self._slow.run(*args, progress=prog, cancel=cancel, **kw)
+        else:
+            self._slow.start(*args, progress=weak_progress(self._notify), **kw)
 
     def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
         """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
@@ -968,13 +912,19 @@ class ActiveLearner:
         pos_l, y_l, _, _ = self._training_set()
         if len(pos_l) == 0:
             raise ValueError("no training labels yet: label the items from query(k) first")
-        with _torch_threads(self.num_threads):
-            return self._run_refine(pos_l, y_l, self._model, progress, CancelToken())
+        args, kw = self._slow_args(pos_l, y_l, self._model)
+        with torch_threads(self.num_threads):
+            return self._slow.run(*args, progress=progress, cancel=CancelToken(), **kw)
 
     @property
     def refining(self) -> bool:
         """Whether a background slow cycle is running."""
-        return self._refine_thread is not None and self._refine_thread.is_alive()
+        return self._slow is not None and self._slow.running
+
+    @property
+    def refine_status(self) -> str:
+        """One line: what the slow cycle did last (or why it failed)."""
+        return "no slow cycle in this mode" if self._slow is None else self._slow.status
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -1094,9 +1044,8 @@ class ActiveLearner:
         self.cancel()
         if self._representation is not None and self._representation.cancel():
             self._representation.wait(30)
-        if self.refining:
-            self._refine_token.cancel()
-            self._refine_thread.join(30)
+        if self._slow is not None:
+            self._slow.cancel(wait=30)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -25,8 +25,9 @@ Data:
 Recipes. ``default`` is an :class:`~alwidget.ActiveLearner` with nothing but the pool and the
 seed: ``semi`` mode (a self-supervised representation of the pool, learned once per seed; each
 round the fast cycle — Poisson learning on its kNN graph, an MC-dropout head on labels plus
-pseudo-labels; every 100 labels the slow cycle fine-tunes the trunk, inline) with the
-budget-aware strategy (TypiClust below 3 labels per class, then margin). Any other strategy name
+pseudo-labels; every ``refine_every`` (50) labels the slow cycle fine-tunes the trunk, inline)
+with the budget-aware strategy (TypiClust below 2 labels per class, then margin: with the
+balanced start of 2 per class, margin from the first round). Any other strategy name
 (``random``, ``margin``, ``bald``, ...) runs that strategy with the same new recipe.
 ``old_recipe`` is the recipe before the representation: a fresh ``alwidget_cnn`` trained from
 scratch on the labels every round (``mode="finetune"``), margin. ``--cache-dir`` shares one
@@ -123,6 +124,8 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
             kw["representation_config"] = {"steps": args.representation_steps}
         if getattr(args, "pseudo_fraction", None) is not None:
             kw["pseudo_fraction"] = args.pseudo_fraction
+        if getattr(args, "refine_every", None) is not None:
+            kw["refine_every"] = args.refine_every or None
     if args.mc_samples is not None:
         kw["mc_samples"] = args.mc_samples
     if args.pseudo_labels is not None:
@@ -137,6 +140,13 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
     return kw
 
 
+def refine_every_default() -> int:
+    """``ActiveLearner``'s default ``refine_every`` (labels between slow cycles)."""
+    from alwidget import ActiveLearner
+
+    return inspect.signature(ActiveLearner.__init__).parameters["refine_every"].default
+
+
 def config_key(strategy: str, args: argparse.Namespace) -> str:
     """Two names with the same key run the very same configuration (``default`` == ``margin``)."""
     from alwidget import ActiveLearner
@@ -149,7 +159,7 @@ def config_key(strategy: str, args: argparse.Namespace) -> str:
         kw["strategy"] = "budget_aware" if kw.get("mode", "semi") == "semi" else "margin"
     return json.dumps({k: repr(kw.get(k)) for k in ("strategy", "uncertainty", "mc_samples", "train", "mode",
                                                     "backbone", "image_size", "pseudo_label_threshold",
-                                                    "representation_config", "pseudo_fraction")}, sort_keys=True)
+                                                    "representation_config", "pseudo_fraction", "refine_every")}, sort_keys=True)
 
 
 def one_run(pool, test, strategy: str, seed: int, args: argparse.Namespace, top_target: float, emit) -> None:
@@ -345,6 +355,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="representation cache shared by the runs (one representation per seed, reused by every strategy)")
     ap.add_argument("--representation-steps", type=int, default=None,
                     help="override the self-supervised steps of the representation")
+    ap.add_argument("--refine-every", type=int, default=None,
+                    help="override ActiveLearner's refine_every (labels between slow cycles; 0: never)")
     ap.add_argument("--pseudo-fraction", type=float, default=None, help="override ActiveLearner's pseudo_fraction")
     ap.add_argument("--quick", action="store_true", help="a few rounds on a 600-image MNIST pool (smoke test)")
     ap.add_argument("--records", help="JSON-lines file of records (default benchmarks/out/label_efficiency_<dataset>.jsonl)")
@@ -436,7 +448,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(anchors_table())
         print("\nOurs: 8,000-image pool from the MNIST test split; `default` and the named strategies: the semi "
               "recipe (self-supervised representation of the pool, Poisson learning + MC-dropout head each round, "
-              "slow cycle every 100 labels); `old_recipe`: alwidget_cnn from scratch every round. The paper: "
+              f"slow cycle every {refine_every_default()} labels unless --refine-every); `old_recipe`: alwidget_cnn from scratch every round. The paper: "
               "60,000-image pool, a CNN trained from scratch every round.")
     if args.json:
         with open(args.json, "w") as f:

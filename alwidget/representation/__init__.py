@@ -2,13 +2,15 @@
 
 See :mod:`alwidget.representation.builder` (what is built, when, and how it is cached),
 :mod:`alwidget.representation.contrastive` (the self-supervised method) and
-:mod:`alwidget.representation.cache` (the disk cache).
+:mod:`alwidget.representation.cache` (the disk cache), :mod:`alwidget.representation.refine`
+(the slow cycle's fine-tuning) and :mod:`alwidget.representation.slow_cycle` (when and where it runs).
 """
 
 from .builder import METHODS, PoolRepresentation, Representation, default_contrastive_config, representation_key
 from .cache import RepresentationCache, cache_digest
 from .contrastive import ContrastiveConfig, contrastive_views, nt_xent_loss, train_contrastive
 from .refine import RefineConfig, refine_representation
+from .slow_cycle import WHERE, SlowCycle
 
 __all__ = [
     "METHODS",
@@ -17,6 +19,8 @@ __all__ = [
     "RefineConfig",
     "Representation",
     "RepresentationCache",
+    "SlowCycle",
+    "WHERE",
     "cache_digest",
     "contrastive_views",
     "default_contrastive_config",
