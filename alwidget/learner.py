@@ -257,8 +257,8 @@ class ActiveLearner:
         self.cache_dir = cache_dir
         self.propagation = propagation
         self.pseudo_fraction = float(pseudo_fraction)
-        self.refine_every = None if refine_every is None else int(refine_every)
-        self.slow_cycle = slow_cycle
+        self._refine_every = None if refine_every is None else int(refine_every)
+        self._slow_cycle_where = slow_cycle
         self.refine_config = RefineConfig(**dict(refine_config or {}))
         # the representation is built while the person labels: every core, unless told otherwise
         repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
@@ -305,6 +305,7 @@ class ActiveLearner:
         self._graph: Optional[KNNGraph] = None
         self._graph_of: Optional[Representation] = None
         self._slow: Optional[SlowCycle] = None
+        self._used_representation = ""  # what the latest cycle trained on, for its report
         if mode == "semi":
             method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
             config = default_contrastive_config(len(pool), **dict(representation_config or {}))
@@ -316,7 +317,7 @@ class ActiveLearner:
                 cache=RepresentationCache(key, cache_dir), seed=self.seed,
                 num_threads=repr_threads)
             self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
-                                   every=self.refine_every, where=slow_cycle, num_threads=self.num_threads)
+                                   every=self._refine_every, where=slow_cycle, num_threads=self.num_threads)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:
@@ -755,9 +756,7 @@ class ActiveLearner:
             rep.timings = timings
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
-            rep.representation = "" if self._representation is None else (
-                self._representation.method
-                + (f"+refined on {self._slow.labels} labels" if self._slow.result is not None else ""))
+            rep.representation = self._used_representation
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
@@ -802,7 +801,10 @@ class ActiveLearner:
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
-                rep = self._slow.result or self._representation.result()
+                refined, refined_on = self._slow.latest()
+                rep = refined or self._representation.result()
+                self._used_representation = self._representation.method + (
+                    f"+refined on {refined_on} labels" if refined is not None else "")
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -899,9 +901,16 @@ class ActiveLearner:
             return
         args, kw = self._slow_args(pos_l, y_l, previous)
         if self._slow.where == "inline":
-            self._slow.run(*args, progress=prog, cancel=cancel, **kw)
+            self._refine_here(args, kw, prog, cancel)
         else:
-            self._slow.start(*args, progress=weak_progress(self._notify), **kw)
+            self._slow.start(*args, progress=weak_progress(self._notify), num_threads=self.num_threads, **kw)
+
+    def _refine_here(self, args, kw, prog, cancel) -> Representation:
+        """The slow cycle on this thread, with the global generator seeded too: a trunk with
+        dropout of its own draws from it (a background run cannot seed it; see SlowCycle)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(kw["seed"])
+            return self._slow.run(*args, progress=prog, cancel=cancel, **kw)
 
     def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
         """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
@@ -914,7 +923,33 @@ class ActiveLearner:
             raise ValueError("no training labels yet: label the items from query(k) first")
         args, kw = self._slow_args(pos_l, y_l, self._model)
         with torch_threads(self.num_threads):
-            return self._slow.run(*args, progress=progress, cancel=CancelToken(), **kw)
+            return self._refine_here(args, kw, progress, CancelToken())
+
+    @property
+    def refine_every(self) -> Optional[int]:
+        """Training labels between slow cycles (``None``: only :meth:`refine`); settable."""
+        return self._refine_every
+
+    @refine_every.setter
+    def refine_every(self, value: Optional[int]) -> None:
+        if value is not None and int(value) < 1:
+            raise ValueError(f"refine_every must be a positive number of labels or None, got {value}")
+        self._refine_every = None if value is None else int(value)
+        if self._slow is not None:
+            self._slow.every = self._refine_every
+
+    @property
+    def slow_cycle(self) -> str:
+        """Where a due slow cycle runs, ``"background"`` or ``"inline"``; settable."""
+        return self._slow_cycle_where
+
+    @slow_cycle.setter
+    def slow_cycle(self, value: str) -> None:
+        if value not in WHERE:
+            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {value!r}")
+        self._slow_cycle_where = value
+        if self._slow is not None:
+            self._slow.where = value
 
     @property
     def refining(self) -> bool:
@@ -1040,7 +1075,13 @@ class ActiveLearner:
         return LabelingWidget(self, k=k, **kwargs)
 
     def close(self) -> None:
-        """Cancel a running cycle and representation build, stop the worker and close the store."""
+        """Cancel a running cycle, representation build and slow cycle, stop the worker and close
+        the store.
+
+        A learner dropped without ``close()`` stops its background work once Python collects it.
+        One shown in a widget lives as long as the widget (ipywidgets keeps every open widget):
+        before running such a notebook cell again, call ``learner.close()`` (or ``widget.close()``
+        and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
         if self._representation is not None and self._representation.cancel():
             self._representation.wait(30)

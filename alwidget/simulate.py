@@ -14,6 +14,7 @@ import numpy as np
 
 from .data.pool import ImagePool
 from .learner import ActiveLearner
+from .strategies import Strategy
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class SimulationRecord:
 def run(
     pool: ImagePool,
     test: ImagePool,
-    strategy: Union[str, Sequence[str], None] = None,
+    strategy: Union[str, Strategy, Sequence[Union[str, Strategy]], None] = None,
     budget: int = 200,
     step: int = 20,
     init: int = 20,
@@ -76,9 +77,9 @@ def run(
         Pool with ``truth``; the learner never sees it except through the oracle.
     test : ImagePool
         Held-out pool with ``truth`` for the test accuracy.
-    strategy : str or sequence of str, optional
-        Strategy name(s) to compare (default: the learner's default for its mode,
-        ``"budget_aware"`` in ``semi`` mode).
+    strategy : str, Strategy or a sequence of them, optional
+        Strategies to compare, by name or as configured instances (recorded under their
+        ``name``; default: the learner's default for its mode, ``"budget_aware"`` in ``semi`` mode).
     budget, step, init : int
         Final number of training labels, labels per query, random labels to start with.
     seeds : int or iterable of int
@@ -107,18 +108,19 @@ def run(
         raise ValueError(f"step must be at least 1, got {step}")
     if stop_at is not None and not 0.0 < stop_at <= 1.0:
         raise ValueError(f"stop_at is a test accuracy in (0, 1], got {stop_at}")
-    strategies = [strategy] if isinstance(strategy, str) or strategy is None else list(strategy)
+    single = strategy is None or isinstance(strategy, (str, Strategy))
+    strategies = [strategy] if single else list(strategy)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     learner_kwargs.setdefault("validation_from_truth", True)
     if learner_kwargs.get("mode", "semi") == "semi":
         learner_kwargs.setdefault("slow_cycle", "inline")  # reproducible curves: the slow cycle runs when due
     records: List[SimulationRecord] = []
-    for name in strategies:
+    for spec in strategies:
         for seed in seeds:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # in-memory store is intended here
-                learner = ActiveLearner(pool, strategy=name, seed=seed, **learner_kwargs)
-            name = learner.strategy.name if name is None else name
+                learner = ActiveLearner(pool, strategy=spec, seed=seed, **learner_kwargs)
+            name = spec if isinstance(spec, str) else learner.strategy.name
             try:
                 if balanced_init:
                     if init % len(learner.classes):

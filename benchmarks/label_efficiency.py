@@ -26,8 +26,8 @@ Recipes. ``default`` is an :class:`~alwidget.ActiveLearner` with nothing but the
 seed: ``semi`` mode (a self-supervised representation of the pool, learned once per seed; each
 round the fast cycle — Poisson learning on its kNN graph, an MC-dropout head on labels plus
 pseudo-labels; every ``refine_every`` (50) labels the slow cycle fine-tunes the trunk, inline)
-with the budget-aware strategy (TypiClust below 2 labels per class, then margin: with the
-balanced start of 2 per class, margin from the first round). Any other strategy name
+with the budget-aware strategy (TypiClust below 3 labels per class, then margin: after the
+balanced start of 2 per class, one TypiClust round). Any other strategy name
 (``random``, ``margin``, ``bald``, ...) runs that strategy with the same new recipe.
 ``old_recipe`` is the recipe before the representation: a fresh ``alwidget_cnn`` trained from
 scratch on the labels every round (``mode="finetune"``), margin. ``--cache-dir`` shares one
@@ -117,6 +117,10 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
         kw["mode"], kw["strategy"] = "finetune", "margin"
     elif strategy != "default":
         kw["strategy"] = strategy
+    elif getattr(args, "switch_per_class", None) is not None:
+        from alwidget.strategies import create_strategy
+
+        kw["strategy"] = create_strategy("budget_aware", switch_per_class=args.switch_per_class)
     if kw.get("mode") != "finetune":
         if getattr(args, "cache_dir", None):
             kw["cache_dir"] = args.cache_dir
@@ -357,6 +361,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="override the self-supervised steps of the representation")
     ap.add_argument("--refine-every", type=int, default=None,
                     help="override ActiveLearner's refine_every (labels between slow cycles; 0: never)")
+    ap.add_argument("--switch-per-class", type=int, default=None,
+                    help="the default recipe's budget_aware switch_per_class (labels per class before margin)")
     ap.add_argument("--pseudo-fraction", type=float, default=None, help="override ActiveLearner's pseudo_fraction")
     ap.add_argument("--quick", action="store_true", help="a few rounds on a 600-image MNIST pool (smoke test)")
     ap.add_argument("--records", help="JSON-lines file of records (default benchmarks/out/label_efficiency_<dataset>.jsonl)")

@@ -32,19 +32,19 @@ def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracl
     assert learner.mode == "semi" and learner.strategy.name == "budget_aware"
     rep = learner.representation.result()
     assert rep.features_N_D.shape == (300, 128)
-    first = learner.query(10)  # cold start on the representation: typical points of 10 clusters
-    assert len(set(first)) == 10 and not set(first) & set(learner.validation_ids)
+    first = learner.query(20)  # cold start on the representation: typical points of 20 clusters
+    assert len(set(first)) == 20 and not set(first) & set(learner.validation_ids)
     oracle(learner, first)
     report = learner.retrain()
     assert report.ok and report.representation == "contrastive"
-    assert report.selection == "typiclust" and "10 training labels < 20" in report.selection_reason
+    assert report.selection == "typiclust" and "20 training labels < 30" in report.selection_reason
     assert report.pseudo_labels > 0
     assert report.timings["total"] < 10
     probs = learner.predict(learner.pool.ids[:5])
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     oracle(learner, learner.query(20))
     report = learner.retrain()
-    assert report.selection == "margin" and report.n_labels == 30
+    assert report.selection == "margin" and report.n_labels == 40
 
 
 def test_learning_from_the_pool_beats_the_labels_alone(digits_pool, semi_learner, oracle):
@@ -255,21 +255,25 @@ def test_the_background_build_never_touches_the_global_generator(semi_learner, o
     torch's global generator. Regression (CI, 2026-12-01): the build wrapped itself in
     ``fork_rng`` and, on finishing, restored the global state it had found, undoing a seed the
     cycle had set meanwhile, so a seeded run depended on what ran before it."""
-    import time
-
-    def started(learner):
-        deadline = time.monotonic() + 60
-        while not (learner.representation.step == "represent" and learner.representation.fraction > 0):
-            assert time.monotonic() < deadline, learner.representation.status()
-            time.sleep(0.005)
+    import threading
 
     probs = []
     for before in (1, 2):  # what the global generator holds when the learner is made
         torch.manual_seed(before)
-        learner = semi_learner(representation_config=dict(FAST_REPR, steps=60), strategy="random")
-        started(learner)  # the build is under way on its thread ...
+        training, go = threading.Event(), threading.Event()
+
+        def hold(step, fraction):  # called on the build's thread: pause it once it is training
+            if step == "represent" and fraction > 0 and not go.is_set():
+                training.set()
+                go.wait(60)
+
+        # 200 steps: seconds of training, so the hook is in place long before the build ends
+        learner = semi_learner(representation_config=dict(FAST_REPR, steps=200), strategy="random")
+        learner.representation.callbacks.append(hold)
+        assert training.wait(60), learner.representation.status()  # the build is under way ...
         torch.manual_seed(77)  # ... when this thread seeds the global generator
         expected = torch.get_rng_state()
+        go.set()
         learner.representation.wait()
         assert torch.equal(torch.get_rng_state(), expected)
         oracle(learner, learner.query(20))

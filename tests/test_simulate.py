@@ -33,7 +33,7 @@ def test_run_validates_arguments(small_pool):
 def test_run_records_every_cycle(small_pool):
     pool, test = small_pool.split(0.7, seed=0)
     recs = simulate.run(pool, test, ["random"], budget=50, step=15, init=20, seeds=[0, 1], image_size=16,
-                        validation_size=20, train={"max_steps": 20})
+                        validation_size=20, train={"max_steps": 20}, refine_config={"steps": 20})
     assert [r.n_labels for r in recs] == [20, 35, 50, 20, 35, 50]
     assert all(0 <= r.test_accuracy <= 1 for r in recs)
     assert all(r.train_steps == 20 for r in recs)
@@ -50,7 +50,8 @@ def test_balanced_start_and_stop_at(small_pool, monkeypatch):
         return picked
 
     monkeypatch.setattr(simulate, "balanced_start", spy)
-    kw = dict(budget=60, step=10, seeds=[0], image_size=16, validation_size=20, train={"max_steps": 20})
+    kw = dict(budget=60, step=10, seeds=[0], image_size=16, validation_size=20, train={"max_steps": 20},
+              refine_config={"steps": 20})  # the slow cycle at 50 labels, inline, kept short
     recs = simulate.run(pool, test, "entropy", init=20, balanced_init=True, **kw)
     (picked, validation), = started
     classes = [pool.truth[i] for i in picked]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -98,14 +98,27 @@ class SlowCycle:
         refined = refine_representation(base, self.tensors, positions_L, y_L, self.n_classes, self.config,
                                         seed=seed, progress=progress, cancel=cancel)
         with self._lock:
+            if n_labels < self._labels:  # a run on more labels ended meanwhile: it stays in use
+                return refined
             self._result, self._labels = refined, int(n_labels)
         self.status = (f"slow cycle done on {n_labels} labels + {n_pseudo} pseudo-labels "
                        f"in {time.perf_counter() - t0:.0f} s")
         return refined
 
+    def latest(self) -> Tuple[Optional[Representation], int]:
+        """``(result, labels)`` read together (a background run may replace both meanwhile)."""
+        with self._lock:
+            return self._result, self._labels
+
     def start(self, positions_L: np.ndarray, y_L: np.ndarray, *, n_labels: int, n_pseudo: int, seed: int,
-              progress: Optional[ProgressCallback] = None) -> bool:
-        """Start a slow cycle on its own thread; returns ``False`` (and does nothing) while one runs."""
+              progress: Optional[ProgressCallback] = None, num_threads: Optional[int] = None) -> bool:
+        """Start a slow cycle on its own thread (``num_threads`` torch threads, default
+        :attr:`num_threads`); returns ``False`` (and does nothing) while one runs.
+
+        It draws no random number from torch's global generator (the cycle thread seeds and
+        draws from that), except what a trunk with dropout layers of its own draws: such a
+        background run is not reproducible; ``where="inline"`` runs are."""
+        threads = self.num_threads if num_threads is None else num_threads
         with self._lock:
             if self.running:
                 return False
@@ -113,7 +126,7 @@ class SlowCycle:
 
             def work() -> None:
                 try:
-                    with torch_threads(self.num_threads):
+                    with torch_threads(threads):
                         self.run(positions_L, y_L, n_labels=n_labels, n_pseudo=n_pseudo, seed=seed,
                                  progress=progress, cancel=token)
                 except CycleCancelled:

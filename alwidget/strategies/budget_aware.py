@@ -31,7 +31,7 @@ class BudgetAwareStrategy(Strategy):
         Rule for small budgets (needs features).
     high : str or Strategy, default "margin"
         Rule once the classes are covered.
-    switch_per_class : int, default 2
+    switch_per_class : int, default 3
         Switch once there are at least this many training labels per class on average...
     min_per_class : int, default 1
         ... and every class predicted by the model has at least this many labels (a class
@@ -42,7 +42,7 @@ class BudgetAwareStrategy(Strategy):
     requires = frozenset({"features"})
 
     def __init__(self, low: Union[str, Strategy] = "typiclust", high: Union[str, Strategy] = "margin",
-                 switch_per_class: int = 2, min_per_class: int = 1) -> None:
+                 switch_per_class: int = 3, min_per_class: int = 1) -> None:
         self.low = create_strategy(low)
         self.high = create_strategy(high)
         self.switch_per_class = check_positive_int(self.name, "switch_per_class", switch_per_class)
