@@ -158,6 +158,14 @@ def test_bad_settings_say_what_to_do(small_pool, learners):
         learners(small_pool, {"mode": "semi"}, propagation="spread")
     with pytest.raises(ValueError, match="pseudo_fraction"):
         learners(small_pool, {"mode": "semi"}, pseudo_fraction=2)
+    learner = learners(small_pool, {"mode": "semi"}, representation_config=FAST_REPR, image_size=16)
+    learner.refine_every, learner.slow_cycle = None, "inline"  # settable; the slow cycle follows
+    assert learner._slow.every is None and learner._slow.where == "inline" and not learner._slow.due(10**6)
+    with pytest.raises(ValueError, match="positive number of labels or None"):
+        learner.refine_every = 0
+    with pytest.raises(ValueError, match="'background' or 'inline'"):
+        learner.slow_cycle = "later"
+    assert learner.refine_every is None and learner.slow_cycle == "inline"
 
 
 @pytest.mark.slow

@@ -38,6 +38,9 @@ def test_due_every_n_new_labels_and_inline_run(base):
     # the same seed and set give the same trunk (explicit generators only)
     again = SlowCycle(base, base.tensors, 10, RefineConfig(steps=4, batch_size=16), every=50)
     assert torch.equal(again.run(pos, y, n_labels=40, n_pseudo=0, seed=1).raw_N_D, rep.raw_N_D)
+    # a run on fewer labels that ends later (refine() beside a background run) does not replace it
+    older = again.run(pos[:30], y[:30], n_labels=30, n_pseudo=0, seed=2)
+    assert again.result is not older and again.labels == 40 and again.latest() == (again.result, 40)
     never = SlowCycle(base, base.tensors, 10, RefineConfig(), every=None)
     assert not never.due(10**6)
 
