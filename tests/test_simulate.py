@@ -32,9 +32,13 @@ def test_run_validates_arguments(small_pool):
 
 def test_run_records_every_cycle(small_pool):
     pool, test = small_pool.split(0.7, seed=0)
-    recs = simulate.run(pool, test, ["random"], budget=50, step=15, init=20, seeds=[0, 1], image_size=16,
-                        validation_size=20, train={"max_steps": 20}, refine_config={"steps": 20})
+    from alwidget.strategies import create_strategy
+
+    # a configured instance runs like its name and is recorded under it
+    recs = simulate.run(pool, test, [create_strategy("random")], budget=50, step=15, init=20, seeds=[0, 1],
+                        image_size=16, validation_size=20, train={"max_steps": 20}, refine_config={"steps": 20})
     assert [r.n_labels for r in recs] == [20, 35, 50, 20, 35, 50]
+    assert {r.strategy for r in recs} == {"random"}
     assert all(0 <= r.test_accuracy <= 1 for r in recs)
     assert all(r.train_steps == 20 for r in recs)
 
