@@ -7,7 +7,7 @@ fast cycle → query, validation accuracy with its interval, and how the default
 (budget-aware: typical points first, then margin) compares with random sampling at the same
 labels. Both runs share the one representation (same seed, same pool: a cache folder); the
 slow cycle (every 50 labels) is shortened to 200 fine-tuning steps (600 by default) to keep the
-demo short. Environment variables shrink or grow it: ``ALWIDGET_DEMO_BUDGET`` (default 120),
+demo short. Environment variables shrink or grow it: ``ALWIDGET_DEMO_BUDGET`` (default 90),
 ``ALWIDGET_DEMO_STEP`` (default 10), ``ALWIDGET_DEMO_SEEDS`` (default 1),
 ``ALWIDGET_DEMO_REPR_STEPS`` (self-supervised steps; default: the learner's for the pool).
 """
@@ -24,7 +24,7 @@ from . import datasets, simulate
 
 def main(argv=None) -> int:
     """Run the demo and print the learning curves; returns the process exit code."""
-    budget = int(os.environ.get("ALWIDGET_DEMO_BUDGET", 120))
+    budget = int(os.environ.get("ALWIDGET_DEMO_BUDGET", 90))
     step = int(os.environ.get("ALWIDGET_DEMO_STEP", 10))
     seeds = range(int(os.environ.get("ALWIDGET_DEMO_SEEDS", 1)))
     repr_steps = os.environ.get("ALWIDGET_DEMO_REPR_STEPS")
@@ -40,8 +40,8 @@ def main(argv=None) -> int:
         print(f"{r.strategy:<12} {r.seed:>4} {r.n_labels:>6} {100 * r.test_accuracy:>8.1f}% "
               f"{100 * r.validation_accuracy:>7.1f}% {r.seconds:>8.2f}", flush=True)
 
-    # the slow cycle (at 50 and 100 labels) fine-tunes for 200 steps here instead of 600, so the
-    # demo fits in three minutes on two cores
+    # the slow cycle (at 50 labels) fine-tunes for 200 steps here instead of 600, and the run
+    # stops at 90 labels, so the demo fits in three minutes on two cores
     kwargs = {"refine_config": {"steps": 200}}
     if repr_steps:
         kwargs["representation_config"] = {"steps": int(repr_steps)}
