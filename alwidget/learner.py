@@ -231,10 +231,8 @@ class ActiveLearner:
             raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
-        if slow_cycle not in WHERE:
-            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {slow_cycle!r}")
-        if refine_every is not None and int(refine_every) < 1:
-            raise ValueError(f"refine_every must be a positive number of labels or None, got {refine_every}")
+        self._slow: Optional[SlowCycle] = None
+        self.refine_every, self.slow_cycle = refine_every, slow_cycle  # the setters validate them
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = list(classes) if classes is not None else (list(pool.classes) if pool.classes else None)
@@ -257,8 +255,6 @@ class ActiveLearner:
         self.cache_dir = cache_dir
         self.propagation = propagation
         self.pseudo_fraction = float(pseudo_fraction)
-        self._refine_every = None if refine_every is None else int(refine_every)
-        self._slow_cycle_where = slow_cycle
         self.refine_config = RefineConfig(**dict(refine_config or {}))
         # the representation is built while the person labels: every core, unless told otherwise
         repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
@@ -304,7 +300,6 @@ class ActiveLearner:
         self._representation: Optional[PoolRepresentation] = None
         self._graph: Optional[KNNGraph] = None
         self._graph_of: Optional[Representation] = None
-        self._slow: Optional[SlowCycle] = None
         self._used_representation = ""  # what the latest cycle trained on, for its report
         if mode == "semi":
             method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
@@ -317,7 +312,7 @@ class ActiveLearner:
                 cache=RepresentationCache(key, cache_dir), seed=self.seed,
                 num_threads=repr_threads)
             self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
-                                   every=self._refine_every, where=slow_cycle, num_threads=self.num_threads)
+                                   every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             nxt = learner.query(args.k)
             fast.append(time.perf_counter() - t1)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rest = [i for i in pool.ids if i not in learner.labels and i not in set(learner.validation_ids)]
+        rest = learner.selectable_ids()  # unlabelled, outside the validation set
         rest_acc = learner.evaluate(pool.subset(rest))
         print(f"{len(pool)} JPEG photos, {args.min_px}–{args.max_px} px on the shorter side "
               f"({np.median(sizes) / 1024:.0f} KB median file), written in {t_make:.0f} s; the learner chose "
