@@ -58,7 +58,7 @@ def click_batch(w: LabelingWidget, truth: Dict[str, str], limit: int = 10**9) ->
     for card in list(w.cards):
         if card.label is None and len(times) < limit:
             t0 = time.perf_counter()
-            card.buttons[truth[card.item_id]].click()
+            card.pick(truth[card.item_id])
             times.append(time.perf_counter() - t0)
     return times
 

@@ -1,7 +1,9 @@
-"""The notebook face of alwidget: :class:`LabelingWidget` (ipywidgets + plotly, no custom JavaScript).
+"""The notebook face of alwidget: :class:`LabelingWidget`.
 
 Modules: :mod:`~alwidget.ui.widget` (layout, toolbar, background-cycle wiring),
-:mod:`~alwidget.ui.cards` (one card per image), :mod:`~alwidget.ui.plots` (the two figures),
+:mod:`~alwidget.ui.board` (the labeling board: one anywidget whose ES module ``board.js`` and
+stylesheet ``board.css`` ship in this folder and travel inline), :mod:`~alwidget.ui.cards`
+(one card's state and thumbnail), :mod:`~alwidget.ui.plots` (the two plotly figures),
 :mod:`~alwidget.ui.keyboard` (which key does what).
 """
 

@@ -1,52 +1,32 @@
-"""One labeling card: the image, the model's suggestion, a difficulty badge, class buttons.
+"""One labeling card's state: the item, its image, the label given, the model's suggestion.
 
-A card is bound to one pool item for its whole life. When the grid shows another item in
-the same place, the widget puts a new card there; a click that was already on its way to
-the old card still labels the item the person saw, never the one that replaced it.
+A :class:`Card` is plain Python (no widget model): the board (:mod:`alwidget.ui.board`)
+draws every card of the grid from :meth:`Card.state` in one widget. A card is bound to one
+pool item for its whole life; the page names the item in every message, so a click that was
+on its way while the grid changed still labels the item the person saw, never the one that
+replaced it.
 
-Cards only render and forward: a click calls ``on_pick(card, class_name)`` and the widget
-decides what it means (teach, correct a suggestion, ...).
+Cards only hold and forward: :meth:`Card.pick` calls ``on_pick(card, class_name)`` and the
+widget decides what it means (teach, correct a suggestion, ...).
 """
 
 from __future__ import annotations
 
-import html
 import io
 import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import ipywidgets as widgets
-from ipywidgets.widgets.widget_string import HTMLStyle
 import numpy as np
 from PIL import Image
 
-__all__ = ["CARD_CSS", "BAND_COLOURS", "CardParts", "ItemCard", "Suggestion", "thumbnail_png", "class_keys"]
+__all__ = ["BAND_COLOURS", "MAX_BUTTONS", "Card", "Suggestion", "thumbnail_png", "class_keys"]
 
 #: Background colour of the difficulty badge per uncertainty band.
 BAND_COLOURS: Dict[str, str] = {"easy": "#2e7d32", "medium": "#ef6c00", "hard": "#c62828"}
 
 #: Classes beyond which a card shows a dropdown instead of one button per class.
 MAX_BUTTONS = 10
-
-CARD_CSS = """
-<style>
-.alw-pixelated, .alw-pixelated img { image-rendering: crisp-edges; image-rendering: pixelated; }
-.alw-card { border: 2px solid #d0d0d0; border-radius: 6px; padding: 4px; background: #fff; }
-.alw-card.alw-focus { border-color: #1565c0; box-shadow: 0 0 0 2px #90caf9; }
-.alw-card.alw-labeled { background: #eef7ee; border-color: #66bb6a; }
-.alw-card.alw-labeled.alw-focus { border-color: #1565c0; }
-.alw-card.alw-skipped { opacity: 0.45; }
-.alw-card .alw-image { object-fit: contain; margin: 0 auto; display: block; }
-.alw-card .widget-button { padding: 0 6px; min-width: 2.2em; }
-.alw-badge { color: #fff; border-radius: 4px; padding: 0 5px; font-size: 0.8em; }
-.alw-meta { font-size: 0.85em; line-height: 1.3; overflow-wrap: anywhere; }
-.alw-keyboard.ipyevents-watched { outline: 2px dashed #90caf9; }
-.alw-error { color: #b71c1c; white-space: pre-wrap; }
-</style>
-"""
-"""CSS shared by the cards and the widget (inserted once, in an HTML widget)."""
-
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -68,38 +48,6 @@ class Suggestion:
     confidence: float
     band: str
     uncertainty: float
-
-
-class CardParts:
-    """Layouts and styles shared by every card of one widget.
-
-    A layout or style is a widget of its own; sharing them makes a card of ten class buttons
-    about twenty widgets instead of fifty, so a new batch appears twice as fast.
-    """
-
-    def __init__(self) -> None:
-        self.button_layout = widgets.Layout(width="auto", height="26px", margin="1px")
-        self.button_style = widgets.ButtonStyle()
-        self.text_layout = widgets.Layout(margin="0")
-        self.text_style = HTMLStyle()
-        self.chooser_layout = widgets.Layout(flex_flow="row wrap")
-        self.dropdown_layout = widgets.Layout(width="98%")
-        self.card_layout = widgets.Layout(min_width="0", overflow="hidden")
-        self._image_layouts: Dict[Tuple[int, int], widgets.Layout] = {}
-
-    def image_layout(self, width: int, height: int) -> widgets.Layout:
-        """The layout of a ``width`` × ``height`` image (one per size)."""
-        key = (int(width), int(height))
-        if key not in self._image_layouts:
-            self._image_layouts[key] = widgets.Layout(width=f"{width}px", height=f"{height}px", margin="0 auto")
-        return self._image_layouts[key]
-
-    def close(self) -> None:
-        """Close the shared widgets (after every card using them is closed)."""
-        for w in [self.button_layout, self.button_style, self.text_layout, self.text_style, self.chooser_layout,
-                  self.dropdown_layout, self.card_layout, *self._image_layouts.values()]:
-            w.close()
-        self._image_layouts.clear()
 
 
 def class_keys(classes: Sequence[str]) -> Dict[str, str]:
@@ -166,48 +114,54 @@ def thumbnail_png(image: np.ndarray, size: int = 112) -> Tuple[bytes, int, int, 
     return buf.getvalue(), pil.width, pil.height, pixelated
 
 
-def _percent(x: float) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
 
 
-class ItemCard(widgets.VBox):
-    """A card for one pool item: image, suggestion, difficulty badge and class buttons.
+def _finite(x: float) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+class Card:
+    """The state of one card of the grid, bound to one pool item for its whole life.
 
     Parameters
     ----------
     item_id : str
-        The pool item shown (displayed escaped, as text).
-    image : numpy.ndarray
-        Its pixels (``uint8`` ``[H, W, C]``), or ``None`` when it cannot be read.
+        The pool item shown.
+    image : numpy.ndarray or None
+        Its pixels (``uint8`` ``[H, W]`` or ``[H, W, C]``), or ``None`` when it cannot be read.
     classes : sequence of str
-        Class names, one button each (a dropdown beyond :data:`MAX_BUTTONS` classes).
+        The class names (a pick must name one of them).
     on_pick : callable
-        ``on_pick(card, class_name)``, called when a class is clicked or chosen.
+        ``on_pick(card, class_name)``, called by :meth:`pick`.
     thumb_size : int
-        Longest side of the image on screen, in pixels.
-    keys : dict, optional
-        ``{key: class}`` from :func:`class_keys`; shown on the buttons as hints.
-    parts : CardParts, optional
-        Layouts and styles to share with other cards (new ones when not given).
+        Longest side of the encoded thumbnail, in pixels.
 
     Attributes
     ----------
     item_id : str
-    buttons : dict of str to ipywidgets.Button
-        One per class (empty when a dropdown is used).
-    dropdown : ipywidgets.Dropdown or None
-        The class chooser beyond :data:`MAX_BUTTONS` classes.
-    label : str or None
-        The label currently shown as given.
+    png : bytes or None
+        The thumbnail (:func:`thumbnail_png`), ``None`` when the image cannot be read.
+    width, height : int
+        The thumbnail's size in pixels (``thumb_size`` square when unreadable).
+    pixelated : bool
+        The thumbnail was scaled up (drawn with square pixels).
+    label, source : str or None
+        The label shown as given and who gave it (``"human"``, ``"suggestion"``, ...).
     suggestion : Suggestion or None
-        The model's suggestion currently shown.
+        The model's suggestion shown.
+    show_suggestion_text : bool
+        Whether the suggestion is shown (hidden for validation labels, to avoid anchoring).
+    skipped, focused : bool
+        Skipped for this batch; the keyboard acts on it.
+    typeahead : str
+        Text typed after ``/`` (kernel-side key presses), ``""`` when not typing.
+    typeahead_match : str or None
+        The class that text names so far.
     """
 
     def __init__(self, item_id: str, image: Optional[np.ndarray], classes: Sequence[str],
-                 on_pick: Callable[["ItemCard", str], None], *, thumb_size: int = 112,
-                 keys: Optional[Dict[str, str]] = None, parts: Optional[CardParts] = None) -> None:
+                 on_pick: Callable[["Card", str], None], *, thumb_size: int = 112) -> None:
         self.item_id = str(item_id)
-        parts = parts if parts is not None else CardParts()
         self.classes: List[str] = [str(c) for c in classes]
         self._on_pick = on_pick
         self.label: Optional[str] = None
@@ -216,141 +170,72 @@ class ItemCard(widgets.VBox):
         self.show_suggestion_text = True
         self.skipped = False
         self.focused = False
-        self._typeahead = ""
-        self._typeahead_match: Optional[str] = None
-
-        self.image = self._make_image(image, thumb_size, parts)
-        self.title = widgets.HTML(self._title_html(), layout=parts.text_layout, style=parts.text_style)
-        self.title.add_class("alw-meta")
-        self.info = widgets.HTML("", layout=parts.text_layout, style=parts.text_style)
-        self.info.add_class("alw-meta")
-        key_of = {name: key for key, name in (keys or {}).items()}
-        self.buttons: Dict[str, widgets.Button] = {}
-        self.dropdown: Optional[widgets.Dropdown] = None
-        if len(self.classes) <= MAX_BUTTONS:
-            for name in self.classes:
-                key = key_of.get(name)
-                text = name if key is None or key == name else f"{key}·{name}"
-                tip = f"label as {name}" + (f" (key {key})" if key is not None else "")
-                button = widgets.Button(description=text, tooltip=tip, layout=parts.button_layout,
-                                        style=parts.button_style)
-                button.on_click(lambda _b, name=name: self._pick(name))
-                self.buttons[name] = button
-            chooser: widgets.Widget = widgets.Box(list(self.buttons.values()), layout=parts.chooser_layout)
-        else:
-            self.dropdown = widgets.Dropdown(options=list(self.classes), value=None, description="class",
-                                             tooltip="choose a class", layout=parts.dropdown_layout,
-                                             style={"description_width": "3em"})
-            self.dropdown.observe(self._dropdown_changed, names="value")
-            chooser = self.dropdown
-        self.chooser = chooser
-        super().__init__([self.image, self.title, self.info, chooser], layout=parts.card_layout)
-        self.add_class("alw-card")
-        self._render()
-
-    # ------------------------------------------------------------------ building
-    @staticmethod
-    def _make_image(image: Optional[np.ndarray], size: int, parts: CardParts) -> widgets.Widget:
+        self.typeahead = ""
+        self.typeahead_match: Optional[str] = None
         if image is None:
-            return widgets.HTML(f"<div style='width:{size}px;height:{size}px;line-height:{size}px;"
-                                "text-align:center;color:#888;margin:auto'>unreadable</div>",
-                                layout=parts.text_layout, style=parts.text_style)
-        png, w, h, pixelated = thumbnail_png(image, size)
-        img = widgets.Image(value=png, format="png", width=w, height=h, layout=parts.image_layout(w, h))
-        img.add_class("alw-image")
-        if pixelated:
-            img.add_class("alw-pixelated")
-        return img
+            self.png: Optional[bytes] = None
+            self.width = self.height = int(thumb_size)
+            self.pixelated = False
+        else:
+            self.png, self.width, self.height, self.pixelated = thumbnail_png(image, thumb_size)
 
-    def _title_html(self) -> str:
-        return f"<span title='{html.escape(self.item_id, quote=True)}'><code>{html.escape(self.item_id)}</code></span>"
+    def pick(self, label: str) -> None:
+        """Label this card with ``label``, as a click on its class button in the page does."""
+        if str(label) not in self.classes:
+            raise ValueError(f"{label!r} is not one of the classes {self.classes}")
+        self._on_pick(self, str(label))
 
-    # ------------------------------------------------------------------ events
-    def _pick(self, name: str) -> None:
-        self._on_pick(self, name)
-
-    def _dropdown_changed(self, change: dict) -> None:
-        if change["new"] is not None and change["new"] != self.label:
-            self._pick(change["new"])
-
-    # ------------------------------------------------------------------ state shown
     def show(self, *, label: Optional[str] = None, source: Optional[str] = None,
              suggestion: Optional[Suggestion] = None, show_suggestion: bool = True) -> None:
-        """Show the item's current label and the model's suggestion.
-
-        Parameters
-        ----------
-        label : str, optional
-            The label given (``None``: not labelled).
-        source : str, optional
-            Who gave it (``"human"``, ``"suggestion"``, ``"oracle"``, ``"import"``).
-        suggestion : Suggestion, optional
-            The model's suggestion (``None``: no model yet).
-        show_suggestion : bool
-            Hide the suggestion (validation labels are given without it, to avoid anchoring).
-        """
-        changed = (label, source, suggestion, show_suggestion) != (
-            self.label, self.source, self.suggestion, self.show_suggestion_text)
+        """Set the label shown as given (``None``: not labelled), its source, and the suggestion."""
         self.label, self.source, self.suggestion = label, source, suggestion
-        self.show_suggestion_text = show_suggestion
+        self.show_suggestion_text = bool(show_suggestion)
         if label is not None:
             self.skipped = False
-        if changed:
-            self._render()
-
-    def set_focus(self, focused: bool) -> None:
-        """Highlight the card that the keyboard acts on."""
-        if focused != self.focused:
-            self.focused = focused
-            (self.add_class if focused else self.remove_class)("alw-focus")
-            if not focused and self._typeahead:
-                self.show_typeahead("")
-
-    def set_skipped(self, skipped: bool) -> None:
-        """Dim the card (skipped for this batch)."""
-        if skipped != self.skipped:
-            self.skipped = skipped
-            self._render()
 
     def show_typeahead(self, text: str, match: Optional[str] = None) -> None:
         """Show what is being typed to choose a class (``text`` empty: nothing)."""
-        self._typeahead = text
-        self._typeahead_match = match
-        self._render()
+        self.typeahead, self.typeahead_match = str(text), match
 
-    def _render(self) -> None:
-        parts = []
+    @property
+    def info(self) -> str:
+        """The card's text as the page shows it (label, skipped, suggestion, typing), one line each."""
+        lines = []
         if self.label is not None:
-            src = "" if self.source in (None, "human") else f" <i>({html.escape(self.source)})</i>"
-            parts.append(f"<b>✔ {html.escape(self.label)}</b>{src}")
+            src = "" if self.source in (None, "human") else f" ({self.source})"
+            lines.append(f"✔ {self.label}{src}")
         elif self.skipped:
-            parts.append("<i>skipped</i>")
+            lines.append("skipped")
         s = self.suggestion
-        if s is not None and self.show_suggestion_text:
-            colour = BAND_COLOURS.get(s.band, "#616161")
-            parts.append(f"model: <b>{html.escape(s.label)}</b> {_percent(s.confidence)} "
-                         f"<span class='alw-badge' style='background:{colour}' "
-                         f"title='uncertainty {s.uncertainty:.2f}'>{html.escape(s.band)}</span>")
-        elif self.show_suggestion_text:
-            parts.append("<span style='color:#888'>no model yet</span>")
-        if self._typeahead:
-            match = self._typeahead_match
-            hint = f" → <b>{html.escape(match)}</b>" if match else " <i>(no match)</i>"
-            parts.append(f"type: <code>{html.escape(self._typeahead)}</code>{hint}")
-        self.info.value = "<br>".join(parts)
-        (self.add_class if self.label is not None else self.remove_class)("alw-labeled")
-        (self.add_class if self.skipped else self.remove_class)("alw-skipped")
-        for name, button in self.buttons.items():
-            style = "success" if name == self.label else ""
-            if button.button_style != style:
-                button.button_style = style
-        if self.dropdown is not None and self.dropdown.value != self.label:
-            self.dropdown.unobserve(self._dropdown_changed, names="value")
-            self.dropdown.value = self.label
-            self.dropdown.observe(self._dropdown_changed, names="value")
+        if self.show_suggestion_text:
+            if s is not None:
+                conf = _finite(s.confidence)
+                pct = "–" if conf is None else f"{100 * conf:.0f}%"
+                lines.append(f"model: {s.label} {pct} {s.band}")
+            else:
+                lines.append("no model yet")
+        if self.typeahead:
+            lines.append(f"type: {self.typeahead}" + (f" → {self.typeahead_match}" if self.typeahead_match
+                                                       else " (no match)"))
+        return "\n".join(lines)
 
-    def close(self) -> None:
-        """Close the card and all its child widgets."""
-        for child in [self.image, self.title, self.info, self.chooser, *self.buttons.values()]:
-            child.close()
-        super().close()
+    def state(self) -> Dict[str, object]:
+        """What the page draws for this card (JSON-ready; the image travels separately).
+
+        Keys: ``id``, ``label``, ``source``, ``skipped``, ``show_suggestion``, ``suggestion``
+        (``{"label", "confidence", "band", "uncertainty"}`` or ``None``), ``typeahead``,
+        ``typeahead_match``, ``width``, ``height`` (pixels), ``pixelated``, ``unreadable``.
+        """
+        s = self.suggestion
+        return {
+            "id": self.item_id, "label": self.label, "source": self.source, "skipped": bool(self.skipped),
+            "show_suggestion": bool(self.show_suggestion_text),
+            "suggestion": None if s is None else {"label": s.label, "confidence": _finite(s.confidence),
+                                                  "band": s.band, "uncertainty": _finite(s.uncertainty)},
+            "typeahead": self.typeahead, "typeahead_match": self.typeahead_match,
+            "width": int(self.width), "height": int(self.height), "pixelated": bool(self.pixelated),
+            "unreadable": self.png is None,
+        }
+
+    def __repr__(self) -> str:
+        return f"Card({self.item_id!r}, label={self.label!r})"

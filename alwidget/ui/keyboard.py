@@ -1,10 +1,12 @@
 """Keyboard labeling: which key does what.
 
-The widget listens with `ipyevents <https://github.com/mwcraig/ipyevents>`_ on the card grid.
-While the mouse is over the grid, ipyevents captures every key press (JupyterLab does not see
-it) and sends ``{"type": "keydown", "key": ...}`` to the kernel; :class:`KeyMap` turns that
-into a :class:`KeyAction` that the widget carries out. The mapping holds no widget and no
-learner, so it is tested on its own.
+The board (:mod:`alwidget.ui.board`) listens for keys while its grid has the keyboard focus
+(a click on a card or Tab gives it, Escape or a click elsewhere takes it; JupyterLab's own
+shortcuts are suppressed meanwhile). It handles the keys that only move the focus or pick a
+class itself, at once in the page, and sends the others as ``{"type": "keydown", "key": ...}``
+to the kernel, as :meth:`LabelingWidget.press` does; :class:`KeyMap` turns that into a
+:class:`KeyAction` that the widget carries out. The mapping holds no widget and no learner,
+so it is tested on its own.
 
 =================  ==========================================================
 key                action
@@ -13,12 +15,13 @@ key                action
 1 … 9, 0           label the current card (see :func:`~alwidget.ui.cards.class_keys`)
 ``/``              type a class name or number, then Enter (any number of classes)
 a                  accept the model's suggestion for the current card
+A (Shift+a)        accept the suggestion of every unlabelled card shown
 s                  skip the current card
 Enter              submit the batch (review: next page of suggestions)
 Backspace          undo the latest label
 r                  retrain now
 o                  simulation only: answer the batch from the known truth
-Escape             leave typing; clear
+Escape             leave typing; else leave the grid (keys go back to the notebook)
 ?                  show or hide this help
 =================  ==========================================================
 """
@@ -37,11 +40,13 @@ KEY_HELP = [
     ("1…9, 0", "label the current card"),
     ("/", "type a class name or number, then Enter"),
     ("a", "accept the model's suggestion"),
+    ("A", "accept every suggestion shown"),
     ("s", "skip the card"),
     ("Enter", "submit the batch (review: next page)"),
     ("Backspace", "undo the latest label"),
     ("r", "retrain now"),
     ("?", "show / hide this help"),
+    ("Esc", "leave the grid: keys go to the notebook again"),
 ]
 """``(keys, what they do)``, for the help line."""
 
@@ -57,7 +62,7 @@ class KeyAction:
     ----------
     kind : str
         ``"move"`` (``step`` cards), ``"move_row"`` (``step`` rows), ``"pick"`` (``label``),
-        ``"accept"``, ``"skip"``, ``"submit"``, ``"undo"``, ``"retrain"``, ``"oracle"``, ``"help"``,
+        ``"accept"``, ``"accept_all"``, ``"skip"``, ``"submit"``, ``"undo"``, ``"retrain"``, ``"oracle"``, ``"help"``,
         ``"typing"`` (the type-ahead text changed: ``text``, best ``label`` match or ``None``),
         ``"cancel"`` or ``"none"``.
     label : str, optional
@@ -124,7 +129,7 @@ class KeyMap:
         return None
 
     def __call__(self, event: Mapping[str, object]) -> KeyAction:
-        """The action of one ipyevents event (only ``keydown`` events act)."""
+        """The action of one key event from the page or :meth:`LabelingWidget.press` (only ``keydown`` acts)."""
         if event.get("type", "keydown") != "keydown":
             return KeyAction("none")
         key = str(event.get("key", ""))
@@ -142,7 +147,7 @@ class KeyMap:
         if key == "/":
             self.typing = ""
             return KeyAction("typing", text="")
-        simple = {"a": "accept", "s": "skip", "Enter": "submit", "Backspace": "undo", "r": "retrain",
+        simple = {"a": "accept", "A": "accept_all", "s": "skip", "Enter": "submit", "Backspace": "undo", "r": "retrain",
                   "o": "oracle", "?": "help", "Escape": "cancel"}
         kind = simple.get(key)
         return KeyAction(kind) if kind else KeyAction("none")

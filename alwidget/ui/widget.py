@@ -1,15 +1,18 @@
 """The notebook face: :class:`LabelingWidget`.
 
-Layout, toolbar, keyboard and the wiring of background cycles. The widget holds no learning
-logic: it asks the :class:`~alwidget.ActiveLearner` what to show (``query``, ``predict``,
-``uncertainty``, ``history``), forwards what the person does (``teach``, ``undo``,
-``retrain_async``, ``set_strategy``) and renders what the learner reports.
+Layout, toolbar and the wiring of background cycles. The labeling board (cards, batch bar,
+key help, recent labels) is one anywidget, :class:`~alwidget.ui.board.Board`; the toolbar,
+status line and export row are a handful of ipywidgets; the plots are two plotly figures.
+The widget holds no learning logic: it asks the :class:`~alwidget.ActiveLearner` what to show
+(``query``, ``predict``, ``uncertainty``, ``history``), forwards what the person does
+(``teach``, ``undo``, ``retrain_async``, ``set_strategy``) and renders what the learner
+reports.
 
 Threads. A cycle runs on the learner's worker thread. Its progress callback and the end of
 the cycle update the widget from that thread by setting widget traits only (ipykernel sends
 them to the page); nothing there prints or writes to an ``Output``. The grid is guarded by
-one lock, so a click handled on the kernel's main thread and a refresh from the worker never
-interleave.
+one lock, so a message from the page handled on the kernel's main thread and a refresh from
+the worker never interleave.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import ipywidgets as widgets
 import numpy as np
 
 from ..report import uncertainty_band
-from .cards import CARD_CSS, CardParts, ItemCard, Suggestion, class_keys
+from .board import Board
+from .cards import MAX_BUTTONS, Card, Suggestion, class_keys
 from .keyboard import KEY_HELP, KeyAction, KeyMap
 from .plots import accuracy_figure, uncertainty_figure, update_accuracy, update_uncertainty
 
@@ -39,43 +43,6 @@ _KEY_GRACE_S = 2.0  # a card touched this recently is not swapped away under the
 
 def _esc(text: Any) -> str:
     return html.escape(str(text))
-
-
-class _RecentRow(widgets.HBox):
-    """One row of the recent-labels list, bound to one label event for its whole life."""
-
-    def __init__(self, event: Any, classes: Sequence[str], on_undo: Callable[["_RecentRow"], None],
-                 on_change: Callable[["_RecentRow", str], None]) -> None:
-        self.event = event
-        self.text = widgets.HTML(self._text(event),
-                                 layout=widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
-        self.label = widgets.Dropdown(options=list(classes), value=event.label,
-                                      layout=widgets.Layout(width="7.5em"), tooltip="change this label")
-        self.undo_button = widgets.Button(description="undo", tooltip=f"undo this label ({event.label})",
-                                          layout=widgets.Layout(width="4.5em"))
-        self.undo_button.on_click(lambda _b: on_undo(self))
-        self.label.observe(lambda ch: on_change(self, ch["new"]) if ch["new"] != self.event.label else None,
-                           names="value")
-        super().__init__([self.text, self.label, self.undo_button],
-                         layout=widgets.Layout(width="100%", align_items="center"))
-
-    @staticmethod
-    def _text(event: Any) -> str:
-        return (f"<code title='{html.escape(event.item_id, quote=True)}'>{_esc(event.item_id)}</code> "
-                f"<span style='color:#666;font-size:0.85em'>{_esc(event.source)}"
-                f"{' · validation' if event.split == 'validation' else ''}</span>")
-
-    def bind(self, event: Any) -> None:
-        """Show another label event in this row (reusing its widgets: no new comms per label)."""
-        self.event = event  # first, so the dropdown's observer sees no change of label
-        self.text.value = self._text(event)
-        self.label.value = event.label
-        self.undo_button.tooltip = f"undo this label ({event.label})"
-
-    def close(self) -> None:
-        for child in (self.text, self.label, self.undo_button):
-            child.close()
-        super().close()
 
 
 _STEP_LABELS = {"done": "cycle done", "failed": "cycle failed", "represent": "learning the pool",
@@ -96,9 +63,15 @@ class LabelingWidget(widgets.VBox):
 
     Display it as the last expression of a cell. The grid shows the ``k`` most informative
     unlabelled images; click a class (or press its number key) to label a card, Enter to
-    submit the batch. After a submitted batch the learner retrains on its worker thread
-    (``auto_retrain``); the person keeps labelling, and the grid, the status line and both
-    plots refresh when the cycle ends.
+    submit the batch. Keys act while the grid has the keyboard focus (a click on a card or
+    Tab gives it; Escape or a click elsewhere takes it away), wherever the pointer is. After
+    a submitted batch the learner retrains on its worker thread (``auto_retrain``); the
+    person keeps labelling, and the grid, the status line and both plots refresh when the
+    cycle ends.
+
+    The grid is one widget model whatever ``k`` (an anywidget whose JavaScript ships inside
+    the package): it renders in JupyterLab, Notebook 7 and Voila without an extension of its
+    own and without fetching anything.
 
     Parameters
     ----------
@@ -127,14 +100,18 @@ class LabelingWidget(widgets.VBox):
     Attributes
     ----------
     learner : ActiveLearner
-    cards : list of ItemCard
-        The cards of the grid, in order.
+    board : Board
+        The labeling board (one anywidget): cards, batch bar, key help, recent labels.
+    cards : list of Card
+        The cards of the grid, in order (plain state; the board draws them).
+    recent_events : list of LabelEvent
+        The label events of the recent-labels list, newest first.
     status : ipywidgets.HTML
         The status line (labels, cycle, validation accuracy and its interval).
+    message : ipywidgets.HTML
+        The last short message (saved, undone, ...).
     uncertainty_plot, accuracy_plot : plotly.graph_objects.FigureWidget
         The two figures (updated in place).
-    key_events : ipyevents.Event or None
-        The keyboard listener on the grid (``None`` when ipyevents is missing).
     last_refresh : dict
         ``{"at": time.monotonic() of the last grid refresh after a cycle, "seconds": its cost,
         "cycle": the cycle number}`` (empty before the first cycle); for benchmarks.
@@ -163,29 +140,28 @@ class LabelingWidget(widgets.VBox):
         self._baseline = list(baseline) if baseline is not None else None
         self._keys = KeyMap(self.classes)
         self._digit_keys = class_keys(self.classes)
-        self._parts = CardParts()
         self._lock = threading.RLock()
         self._idle = threading.Event()
         self._idle.set()
         self._pending_retrain = False
         self._watched: Any = None
         self._closed = False
-        self.cards: List[ItemCard] = []
-        self._retired: List[widgets.Widget] = []
+        self.cards: List[Card] = []
         self._focus = 0
         self._skipped: set = set()
         self._touched: Dict[str, float] = {}
         self._review_order: List[str] = []
         self._review_page = 0
         self._progress_last = ("", -1.0, 0.0)
-        self._recent_rows: List[_RecentRow] = []
+        self.recent_events: List[Any] = []
+        self._last_error = ""
         self.last_refresh: Dict[str, float] = {}
         self.mode = "label"
 
         if self.simulate:
             self._label_validation_from_truth()
 
-        # -- toolbar ---------------------------------------------------------------
+        # -- toolbar (no icons: Font Awesome would come from a CDN in Voila) -------------
         from ..strategies import available_strategies
 
         names = list(available_strategies())
@@ -203,9 +179,9 @@ class LabelingWidget(widgets.VBox):
                                               layout=widgets.Layout(width="7.5em"), style={"description_width": "1.2em"})
         self.auto = widgets.Checkbox(value=bool(auto_retrain), description="auto-retrain after each batch",
                                      indent=False, layout=widgets.Layout(width="auto"))
-        self.retrain_button = widgets.Button(description="Retrain now", icon="refresh", button_style="primary",
+        self.retrain_button = widgets.Button(description="↻ Retrain now", button_style="primary",
                                              tooltip="train on all labels now, in the background (key r)")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="stop the running cycle",
+        self.cancel_button = widgets.Button(description="■ Cancel", tooltip="stop the running cycle",
                                             disabled=True, layout=widgets.Layout(width="7em"))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
                                               layout=widgets.Layout(width="14em"))
@@ -217,43 +193,11 @@ class LabelingWidget(widgets.VBox):
         self.dismiss = widgets.Button(description="dismiss", layout=widgets.Layout(width="6em"))
         self.error_box = widgets.HBox([self.error, self.dismiss], layout=widgets.Layout(display="none"))
 
-        # -- board: the grid and its batch bar (keyboard source) ---------------------
-        self.grid = widgets.GridBox([], layout=widgets.Layout(
-            grid_template_columns=f"repeat({self.columns}, minmax(0, 1fr))", grid_gap="6px", width="100%"))
-        self.instructions = widgets.HTML("")
-        self.notes = widgets.HTML("")
-        self.submit_button = widgets.Button(description="Submit batch", icon="check", button_style="success",
-                                            tooltip="done with these cards: next batch, and retrain (Enter)")
-        self.skip_button = widgets.Button(description="Skip card", tooltip="skip the highlighted card (s)")
-        self.accept_button = widgets.Button(description="Accept suggestion",
-                                            tooltip="label the highlighted card with the model's suggestion (a)")
-        self.accept_all_button = widgets.Button(description="Accept all shown",
-                                                tooltip="accept the suggestion of every unlabelled card shown")
-        self.undo_button = widgets.Button(description="Undo last", icon="undo",
-                                          tooltip="undo the latest label (Backspace)")
-        self.oracle_button = widgets.Button(description="Oracle answers batch",
-                                            tooltip="simulation: label the unlabelled cards from the known truth (o)",
-                                            layout=widgets.Layout(display="" if self.simulate else "none"))
-        self.help_button = widgets.ToggleButton(value=False, description="keys",
-                                                tooltip="show the keyboard shortcuts (?)",
-                                                layout=widgets.Layout(width="6em"))
-        self.help = widgets.HTML(self._help_html(), layout=widgets.Layout(display="none"))
-        for button in (self.submit_button, self.skip_button, self.accept_button, self.accept_all_button,
-                       self.undo_button, self.oracle_button):
-            button.layout.width = "auto"
-        batch_bar = widgets.HBox([self.submit_button, self.skip_button, self.accept_button, self.accept_all_button,
-                                  self.undo_button, self.oracle_button, self.help_button],
-                                 layout=widgets.Layout(flex_flow="row wrap"))
-        self.board = widgets.VBox([self.instructions, self.notes, self.grid, batch_bar, self.help],
-                                  layout=widgets.Layout(flex="3 1 0%", min_width="0", padding="4px"))
-        self.board.add_class("alw-keyboard")
-        self.key_events = self._listen_keys(self.board)
-
-        # -- recent labels ----------------------------------------------------------
-        self.recent_box = widgets.VBox([], layout=widgets.Layout(width="100%"))
-        side = widgets.VBox([widgets.HTML("<b>Recent labels</b> <span style='color:#666'>(change or undo any)</span>"),
-                             self.recent_box],
-                            layout=widgets.Layout(flex="1 1 0%", min_width="18em", max_width="24em", padding="4px"))
+        # -- the board: one anywidget for the grid, its batch bar, key help, recent labels ----
+        self.board = Board(self.classes, self._digit_keys, columns=self.columns, thumb_size=self.thumb_size,
+                           max_buttons=MAX_BUTTONS, simulate=self.simulate, help=self._help_rows())
+        self.board.on_msg(self._on_page_message)
+        self.board.observe(lambda ch: self._help_toggled(ch["new"]), names="help_open")
 
         # -- plots --------------------------------------------------------------------
         self.uncertainty_plot = uncertainty_figure()
@@ -267,9 +211,9 @@ class LabelingWidget(widgets.VBox):
             Path(store_path).resolve().parent if store_path else Path.cwd())
         self.export_dir = widgets.Text(value=str(default_dir), description="export to",
                                        layout=widgets.Layout(width="28em"), style={"description_width": "5em"})
-        self.csv_button = widgets.Button(description="Labels CSV", icon="download", tooltip="write labels.csv")
-        self.json_button = widgets.Button(description="Labels JSON", icon="download", tooltip="write labels.json")
-        self.model_button = widgets.Button(description="Model", icon="download",
+        self.csv_button = widgets.Button(description="⤓ Labels CSV", tooltip="write labels.csv")
+        self.json_button = widgets.Button(description="⤓ Labels JSON", tooltip="write labels.json")
+        self.model_button = widgets.Button(description="⤓ Model",
                                            tooltip="write model.pt (timm-compatible) and model.json")
         export = widgets.HBox([self.export_dir, self.csv_button, self.json_button, self.model_button],
                               layout=widgets.Layout(flex_flow="row wrap"))
@@ -278,11 +222,7 @@ class LabelingWidget(widgets.VBox):
                                 self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         progress_row = widgets.HBox([self.progress, self.step, self.status],
                                     layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        super().__init__([
-            widgets.HTML(CARD_CSS), toolbar, progress_row, self.error_box, self.message,
-            widgets.HBox([self.board, side], layout=widgets.Layout(width="100%")),
-            plots, export,
-        ])
+        super().__init__([toolbar, progress_row, self.error_box, self.message, self.board, plots, export])
         self.add_class("alw-widget")
 
         # -- wiring -------------------------------------------------------------------
@@ -293,13 +233,6 @@ class LabelingWidget(widgets.VBox):
         self.retrain_button.on_click(lambda _b: self.retrain())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.dismiss.on_click(lambda _b: self._show_error(None))
-        self.submit_button.on_click(lambda _b: self.submit())
-        self.skip_button.on_click(lambda _b: self._skip_focused())
-        self.accept_button.on_click(lambda _b: self._accept_focused())
-        self.accept_all_button.on_click(lambda _b: self.accept_all())
-        self.undo_button.on_click(lambda _b: self.undo())
-        self.oracle_button.on_click(lambda _b: self.oracle())
-        self.help_button.observe(lambda ch: self._show_help(ch["new"]), names="value")
         self.csv_button.on_click(lambda _b: self.export("csv"))
         self.json_button.on_click(lambda _b: self.export("json"))
         self.model_button.on_click(lambda _b: self.export("model"))
@@ -321,13 +254,16 @@ class LabelingWidget(widgets.VBox):
             return [card.item_id for card in self.cards]
 
     @property
-    def focused(self) -> Optional[ItemCard]:
+    def focused(self) -> Optional[Card]:
         """The card the keyboard acts on."""
         with self._lock:
             return self.cards[self._focus] if self.cards else None
 
     def handle_event(self, event: Dict[str, Any]) -> None:
-        """The ipyevents handler: act on one browser event (``{"type": "keydown", "key": "3"}``)."""
+        """Act on one key event (``{"type": "keydown", "key": "3", "shiftKey": False}``).
+
+        The page sends the keys it does not handle itself this way; :meth:`press` too.
+        """
         if self._closed:
             return
         try:
@@ -338,7 +274,7 @@ class LabelingWidget(widgets.VBox):
             self._show_error(f"{type(exc).__name__}: {exc}")
 
     def press(self, *keys: str) -> None:
-        """Press keys, as if typed over the grid (for scripts, tests and teaching)."""
+        """Press keys, as if typed with the grid focused (for scripts, tests and teaching)."""
         for key in keys:
             self.handle_event({"type": "keydown", "key": key})
 
@@ -510,14 +446,9 @@ class LabelingWidget(widgets.VBox):
         except ValueError:
             pass
         with self._lock:
-            for w in self.cards + self._retired + self._recent_rows:
-                w.close()
-            self.cards, self._retired, self._recent_rows = [], [], []
-            self._parts.close()
-        if self.key_events is not None:
-            self.key_events.close()
+            self.cards = []
         todo, seen = list(self.children), set()
-        while todo:  # every widget of the layout, depth first (figures included)
+        while todo:  # every widget of the layout, depth first (figures and the board included)
             w = todo.pop()
             if id(w) in seen:
                 continue
@@ -526,33 +457,134 @@ class LabelingWidget(widgets.VBox):
             w.close()
         super().close()
 
-    # ================================================================== keyboard
-    def _listen_keys(self, source: widgets.DOMWidget) -> Any:
+    # ================================================================== the page
+    def _on_page_message(self, _board: Any, content: Dict[str, Any], _buffers: Sequence[Any]) -> None:
+        """A message from the board's page (see :data:`alwidget.ui.board.PAGE_MESSAGES`)."""
+        if self._closed or not isinstance(content, dict):
+            return
+        token = content.get("token")
         try:
-            from ipyevents import Event
-        except ImportError:  # mouse only
-            return None
-        events = Event(source=source, watched_events=["keydown"], prevent_default_action=True,
-                       ignore_modifier_key_events=True)
-        events.on_dom_event(self.handle_event)
-        return events
+            with self._lock:
+                ok, why = self._page_action(content)
+        except Exception as exc:  # a message handler must never raise into the comm layer
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+            self._show_error(why)
+        self.board.ack(token, ok, why)
 
-    def _help_html(self) -> str:
+    def _page_action(self, msg: Dict[str, Any]) -> "tuple[bool, str]":
+        kind = msg.get("kind")
+        item = msg.get("id")
+        if "focus" in msg or "index" in msg:  # the page moved its focus itself: follow, do not push back
+            where = msg.get("focus", msg.get("index"))
+            if isinstance(where, int) and 0 <= where < len(self.cards):
+                self._set_focus(where, push=False)
+        if item is not None:
+            self._touched[str(item)] = time.monotonic()
+        if kind == "focus":
+            return True, ""
+        if kind in ("pick", "accept"):
+            label = msg.get("label")
+            if kind == "accept":
+                card = self._card(item)
+                if self.mode == "validation" or card is None or card.suggestion is None:
+                    why = ("validation labels are given without the model's help" if self.mode == "validation"
+                           else "no suggestion to accept here: train a model first")
+                    self._flash(f"No suggestion to accept: {_esc(why)}.")
+                    self._push_cards()
+                    return False, why
+                label = card.suggestion.label
+            if label not in self.classes:
+                why = f"{label!r} is not a class"
+                self._show_error(why)
+                return False, why
+            return self._teach_item(str(item), str(label), "human" if kind == "pick" else "suggestion")
+        if kind == "pick_text":
+            label = self._keys.match(str(msg.get("text", "")))
+            if label is None:
+                why = f"no class matches {str(msg.get('text', ''))!r}"
+                self._flash(_esc(why[0].upper() + why[1:]) + ".")
+                self._push_cards()
+                return False, why
+            return self._teach_item(str(item), label, "human")
+        if kind == "skip":
+            card = self._card(item)
+            if card is not None and card.label is None:
+                self._skipped.add(card.item_id)
+                card.skipped = True
+                self._push_cards()
+            return True, ""
+        if kind == "key":
+            self.handle_event({"type": "keydown", "key": msg.get("key", ""), "shiftKey": bool(msg.get("shiftKey"))})
+            return True, ""
+        if kind == "action":
+            name = msg.get("name")
+            actions = {"submit": self.submit, "accept_all": self.accept_all, "undo": self.undo, "oracle": self.oracle}
+            if name not in actions:
+                return False, f"unknown action {name!r}"
+            actions[name]()
+            return True, ""
+        if kind == "relabel":
+            current = self.learner.store.get(str(item))
+            if current is None or current.seq != msg.get("seq"):
+                self._flash("That label changed meanwhile; see the list.")
+                self._update_recent(force=True)
+                return False, "that label changed meanwhile"
+            label = msg.get("label")
+            if label == current.label:
+                return True, ""
+            return self._teach_item(str(item), str(label), "human")
+        if kind == "undo":
+            current = self.learner.store.get(str(item))
+            if current is None or current.seq != msg.get("seq"):
+                self._flash("That label changed meanwhile; see the list.")
+                self._update_recent(force=True)
+                return False, "that label changed meanwhile"
+            self.undo(str(item))
+            return True, ""
+        return False, f"unknown message {kind!r}"
+
+    def _card(self, item: Any) -> Optional[Card]:
+        for card in self.cards:
+            if card.item_id == item:
+                return card
+        return None
+
+    def _teach_item(self, item: str, label: str, source: str) -> "tuple[bool, str]":
+        card = self._card(item)
+        if card is not None and card.label == label and card.source == source:
+            return True, ""
+        if self._teach([item], [label], source):
+            return True, ""
+        return False, self._last_error
+
+    # ================================================================== keyboard
+    def _help_rows(self) -> List[List[str]]:
         keys = dict(KEY_HELP)
         if all(k == c for k, c in self._digit_keys.items()):
             keys["1…9, 0"] = "label the current card with the class of that name"
         else:
-            shown = ", ".join(f"<kbd>{_esc(k)}</kbd> {_esc(c)}" for k, c in self._digit_keys.items())
+            shown = ", ".join(f"{k} {c}" for k, c in self._digit_keys.items())
             keys["1…9, 0"] = f"label the current card: {shown}"
-        rows = "".join(f"<tr><td><kbd>{_esc(k)}</kbd></td><td>{v}</td></tr>" for k, v in keys.items())
-        sim = "<tr><td><kbd>o</kbd></td><td>oracle answers the batch</td></tr>" if self.simulate else ""
-        return ("<div style='font-size:0.9em'>Keys act while the mouse is over the grid (JupyterLab does not "
-                f"see them then).<table>{rows}{sim}</table></div>")
+        rows = [[k, v] for k, v in keys.items()]
+        if self.simulate:
+            rows.append(["o", "oracle answers the batch"])
+        return rows
+
+    def _help_toggled(self, show: bool) -> None:
+        self.help_open = bool(show)
 
     def _show_help(self, show: bool) -> None:
-        self.help.layout.display = "" if show else "none"
-        if self.help_button.value != show:
-            self.help_button.value = show
+        self.board.help_open = bool(show)
+
+    @property
+    def help_open(self) -> bool:
+        """Whether the key help is shown under the grid."""
+        return bool(self.board.help_open)
+
+    @help_open.setter
+    def help_open(self, show: bool) -> None:
+        if self.board.help_open != bool(show):
+            self.board.help_open = bool(show)
 
     def _do(self, action: KeyAction) -> None:
         with self._lock:
@@ -568,7 +600,7 @@ class LabelingWidget(widgets.VBox):
         if card is not None:
             self._touched[card.item_id] = time.monotonic()
 
-    def _act(self, action: KeyAction, card: Optional[ItemCard]) -> None:
+    def _act(self, action: KeyAction, card: Optional[Card]) -> None:
         with self._lock:
             kind = action.kind
             if kind == "move":
@@ -579,6 +611,7 @@ class LabelingWidget(widgets.VBox):
                 card.show_typeahead("")
                 if self._label_card(card, action.label, "human"):
                     self._advance()
+                self._push_cards()
             elif kind == "accept":
                 self._accept_focused()
             elif kind == "skip":
@@ -592,11 +625,15 @@ class LabelingWidget(widgets.VBox):
             elif kind == "oracle":
                 self.oracle()
             elif kind == "help":
-                self._show_help(not self.help_button.value)
+                self._show_help(not self.board.help_open)
             elif kind == "typing" and card is not None:
                 card.show_typeahead(action.text or "/", action.label)
+                self._push_cards()
             elif kind == "cancel" and card is not None:
                 card.show_typeahead("")
+                self._push_cards()
+            elif kind == "accept_all":
+                self.accept_all()
 
     def _move_focus(self, step: int, wrap: bool = True) -> None:
         n = len(self.cards)
@@ -606,11 +643,17 @@ class LabelingWidget(widgets.VBox):
         new = new % n if wrap else min(max(new, 0), n - 1)
         self._set_focus(new)
 
-    def _set_focus(self, index: int) -> None:
+    def _set_focus(self, index: int, push: bool = True) -> None:
+        """Focus card ``index``; ``push``: tell the page (it moved there itself otherwise)."""
         self._keys.cancel()
         self._focus = min(max(int(index), 0), max(len(self.cards) - 1, 0))
         for i, card in enumerate(self.cards):
-            card.set_focus(i == self._focus)
+            focused = i == self._focus
+            if card.focused and not focused and card.typeahead:
+                card.show_typeahead("")
+            card.focused = focused
+        if push:
+            self.board.move_focus(self._focus)
 
     def _advance(self) -> None:
         """Focus the next card that still needs a label (stay if none)."""
@@ -634,6 +677,7 @@ class LabelingWidget(widgets.VBox):
                 return
             if self._label_card(card, card.suggestion.label, "suggestion"):
                 self._advance()
+            self._push_cards()
 
     def _skip_focused(self) -> None:
         with self._lock:
@@ -642,12 +686,13 @@ class LabelingWidget(widgets.VBox):
                 return
             if card.label is None:
                 self._skipped.add(card.item_id)
-                card.set_skipped(True)
+                card.skipped = True
             self._advance()
+            self._push_cards()
 
     # ================================================================== labels
-    def _on_pick(self, card: ItemCard, label: str) -> None:
-        """A class button (or the dropdown) of ``card`` was clicked."""
+    def _on_pick(self, card: Card, label: str) -> None:
+        """``card.pick(label)`` from code: label it, focus the next card to label (as the page does)."""
         try:
             with self._lock:
                 if card in self.cards:
@@ -655,10 +700,11 @@ class LabelingWidget(widgets.VBox):
                 if self._label_card(card, label, "human") and card in self.cards:
                     self._advance()
                 self._touch()
+                self._push_cards()
         except Exception as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
 
-    def _label_card(self, card: ItemCard, label: str, source: str) -> bool:
+    def _label_card(self, card: Card, label: str, source: str) -> bool:
         if card.label == label and card.source == source:
             return True
         return self._teach([card.item_id], [label], source)
@@ -667,7 +713,8 @@ class LabelingWidget(widgets.VBox):
         try:
             self.learner.teach(ids, labels, source=source)
         except Exception as exc:
-            self._show_error(f"label not saved: {type(exc).__name__}: {exc}")
+            self._last_error = f"label not saved: {type(exc).__name__}: {exc}"
+            self._show_error(self._last_error)
             self._after_labels_changed()
             return False
         self._skipped.difference_update(ids)
@@ -678,6 +725,7 @@ class LabelingWidget(widgets.VBox):
         """Re-read labels from the store into the cards, the recent list and the status."""
         with self._lock:
             self._sync_cards()
+            self._push_cards()
             self._update_recent()
             self._update_status()
 
@@ -704,10 +752,10 @@ class LabelingWidget(widgets.VBox):
         if mode == "review":
             self._review_order = self._hardest_first()
             self._review_page = 0
-        self.instructions.value = self._instructions()
-        for button in (self.accept_button, self.accept_all_button):
-            button.disabled = mode == "validation"
-        self._fill(keep_labeled=False)
+        with self.board.hold_sync():
+            self.board.mode = mode
+            self.board.instructions = self._instructions()
+            self._fill(keep_labeled=False)
 
     def _instructions(self) -> str:
         if self.mode == "validation":
@@ -718,7 +766,7 @@ class LabelingWidget(widgets.VBox):
             return ("<b>Review</b>: the model's suggestions for the rest of the pool, hardest first. "
                     "<kbd>a</kbd> accepts, a class button or number key corrects, Enter shows the next page.")
         return ("<b>Label</b> the images the model is least sure about: click a class or press its key; "
-                "Enter submits the batch. Hover the grid for keys (<kbd>?</kbd> lists them).")
+                "Enter submits the batch. Click a card (or Tab to the grid) for keys; <kbd>?</kbd> lists them.")
 
     def _hardest_first(self) -> List[str]:
         unc = self.learner.uncertainty
@@ -750,7 +798,7 @@ class LabelingWidget(widgets.VBox):
         store = self.learner.store
         now = time.monotonic()
         old = self.cards[: self.k]
-        keep: List[Optional[ItemCard]] = []
+        keep: List[Optional[Card]] = []
         if keep_labeled:
             for i, card in enumerate(old):
                 working = (i == self._focus and now - self._touched.get(card.item_id, -1e9) < _KEY_GRACE_S
@@ -764,7 +812,7 @@ class LabelingWidget(widgets.VBox):
             self._show_error(f"could not choose images: {type(exc).__name__}: {exc}")
             new_ids = []
         fresh = iter(new_ids)
-        cards: List[ItemCard] = []
+        cards: List[Card] = []
         for card in keep:
             if card is None:
                 item = next(fresh, None)
@@ -772,19 +820,17 @@ class LabelingWidget(widgets.VBox):
                     continue
                 card = self._make_card(item)
             cards.append(card)
-        for card in self.cards:
-            if card not in cards:
-                self._retire(card)
         self.cards = cards
-        self.grid.children = tuple(cards)
         self._sync_cards(self._suggestions([c.item_id for c in cards]))
-        self._set_focus(self._focus if keep_labeled else 0)
-        if not keep_labeled:
-            self._advance_from_start()
-        if not cards:
-            self.instructions.value = self._instructions() + "<br><i>Nothing left to show here.</i>"
-        elif self.mode == "validation":
-            self.instructions.value = self._instructions()
+        with self.board.hold_sync():
+            self._set_focus(self._focus if keep_labeled else 0)
+            if not keep_labeled:
+                self._advance_from_start()
+            self._push_cards()
+            if not cards:
+                self.board.instructions = self._instructions() + "<br><i>Nothing left to show here.</i>"
+            elif self.mode == "validation":
+                self.board.instructions = self._instructions()
 
     def _advance_from_start(self) -> None:
         for i, card in enumerate(self.cards):
@@ -792,22 +838,17 @@ class LabelingWidget(widgets.VBox):
                 self._set_focus(i)
                 return
 
-    def _make_card(self, item: str) -> ItemCard:
+    def _make_card(self, item: str) -> Card:
         try:
             image = self.learner.pool.image(item)
         except Exception:
             image = None
-        return ItemCard(item, image, self.classes, self._on_pick, thumb_size=self.thumb_size,
-                        keys=self._digit_keys, parts=self._parts)
+        return Card(item, image, self.classes, self._on_pick, thumb_size=self.thumb_size)
 
-    def _retire(self, card: widgets.Widget) -> None:
-        """Close replaced cards a refresh later: a click already on its way still finds its card."""
-        self._retired.append(card)
-        keep = max(self.k, self.n_recent, 1)
-        if len(self._retired) > 2 * keep:
-            for old in self._retired[:-keep]:
-                old.close()
-            self._retired = self._retired[-keep:]
+    def _push_cards(self) -> None:
+        """Send the cards (and the images of new ones) to the page, in one message."""
+        images = {c.item_id: c.png for c in self.cards if c.png is not None}
+        self.board.show([c.state() for c in self.cards], images)
 
     def _suggestions(self, ids: Sequence[str]) -> Dict[str, Suggestion]:
         if not ids:
@@ -938,41 +979,18 @@ class LabelingWidget(widgets.VBox):
         update_accuracy(self.accuracy_plot, history, self._baseline)
 
     # ================================================================== side panels
-    def _update_recent(self) -> None:
+    def _update_recent(self, force: bool = False) -> None:
+        """Show the latest label events in the recent-labels list (``force``: resend as is)."""
         try:
             events = self.learner.store.events(limit=self.n_recent)
         except Exception:
             events = []
-        old = {row.event.seq: row for row in self._recent_rows}
-        kept = [old.pop(e.seq, None) for e in events]
-        spare = list(old.values())  # rows whose event left the list: rebound to new events
-        rows = []
-        for event, row in zip(events, kept):
-            if row is None:
-                if spare:
-                    row = spare.pop()
-                    row.bind(event)
-                else:
-                    row = _RecentRow(event, self.classes, self._undo_row, self._relabel_row)
-            rows.append(row)
-        self._recent_rows = rows
-        self.recent_box.children = tuple(rows)
-        for row in spare:
-            self._retire(row)
-
-    def _undo_row(self, row: _RecentRow) -> None:
-        with self._lock:
-            current = self.learner.store.get(row.event.item_id)
-            if current is None or current.seq != row.event.seq:
-                self._flash("That label changed meanwhile; see the list.")
-                self._update_recent()
-                return
-            self.undo(row.event.item_id)
-
-    def _relabel_row(self, row: _RecentRow, label: str) -> None:
-        with self._lock:
-            if label is not None:
-                self._teach([row.event.item_id], [label], "human")
+        self.recent_events = list(events)
+        rows = [{"seq": int(e.seq), "id": str(e.item_id), "label": str(e.label), "source": str(e.source),
+                 "split": str(e.split)} for e in events]
+        if force and rows == self.board.recent:
+            self.board.recent = []  # a changed list, so the page redraws the row it changed by hand
+        self.board.recent = rows
 
     def _label_validation_from_truth(self) -> None:
         truth = self.learner.pool.truth
@@ -1043,12 +1061,12 @@ class LabelingWidget(widgets.VBox):
         except Exception:
             skipped = []
         if not skipped:
-            self.notes.value = ""
+            self.board.notes = ""
             return
         shown = ", ".join(f"<code>{_esc(item)}</code> ({_esc(reason)})" for item, reason in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         n = len(skipped)
-        self.notes.value = (f"<span style='color:#8d6e00'>⚠ {n} image{'s' if n != 1 else ''} could not be read "
+        self.board.notes = (f"<span style='color:#8d6e00'>⚠ {n} image{'s' if n != 1 else ''} could not be read "
                             f"and {'are' if n != 1 else 'is'} left out: {shown}{more} (see "
                             "<code>learner.pool.skipped</code>).</span>")
 

@@ -108,10 +108,35 @@ def widget_tree(root) -> List[Any]:
 
 
 def html_children(root) -> List[str]:
-    """The markup of every ``HTML`` / ``HTMLMath`` widget below ``root``: what the page renders as HTML."""
+    """Every markup string below ``root`` that the page renders as HTML: the value of each
+    ``HTML`` / ``HTMLMath`` widget and the board's ``instructions`` and ``notes`` (the board
+    sets everything else as text)."""
     import ipywidgets as widgets
 
-    return [w.value for w in widget_tree(root) if isinstance(w, (widgets.HTML, widgets.HTMLMath))]
+    from alwidget.ui.board import Board
+
+    out = []
+    for w in widget_tree(root):
+        if isinstance(w, (widgets.HTML, widgets.HTMLMath)):
+            out.append(w.value)
+        elif isinstance(w, Board):
+            out += [w.instructions, w.notes]
+    return out
+
+
+def board_text(root) -> List[str]:
+    """Every name the board shows as text: card ids, labels, suggestions, class names, recent rows."""
+    from alwidget.ui.board import Board
+
+    out: List[str] = []
+    for w in widget_tree(root):
+        if isinstance(w, Board):
+            out += list(w.classes)
+            for card in w.cards:
+                out += [card["id"], card["label"] or "", (card["suggestion"] or {}).get("label", "")]
+            for row in w.recent:
+                out += [row["id"], row["label"]]
+    return out
 
 
 def png_bytes(width: int, height: int) -> bytes:

@@ -98,7 +98,7 @@ def click_truth(w, n: int) -> Dict[str, str]:
     truth = w.learner.pool.truth
     given = {}
     for card in [c for c in w.cards if c.label is None][:n]:
-        card.buttons[truth[card.item_id]].click()
+        card.pick(truth[card.item_id])
         given[card.item_id] = truth[card.item_id]
     return given
 

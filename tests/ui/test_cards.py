@@ -1,13 +1,15 @@
-"""One card: crisp thumbnails, escaped text, class buttons and the dropdown beyond ten classes."""
+"""One card: crisp thumbnails, its state for the page, and what it shows as text."""
 
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from alwidget.ui.cards import ItemCard, Suggestion, class_keys, thumbnail_png
+from alwidget.ui.cards import Card, Suggestion, class_keys, thumbnail_png
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -42,41 +44,41 @@ def test_class_keys_use_digit_names_when_classes_are_digits():
     assert class_keys([f"c{i}" for i in range(12)])["0"] == "c9"
 
 
-def test_card_escapes_item_id_and_class_names_and_forwards_clicks():
+def test_card_state_carries_names_as_data_and_forwards_picks():
     picked = []
     classes = [EVIL, "dog"]
-    card = ItemCard(f"folder/{EVIL}.png", np.zeros((8, 8, 1), np.uint8), classes,
-                    lambda c, name: picked.append((c.item_id, name)))
-    assert "<img" not in card.title.value and "&lt;img" in card.title.value
-    # button descriptions are plain text: the name is there as typed, never parsed as HTML
-    assert card.buttons[EVIL].description.endswith(EVIL)
-    card.buttons[EVIL].click()
+    card = Card(f"folder/{EVIL}.png", np.zeros((8, 8, 1), np.uint8), classes,
+                lambda c, name: picked.append((c.item_id, name)))
+    card.pick(EVIL)
     assert picked == [(f"folder/{EVIL}.png", EVIL)]
+    with pytest.raises(ValueError, match="not one of the classes"):
+        card.pick("cat")
     card.show(label=EVIL, source="human", suggestion=Suggestion(EVIL, 0.8, "hard", 0.7))
-    assert "<img" not in card.info.value and card.info.value.count("&lt;img") == 2
-    assert card.buttons[EVIL].button_style == "success" and card.buttons["dog"].button_style == ""
-    assert "alw-labeled" in card._dom_classes
-    card.close()
+    state = card.state()
+    # names travel as they are (board.js sets them as text, never as HTML: tests/browser checks)
+    assert state["id"] == f"folder/{EVIL}.png" and state["label"] == EVIL
+    assert state["suggestion"] == {"label": EVIL, "confidence": 0.8, "band": "hard", "uncertainty": 0.7}
+    assert json.loads(json.dumps(state)) == state  # JSON-ready
+    assert card.info.splitlines() == [f"✔ {EVIL}", f"model: {EVIL} 80% hard"]
 
 
 def test_card_shows_suggestion_confidence_and_band():
-    card = ItemCard("a", np.zeros((8, 8, 3), np.uint8), ["x", "y"], lambda c, n: None)
+    card = Card("a", np.zeros((8, 8, 3), np.uint8), ["x", "y"], lambda c, n: None)
     card.show(suggestion=Suggestion("y", 0.734, "medium", 0.3))
-    assert "y" in card.info.value and "73%" in card.info.value and "medium" in card.info.value
+    assert card.info == "model: y 73% medium"
+    card.show(suggestion=Suggestion("y", float("nan"), "medium", 0.3))
+    assert card.info == "model: y –% medium".replace("–%", "–") and card.state()["suggestion"]["confidence"] is None
     card.show(suggestion=Suggestion("y", 0.734, "medium", 0.3), show_suggestion=False)
-    assert "73%" not in card.info.value
-    assert "alw-pixelated" in card.image._dom_classes
-    card.close()
+    assert card.info == "" and not card.state()["show_suggestion"]
+    assert card.state()["pixelated"] and (card.width, card.height) == (112, 112)
+    assert card.png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_many_classes_use_a_dropdown():
-    picked = []
-    classes = [f"class {i}" for i in range(15)]
-    card = ItemCard("a", None, classes, lambda c, n: picked.append(n))
-    assert card.buttons == {} and card.dropdown is not None
-    card.dropdown.value = "class 12"
-    assert picked == ["class 12"]
-    card.show(label="class 3")
-    assert card.dropdown.value == "class 3" and picked == ["class 12"]  # showing is not picking
-    assert "unreadable" in card.image.value
-    card.close()
+def test_an_unreadable_image_is_a_card_without_picture():
+    card = Card("a", None, [f"class {i}" for i in range(15)], lambda c, n: None, thumb_size=90)
+    state = card.state()
+    assert state["unreadable"] and card.png is None and (state["width"], state["height"]) == (90, 90)
+    card.skipped = True
+    assert card.info == "skipped\nno model yet"
+    card.show(label="class 3", source="oracle")
+    assert not card.skipped and card.info.startswith("✔ class 3 (oracle)")

@@ -1,8 +1,8 @@
 """The widget driven kernel-side: clicks, key events, background cycles, review, errors.
 
-Every test uses a tiny learner (200 digits, 20 training steps). Clicks go through
-``Button.click()``; key events go through the ipyevents handler with the dict the browser
-sends (``{"type": "keydown", "key": "3"}``).
+Every test uses a tiny learner (200 digits, 20 training steps). What the person does in the
+page arrives as the board's messages (``tests/ui/conftest.py::Page`` sends what board.js
+sends, through the comm entry point); ``card.pick`` and ``press`` are the same from code.
 """
 
 from __future__ import annotations
@@ -21,8 +21,19 @@ EVIL = "<img src=x onerror=alert(1)>"
 
 
 def key(w, k, **mods):
-    """Send a key event exactly as ipyevents delivers it from the browser."""
-    w.key_events._handle_mouse_msg(None, {"event": "keydown", "type": "keydown", "key": k, **mods}, None)
+    """Press a key with the grid focused, as board.js forwards it."""
+    return _page(w).key(k, **mods)
+
+
+_PAGES = {}
+
+
+def _page(w):
+    if id(w) not in _PAGES or _PAGES[id(w)].w is not w:
+        from .conftest import Page
+
+        _PAGES[id(w)] = Page(w)
+    return _PAGES[id(w)]
 
 
 def plot_data(w):
@@ -45,16 +56,45 @@ def test_clicking_class_buttons_saves_at_once(make_widget):
     w = make_widget(k=6)
     assert w.mode == "label" and len(w.cards) == 6
     card = w.cards[2]
-    card.buttons["7"].click()
+    card.pick("7")
     event = w.learner.store.get(card.item_id)
     assert (event.label, event.source, event.split) == ("7", "human", "train")
-    assert card.label == "7" and card.buttons["7"].button_style == "success"
+    assert card.label == "7" and w.board.cards[2]["label"] == "7"
     assert "<b>1</b> labels" in w.status.value
     assert w.focused is w.cards[3]  # moves on to the next card to label
+    assert w.board.focus[0] == 3  # ...and tells the page
     # correcting a card relabels it; the store keeps both events, the latest counts
-    card.buttons["1"].click()
+    card.pick("1")
     assert w.learner.labels[card.item_id] == "1"
-    assert w.recent_box.children[0].event.label == "1"
+    assert w.recent_events[0].label == "1" and w.board.recent[0]["label"] == "1"
+
+
+def test_a_click_in_the_page_is_acknowledged_and_a_refused_one_reverted(make_widget, page, monkeypatch):
+    import sqlite3
+
+    w = make_widget(k=4)
+    p = page(w)
+    ids = w.grid_ids
+    serial = w.board.focus[1]
+    ack = p.click(1, "7")
+    assert ack["kind"] == "ack" and ack["ok"] and ack["token"] == p.token
+    assert w.learner.labels == {ids[1]: "7"} and w.board.cards[1]["label"] == "7"
+    # the page moved its focus itself (to card 2): the widget follows without pushing it back
+    assert w._focus == 2 and w.board.focus[1] == serial
+    # a pick the store refuses: the ack says why, the card shows no label, the error is shown
+    def full_disk(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(w.learner, "teach", full_disk)
+    ack = p.click(3, "2")
+    assert not ack["ok"] and "not saved" in ack["message"]
+    assert w.board.cards[3]["label"] is None and "not saved" in w.error.value
+    assert ack["message"] == w._last_error and "disk is full" in ack["message"]
+    monkeypatch.undo()
+    # nonsense from the page is refused, never raised into the comm layer
+    assert not p.send(kind="pick", id=ids[0], label="no such class")["ok"]
+    ack = p.send(kind="bogus")
+    assert not ack["ok"] and "unknown message 'bogus'" in ack["message"]
 
 
 def test_number_keys_move_undo_and_skip(make_widget):
@@ -74,18 +114,27 @@ def test_number_keys_move_undo_and_skip(make_widget):
     key(w, "Backspace")  # undoes the latest label: card 2
     assert w.learner.labels == {ids[0]: "3"} and w.cards[2].label is None
     assert "Undid" in w.message.value
-    key(w, "Shift")  # modifier keys alone are not sent by ipyevents (ignore_modifier_key_events)...
-    key(w, "1", ctrlKey=True)  # ...and modified keys do nothing here
+    w.handle_event({"type": "keydown", "key": "Shift"})  # a modifier alone does nothing...
+    w.handle_event({"type": "keydown", "key": "1", "ctrlKey": True})  # ...nor a modified key
     assert w.learner.labels == {ids[0]: "3"}
-    assert w.key_events.watched_events == ["keydown"] and w.key_events.prevent_default_action
+
+
+def test_keys_pressed_from_code_move_the_page_focus(make_widget):
+    w = make_widget(k=8)
+    serial = w.board.focus[1]
+    w.press("3")
+    assert w.board.focus == [1, serial + 1]  # a new serial: the page applies it
+    w.press("ArrowDown")
+    assert w.board.focus[0] == 5 and w.focused.item_id == w.grid_ids[5]
+    assert [c["id"] for c in w.board.cards] == w.grid_ids
 
 
 def test_typeahead_with_slash(make_widget):
     w = make_widget(k=3)
-    for k in ("/", "5"):
-        key(w, k)
-    assert "type:" in w.focused.info.value
-    key(w, "Enter")
+    for k in ("/", "5"):  # from code (the page opens a type-ahead field of its own on "/")
+        w.press(k)
+    assert "type: 5 → 5" in w.focused.info and w.board.cards[0]["typeahead"] == "5"
+    w.press("Enter")
     assert w.learner.labels == {w.grid_ids[0]: "5"}  # Enter picked, it did not submit
 
 
@@ -98,8 +147,8 @@ def test_submit_retrains_in_background_and_refreshes_grid_status_and_plots(make_
     second = w.grid_ids
     assert len(second) == 10 and not set(first) & set(second)
     # keep labelling while it trains: these labels must survive the refresh
-    w.cards[0].buttons["4"].click()
-    w.cards[1].buttons["2"].click()
+    w.cards[0].pick("4")
+    w.cards[1].pick("2")
     given = {second[0]: "4", second[1]: "2"}
     assert w.wait(90)
     learner = w.learner
@@ -158,33 +207,32 @@ def test_auto_retrain_off_and_retrain_now(make_widget, label_from_truth):
     assert w.wait(90) and len(w.learner.history) == 1
 
 
-def test_undo_any_recent_label_and_change_it(make_widget):
+def test_undo_any_recent_label_and_change_it(make_widget, page):
     w = make_widget(k=6)
     ids = w.grid_ids
     for card, lab in zip(w.cards[:4], "1234"):
-        card.buttons[lab].click()
-    rows = list(w.recent_box.children)
-    assert [r.event.item_id for r in rows[:4]] == ids[:4][::-1]
+        card.pick(lab)
+    rows = list(w.board.recent)
+    assert [r["id"] for r in rows[:4]] == ids[:4][::-1]
+    assert [e.seq for e in w.recent_events] == [r["seq"] for r in rows]
+    p = page(w)
     # undo the third-most-recent label, not the last one
     target = rows[2]
-    assert target.event.item_id == ids[1]
-    target.undo_button.click()
+    assert target["id"] == ids[1]
+    assert p.send(kind="undo", seq=target["seq"], id=target["id"])["ok"]
     assert ids[1] not in w.learner.labels and len(w.learner.labels) == 3
     assert w.cards[1].label is None
-    assert ids[1] not in [r.event.item_id for r in w.recent_box.children]
+    assert ids[1] not in [r["id"] for r in w.board.recent]
     # change another one through its dropdown
-    row = next(r for r in w.recent_box.children if r.event.item_id == ids[0])
-    row.label.value = "8"
+    row = next(r for r in w.board.recent if r["id"] == ids[0])
+    assert p.send(kind="relabel", seq=row["seq"], id=row["id"], label="8")["ok"]
     assert w.learner.labels[ids[0]] == "8" and w.cards[0].label == "8"
-    # rows are reused: the row now shows the item's new label
-    old_event = row.event
-    w.cards[0].buttons["9"].click()
-    current = next(r for r in w.recent_box.children if r.event.item_id == ids[0])
-    assert current.label.value == "9" and current.event.label == "9"
-    # an undo clicked on a row still bound to an older label (a click racing the refresh)
-    # does not undo something else
-    current.event = old_event
-    current.undo_button.click()
+    assert w.board.recent[0]["label"] == "8"
+    # an undo or change clicked on a row that still shows an older label (a click racing the
+    # refresh) does not touch the newer one
+    w.cards[0].pick("9")
+    assert not p.send(kind="undo", seq=row["seq"], id=row["id"])["ok"]
+    assert not p.send(kind="relabel", seq=row["seq"], id=row["id"], label="2")["ok"]
     assert w.learner.labels[ids[0]] == "9" and "changed meanwhile" in w.message.value
 
 
@@ -211,7 +259,7 @@ def test_review_mode_accepts_and_corrects_hardest_first(make_widget, label_from_
     assert (event.label, event.source) == (suggestion, "suggestion")
     second = w.cards[1]
     wrong = next(c for c in learner.classes if c != second.suggestion.label)
-    second.buttons[wrong].click()
+    second.pick(wrong)
     assert learner.store.get(second.item_id).source == "human"
     sources = {e.item_id: e.source for e in learner.store.events()}
     assert sources[first.item_id] == "suggestion" and sources[second.item_id] == "human"
@@ -274,15 +322,17 @@ def test_names_are_escaped_everywhere(make_learner, make_widget, digits200):
     pool = ImagePool.from_arrays(images, ids=ids, truth=truth, classes=[EVIL, "plain & simple"])
     learner = make_learner(pool, validation_size=6)
     w = make_widget(learner, k=4, simulate=True)
-    w.cards[0].buttons[EVIL].click()
+    w.cards[0].pick(EVIL)
     w.submit()
     assert w.wait(90)
-    htmls = [w.status.value, w.message.value, w.error.value, w.instructions.value]
-    for card in w.cards:
-        htmls += [card.title.value, card.info.value]
-    htmls += [r.text.value for r in w.recent_box.children]
+    w.undo()  # the message names the label undone
+    # the HTML the page renders as HTML is escaped...
+    htmls = [w.status.value, w.message.value, w.error.value, w.board.instructions, w.board.notes]
     assert any("&lt;img" in h for h in htmls)
     assert not any("<img" in h for h in htmls)
+    # ...and the names reach the board as data, which board.js sets as text (tests/browser checks)
+    assert EVIL in w.board.classes and w.board.cards[0]["id"].startswith(EVIL)
+    assert any(r["label"] == EVIL for r in w.board.recent) or w.recent_events == []
 
 
 def test_strategy_k_and_export(make_widget, label_from_truth, tmp_path):
@@ -290,7 +340,7 @@ def test_strategy_k_and_export(make_widget, label_from_truth, tmp_path):
     w.strategy.value = "margin"
     assert w.learner.strategy.name == "margin"
     w.k_input.value = 7
-    assert len(w.cards) == 7 and len(w.grid.children) == 7
+    assert len(w.cards) == 7 and len(w.board.cards) == 7 and len(w.board.images) == 7
     label_from_truth(w, 3)
     w.k_input.value = 3
     assert len(w.cards) == 3 and all(c.label is not None for c in w.cards)
@@ -312,21 +362,25 @@ def test_strategy_k_and_export(make_widget, label_from_truth, tmp_path):
     assert "edl_vacuity" in w.error.value
 
 
-def test_many_classes_dropdown_and_typeahead(make_learner, make_widget, digits200):
+def test_many_classes_typeahead(make_learner, make_widget, digits200, page):
     classes = [f"kind {i:02d}" for i in range(12)]
     images = np.stack([digits200.image(i) for i in digits200.ids[:120]])
     truth = [classes[i % 12] for i in range(120)]
     pool = ImagePool.from_arrays(images, truth=truth, classes=classes)
     w = make_widget(make_learner(pool, validation_size=12), k=4)
+    assert w.board.max_buttons == 10 and len(w.board.classes) == 12  # the page shows a type-ahead field
+    p = page(w)
     card = w.cards[0]
-    assert card.dropdown is not None and not card.buttons
-    card.dropdown.value = "kind 11"
+    assert p.send(kind="pick_text", id=card.item_id, text="KIND 11", focus=1)["ok"]  # case does not matter
     assert w.learner.labels[card.item_id] == "kind 11"
-    for k in "/kind 03":
-        key(w, k)
-    key(w, "Enter")
-    assert w.learner.labels[w.cards[1].item_id] == "kind 03"
-    assert w.cards[1].dropdown.value == "kind 03"
+    assert p.send(kind="pick_text", id=w.cards[1].item_id, text="kind 1", focus=2)["ok"]  # a prefix: the first
+    assert w.learner.labels[w.cards[1].item_id] == "kind 10"
+    ack = p.send(kind="pick_text", id=w.cards[2].item_id, text="zebra", focus=2)
+    assert not ack["ok"] and "no class matches 'zebra'" in ack["message"] and w.cards[2].label is None
+    for k in "/kind 03":  # typing from code
+        w.press(k)
+    w.press("Enter")
+    assert w.learner.labels[w.cards[2].item_id] == "kind 03"
 
 
 def test_close_detaches_from_the_learner(make_learner):
@@ -356,7 +410,7 @@ def test_a_click_on_a_card_already_replaced_labels_the_item_it_showed(make_widge
     old = w.cards[0]
     w.submit()  # the grid moves on before the click arrives
     assert old not in w.cards and old.item_id not in w.grid_ids
-    old.buttons["5"].click()
+    old.pick("5")
     assert w.learner.labels == {old.item_id: "5"}
     assert all(c.label is None for c in w.cards)
 
@@ -373,7 +427,8 @@ def test_refresh_after_teaching_from_code(make_learner, make_widget):
     item = w.grid_ids[1]
     learner.teach(item, truth[item], source="import")
     w.refresh()
-    assert w.cards[1].label == truth[item] and "import" in w.cards[1].info.value
+    assert w.cards[1].label == truth[item] and "(import)" in w.cards[1].info
+    assert w.board.cards[1]["source"] == "import"
 
 
 def test_skipped_validation_images_come_back_last(make_learner, make_widget):
@@ -398,7 +453,7 @@ def test_cancel_keeps_the_previous_model(make_learner, make_widget, label_from_t
     assert learner.history[-1].error and learner.uncertainty is None
     assert "cancelled" in w.message.value and w.error_box.layout.display == "none"
     assert w.cancel_button.disabled
-    w.cards[0].buttons["1"].click()  # the session goes on
+    w.cards[0].pick("1")  # the session goes on
     assert w.learner.labels[w.cards[0].item_id] == "1"
 
 
@@ -415,8 +470,11 @@ def test_images_that_cannot_be_read_are_named(tmp_path, make_learner, make_widge
     pool = ImagePool.from_folder(root)
     assert len(pool.skipped) == 2
     w = make_widget(make_learner(pool, validation_size=4), k=4)
-    assert "2 images could not be read" in w.notes.value
-    assert "b/notes.png" in w.notes.value and "&lt;img" in w.notes.value and "<img" not in w.notes.value
+    notes = w.board.notes
+    assert "2 images could not be read" in notes
+    assert "b/notes.png" in notes and "&lt;img" in notes and "<img" not in notes
+    unreadable = [c for c in w.board.cards if c["unreadable"]]
+    assert all(c["id"] not in w.board.images for c in unreadable)
 
 
 def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled(make_learner, make_widget):
@@ -445,3 +503,46 @@ def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled
     assert w.mode == "label" and len(w.grid_ids) == 6
     assert time.perf_counter() - t0 < 5
     assert not set(w.grid_ids) & set(learner.validation_ids)
+
+
+def test_the_grid_is_one_model_whatever_k_and_a_new_batch_adds_none(make_learner):
+    import ipywidgets as widgets
+
+    learner = make_learner()
+    learner.query(1)
+    made = {}
+    for k in (1, 12, 24):
+        before = set(widgets.Widget.widgets)
+        w = LabelingWidget(learner, k=k)
+        made[k] = len(set(widgets.Widget.widgets) - before)
+        if k == 12:
+            before = set(widgets.Widget.widgets)
+            w.submit()
+            w.submit()
+            assert set(widgets.Widget.widgets) == before  # new batches: no new models
+        w.close()
+        learner.cancel()
+    assert made[24] - made[1] <= 2 and made[12] <= 100, made
+
+
+def test_the_board_ships_its_es_module_inline(make_widget):
+    from importlib.resources import files
+
+    w = make_widget(k=2)
+    state = w.board.get_state()
+    esm = state["_esm"]
+    assert esm == files("alwidget.ui").joinpath("board.js").read_text(encoding="utf-8")
+    assert "export default" in esm and "data-lm-suppress-shortcuts" in esm
+    assert "\n" in esm and not esm.startswith(("http:", "https:", "./", "../"))  # code, not a URL or a path
+    assert "http" not in esm and "import " not in esm.split("export default")[0]  # nothing fetched
+    assert "url(" not in state["_css"] and "@import" not in state["_css"]
+
+
+def test_images_travel_as_binary_buffers(make_widget):
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    w = make_widget(k=3)
+    _state, paths, buffers = _remove_buffers(w.board.get_state())
+    assert sorted(p[1] for p in paths if p[0] == "images") == sorted(w.grid_ids)
+    assert all(bytes(b[:8]) == b"\x89PNG\r\n\x1a\n" for b in buffers)
+    assert "base64" not in json.dumps(_state)

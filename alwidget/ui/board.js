@@ -1,0 +1,543 @@
+// The labeling board of alwidget: the card grid, the batch bar, the key help and the
+// recent-labels list, as one anywidget view.
+//
+// It renders the state Python keeps (traits `cards`, `images`, `recent`, ...) and forwards
+// what the person does as messages (`model.send`): a pick, a skip, an accept, a key, a
+// relabel or an undo in the recent list. Python decides; this file only draws.
+//
+// A pick is shown at once (the card is marked `alw-pending`) and confirmed by Python's
+// `ack` message; a refused pick is undone on the card and its reason is shown.
+//
+// Keys act while the grid has the keyboard focus: it takes the focus on a click or Tab and
+// keeps it until Escape or a click elsewhere, wherever the pointer goes. The grid carries
+// `data-lm-suppress-shortcuts`, so JupyterLab's shortcuts do not fire meanwhile.
+//
+// Every name that comes from the person's data (item ids, class names, sources) is set as
+// text (`textContent`, attributes), never as HTML. Only `instructions` and `notes`, which
+// Python writes with every dynamic part escaped, are HTML.
+
+const BAND_COLOURS = { easy: "#2e7d32", medium: "#ef6c00", hard: "#c62828" };
+const MOVES = { ArrowLeft: -1, ArrowRight: 1, Left: -1, Right: 1 };
+const ROW_MOVES = { ArrowUp: -1, ArrowDown: 1, Up: -1, Down: 1 };
+const FORWARDED = new Set(["Enter", "Backspace", "r", "o", "A"]);
+let boards = 0;
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "className") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function percent(x) {
+  return x === null || x === undefined || Number.isNaN(x) ? "–" : `${Math.round(100 * x)}%`;
+}
+
+function render({ model, el: host }) {
+  const uid = `alw-${++boards}-${Math.random().toString(36).slice(2, 8)}`;
+  const pending = new Map(); // item id -> {label, source, token}: shown, not yet confirmed
+  const skippedHere = new Set(); // skips sent, not yet confirmed
+  const urls = new Map(); // item id -> {view, url}
+  const nodes = new Map(); // item id -> card parts
+  let focus = 0;
+  let focusSerial = -1;
+  let typing = null; // item id whose type-ahead field is open
+  let tokens = 0;
+  let scheduled = false;
+
+  // -- the static frame ------------------------------------------------------------------
+  const instructions = el("div", { className: "alw-instructions" });
+  const notes = el("div", { className: "alw-notes" });
+  const keyHint = el("div", { className: "alw-keyhint", "aria-hidden": "true" });
+  const grid = el("div", {
+    className: "alw-grid alw-keyboard", tabindex: "0", role: "group",
+    "data-lm-suppress-shortcuts": "true",
+    "aria-label": "labeling grid: click a class, or press its number key for the highlighted card; Enter submits; Escape leaves",
+  });
+  const live = el("div", { className: "alw-live", role: "status", "aria-live": "polite" });
+  const datalist = el("datalist", { id: `${uid}-classes` });
+  const bar = el("div", { className: "alw-bar", role: "toolbar", "aria-label": "batch" });
+  const help = el("div", { className: "alw-help", hidden: true });
+  const recentList = el("div", { className: "alw-recent-rows" });
+  const recent = el("div", { className: "alw-recent", role: "region", "aria-label": "recent labels" },
+    el("div", { className: "alw-recent-title" }, el("b", { text: "Recent labels" }),
+      el("span", { className: "alw-muted", text: " (change or undo any)" })),
+    recentList);
+  const main = el("div", { className: "alw-main" }, instructions, notes, keyHint, grid, live, bar, help, datalist);
+  const root = el("div", { className: "alw-board" }, main, recent);
+  host.append(root);
+
+  const barButtons = {};
+  const barSpec = [
+    ["submit", "Submit batch", "done with these cards: next batch, and retrain (Enter)", "alw-primary"],
+    ["skip", "Skip card", "skip the highlighted card (s)"],
+    ["accept", "Accept suggestion", "label the highlighted card with the model's suggestion (a)"],
+    ["accept_all", "Accept all shown", "accept the suggestion of every unlabelled card shown (Shift+A)"],
+    ["undo", "Undo last", "undo the latest label (Backspace)"],
+    ["oracle", "Oracle answers batch", "simulation: label the unlabelled cards from the known truth (o)"],
+    ["help", "Keys", "show the keyboard shortcuts (?)"],
+  ];
+  for (const [name, text, tip, cls] of barSpec) {
+    const button = el("button", {
+      type: "button", className: `alw-button ${cls || ""}`, title: tip, "aria-label": tip, text,
+      "data-action": name,
+      onclick: () => {
+        if (name === "help") toggleHelp();
+        else if (name === "skip") skip(focus);
+        else if (name === "accept") accept(focus);
+        else send({ kind: "action", name, index: focus, id: idAt(focus) });
+        grid.focus({ preventScroll: true }); // go on labelling with keys
+      },
+    });
+    barButtons[name] = button;
+    bar.append(button);
+  }
+
+  // -- state helpers -----------------------------------------------------------------------
+  const cards = () => model.get("cards") || [];
+  const idAt = (i) => (cards()[i] || {}).id;
+  const labelOf = (card) => (pending.has(card.id) ? pending.get(card.id).label : card.label);
+  const isOpen = (card) => labelOf(card) === null && !card.skipped && !skippedHere.has(card.id);
+
+  function send(message) { // every message but a focus move carries a token, which Python's ack names
+    if (message.kind !== "focus" && message.token === undefined) message.token = ++tokens;
+    model.send(message);
+  }
+
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      draw();
+    });
+  }
+
+  function nextOpen(from) {
+    const list = cards();
+    for (let step = 1; step <= list.length; step++) {
+      const i = (from + step) % list.length;
+      if (isOpen(list[i])) return i;
+    }
+    return from;
+  }
+
+  function setFocus(i, tell = true) {
+    const n = cards().length;
+    const next = n ? Math.min(Math.max(i, 0), n - 1) : 0;
+    if (typing !== null && idAt(next) !== typing) closeTyping();
+    const changed = next !== focus;
+    focus = next;
+    if (changed && tell) send({ kind: "focus", index: focus, id: idAt(focus) });
+    drawFocus();
+  }
+
+  function say(text) {
+    live.textContent = text;
+  }
+
+  // -- what the person does ----------------------------------------------------------------
+  function pick(index, label, source = "human") {
+    const card = cards()[index];
+    if (!card || label === null || label === undefined) return;
+    const token = ++tokens;
+    pending.set(card.id, { label, source, token });
+    skippedHere.delete(card.id);
+    const next = nextOpen(index);
+    focus = next;
+    draw();
+    send({ kind: source === "suggestion" ? "accept" : "pick", id: card.id, label, token, focus: next });
+  }
+
+  function accept(index) {
+    const card = cards()[index];
+    if (!card) return;
+    if (model.get("mode") === "validation" || !card.suggestion) {
+      send({ kind: "accept", id: card.id, label: null, token: ++tokens, focus: index });
+      return;
+    }
+    pick(index, card.suggestion.label, "suggestion");
+  }
+
+  function skip(index) {
+    const card = cards()[index];
+    if (!card) return;
+    if (labelOf(card) === null) skippedHere.add(card.id);
+    const next = nextOpen(index);
+    focus = next;
+    draw();
+    send({ kind: "skip", id: card.id, focus: next });
+  }
+
+  function pickText(index, text) {
+    const card = cards()[index];
+    if (!card) return;
+    const wanted = text.trim().toLowerCase();
+    const exact = (model.get("classes") || []).find((c) => c.toLowerCase() === wanted);
+    const token = ++tokens;
+    let next = index;
+    if (exact !== undefined) {
+      pending.set(card.id, { label: exact, source: "human", token });
+      next = nextOpen(index);
+      focus = next;
+    }
+    closeTyping();
+    draw();
+    send({ kind: "pick_text", id: card.id, text, token, focus: next });
+  }
+
+  function toggleHelp(open) {
+    const want = open === undefined ? !model.get("help_open") : open;
+    model.set("help_open", want);
+    model.save_changes();
+    drawHelp();
+  }
+
+  function openTyping(index) {
+    const card = cards()[index];
+    if (!card) return;
+    typing = card.id;
+    draw();
+    const parts = nodes.get(card.id);
+    if (parts) parts.input.focus({ preventScroll: true });
+  }
+
+  function closeTyping() {
+    if (typing === null) return;
+    const parts = nodes.get(typing);
+    typing = null;
+    if (parts) parts.input.value = "";
+  }
+
+  grid.addEventListener("mousedown", (ev) => {
+    const target = ev.target;
+    if (target.tagName === "INPUT" || target.tagName === "SELECT") return;
+    ev.preventDefault(); // keep the keyboard focus on the grid, not on the button pressed
+    grid.focus({ preventScroll: true });
+    const cardNode = target.closest(".alw-card");
+    if (cardNode) {
+      const i = cards().findIndex((c) => c.id === cardNode.dataset.id);
+      if (i >= 0) setFocus(i);
+    }
+  });
+
+  grid.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const key = ev.key;
+    if (ev.target.tagName === "INPUT") { // a type-ahead field: it takes the text
+      ev.stopPropagation();
+      if (key === "Escape") {
+        ev.preventDefault();
+        closeTyping();
+        draw();
+        grid.focus({ preventScroll: true });
+      } else if (key === "Enter") {
+        ev.preventDefault();
+        const i = cards().findIndex((c) => c.id === ev.target.dataset.id);
+        if (i >= 0 && ev.target.value.trim()) {
+          pickText(i, ev.target.value);
+          grid.focus({ preventScroll: true });
+        }
+      }
+      return;
+    }
+    const n = cards().length;
+    const columns = Math.max(1, model.get("columns") || 1);
+    const digits = model.get("key_map") || {};
+    let handled = true;
+    if (key in MOVES) setFocus(n ? (focus + MOVES[key] + n) % n : 0);
+    else if (key === "Tab") setFocus(n ? (focus + (ev.shiftKey ? -1 : 1) + n) % n : 0);
+    else if (key in ROW_MOVES) setFocus(focus + ROW_MOVES[key] * columns);
+    else if (key in digits) pick(focus, digits[key]);
+    else if (key === "/") openTyping(focus);
+    else if (key === "a") accept(focus);
+    else if (key === "s") skip(focus);
+    else if (key === "?") toggleHelp();
+    else if (key === "Escape") {
+      if (model.get("help_open")) toggleHelp(false);
+      grid.blur();
+    } else if (FORWARDED.has(key)) send({ kind: "key", type: "keydown", key, shiftKey: ev.shiftKey, index: focus, id: idAt(focus) });
+    else handled = false;
+    if (handled) {
+      ev.preventDefault();
+      ev.stopPropagation();
+    }
+  });
+  grid.addEventListener("focus", () => drawKeyHint());
+  grid.addEventListener("blur", () => drawKeyHint());
+  grid.addEventListener("focusin", () => drawKeyHint());
+  grid.addEventListener("focusout", () => queueMicrotask(drawKeyHint));
+
+  model.on("msg:custom", (msg) => {
+    if (!msg || msg.kind !== "ack") return;
+    for (const [id, p] of pending) {
+      if (p.token !== msg.token) continue;
+      pending.delete(id);
+      if (!msg.ok) {
+        skippedHere.delete(id);
+        const parts = nodes.get(id);
+        if (parts) parts.error.textContent = msg.message || "not saved";
+        say(msg.message || "label not saved");
+      }
+    }
+    if (!msg.ok) {
+      if (msg.message) say(msg.message);
+      drawRecent(); // a change refused in the recent list: show the label kept
+    }
+    schedule();
+  });
+
+  // -- drawing ----------------------------------------------------------------------------
+  function imageUrl(id) {
+    const view = (model.get("images") || {})[id];
+    if (!view) return null;
+    const known = urls.get(id);
+    if (known && known.view === view) return known.url;
+    if (known) URL.revokeObjectURL(known.url);
+    const bytes = view instanceof DataView ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : view;
+    const url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+    urls.set(id, { view, url });
+    return url;
+  }
+
+  function makeCard(card) {
+    const classes = model.get("classes") || [];
+    const digits = model.get("key_map") || {};
+    const keyOf = {};
+    for (const [k, name] of Object.entries(digits)) keyOf[name] = k;
+    const size = model.get("thumb_size") || 112;
+    let picture;
+    if (card.unreadable) {
+      picture = el("div", { className: "alw-unreadable", text: "unreadable", style: `width:${size}px;height:${size}px;line-height:${size}px` });
+    } else {
+      picture = el("img", {
+        className: `alw-image${card.pixelated ? " alw-pixelated" : ""}`, alt: card.id,
+        width: card.width, height: card.height, draggable: "false",
+      });
+    }
+    const idText = el("code", { className: "alw-id", title: card.id, text: card.id });
+    const meta = el("div", { className: "alw-meta" }, idText);
+    const info = el("div", { className: "alw-meta alw-info" });
+    const error = el("div", { className: "alw-card-error", role: "alert" });
+    const input = el("input", {
+      className: "alw-type", type: "text", list: datalist.id, placeholder: "type a class…", autocomplete: "off",
+      "aria-label": `class of ${card.id}`, "data-id": card.id, spellcheck: "false",
+    });
+    input.addEventListener("change", () => { // a choice from the list
+      const i = cards().findIndex((c) => c.id === card.id);
+      if (i >= 0 && classes.includes(input.value)) pickText(i, input.value);
+    });
+    const buttons = new Map();
+    const chooser = el("div", { className: "alw-chooser" });
+    if (classes.length <= (model.get("max_buttons") || 10)) {
+      for (const name of classes) {
+        const key = keyOf[name];
+        const text = key === undefined || key === name ? name : `${key}·${name}`;
+        const tip = `label ${card.id} as ${name}${key !== undefined ? ` (key ${key})` : ""}`;
+        const button = el("button", {
+          type: "button", className: "alw-class", tabindex: "-1", title: tip, "aria-label": tip, text,
+          "data-class": name,
+          onclick: () => {
+            const i = cards().findIndex((c) => c.id === card.id);
+            if (i >= 0) pick(i, name);
+          },
+        });
+        buttons.set(name, button);
+        chooser.append(button);
+      }
+    }
+    chooser.append(input);
+    const node = el("div", { className: "alw-card", "data-id": card.id, role: "group", "aria-label": card.id },
+      picture, meta, info, error, chooser);
+    return { node, picture, info, error, input, buttons, state: null };
+  }
+
+  function infoParts(card, parts) {
+    const out = [];
+    const p = pending.get(card.id);
+    const label = labelOf(card);
+    if (label !== null) {
+      const source = p ? p.source : card.source;
+      const line = el("div", {}, el("b", { text: `✔ ${label}` }));
+      if (source && source !== "human") line.append(" ", el("i", { text: `(${source})` }));
+      out.push(line);
+    } else if (card.skipped || skippedHere.has(card.id)) {
+      out.push(el("div", {}, el("i", { text: "skipped" })));
+    }
+    const s = card.suggestion;
+    if (card.show_suggestion) {
+      if (s) {
+        out.push(el("div", {}, "model: ", el("b", { text: s.label }), ` ${percent(s.confidence)} `,
+          el("span", {
+            className: "alw-badge", style: `background:${BAND_COLOURS[s.band] || "#616161"}`,
+            title: `uncertainty ${Number(s.uncertainty).toFixed(2)}`, text: s.band,
+          })));
+      } else {
+        out.push(el("div", { className: "alw-muted", text: "no model yet" }));
+      }
+    }
+    if (card.typeahead) {
+      const line = el("div", {}, "type: ", el("code", { text: card.typeahead }));
+      line.append(card.typeahead_match ? el("span", {}, " → ", el("b", { text: card.typeahead_match })) : el("i", { text: " (no match)" }));
+      out.push(line);
+    }
+    parts.info.replaceChildren(...out);
+  }
+
+  function drawCard(card, parts) {
+    const label = labelOf(card);
+    const p = pending.get(card.id);
+    const key = JSON.stringify([card, p ? [p.label, p.source] : null, skippedHere.has(card.id), typing === card.id]);
+    if (parts.state !== key) {
+      parts.state = key;
+      infoParts(card, parts);
+      if (p) parts.error.textContent = "";
+      parts.node.classList.toggle("alw-labeled", label !== null);
+      parts.node.classList.toggle("alw-pending", !!p);
+      parts.node.classList.toggle("alw-skipped", label === null && (card.skipped || skippedHere.has(card.id)));
+      for (const [name, button] of parts.buttons) {
+        const on = name === label;
+        button.classList.toggle("alw-chosen", on);
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+      }
+      const many = parts.buttons.size === 0;
+      parts.input.hidden = !(many || typing === card.id);
+    }
+    if (parts.picture.tagName === "IMG") {
+      const url = imageUrl(card.id);
+      if (url && parts.picture.getAttribute("src") !== url) parts.picture.setAttribute("src", url);
+    }
+  }
+
+  function drawFocus() {
+    const list = cards();
+    list.forEach((card, i) => {
+      const parts = nodes.get(card.id);
+      if (parts) {
+        parts.node.classList.toggle("alw-focus", i === focus);
+        if (i === focus) parts.node.setAttribute("aria-current", "true");
+        else parts.node.removeAttribute("aria-current");
+      }
+    });
+    const mode = model.get("mode");
+    barButtons.accept.disabled = mode === "validation";
+    barButtons.accept_all.disabled = mode === "validation";
+  }
+
+  function drawKeyHint() {
+    const active = grid.contains(document.activeElement);
+    root.classList.toggle("alw-keys-active", active);
+    keyHint.textContent = active
+      ? "⌨ keys go to the grid (Esc to leave)"
+      : "⌨ click a card or Tab here to label with keys";
+  }
+
+  function drawHelp() {
+    const open = !!model.get("help_open");
+    help.hidden = !open;
+    barButtons.help.setAttribute("aria-pressed", open ? "true" : "false");
+    const rows = (model.get("help") || []).map(([keys, what]) => el("tr", {}, el("td", {}, el("kbd", { text: keys })), el("td", { text: what })));
+    help.replaceChildren(el("div", { className: "alw-muted", text: "Keys act while the grid has the keyboard focus (click a card, or Tab to it; Escape leaves)." }), el("table", {}, ...rows));
+  }
+
+  function drawRecent() {
+    const classes = model.get("classes") || [];
+    const rows = (model.get("recent") || []).map((event) => {
+      const select = el("select", { className: "alw-relabel", title: "change this label", "aria-label": `change the label of ${event.id}` });
+      for (const name of classes) {
+        const option = el("option", { value: name, text: name });
+        if (name === event.label) option.selected = true;
+        select.append(option);
+      }
+      select.addEventListener("change", () => send({ kind: "relabel", seq: event.seq, id: event.id, label: select.value }));
+      const undo = el("button", {
+        type: "button", className: "alw-button alw-undo", text: "undo", title: `undo this label (${event.label})`,
+        "aria-label": `undo the label ${event.label} of ${event.id}`,
+        onclick: () => send({ kind: "undo", seq: event.seq, id: event.id }),
+      });
+      const where = `${event.source}${event.split === "validation" ? " · validation" : ""}`;
+      return el("div", { className: "alw-recent-row", "data-seq": event.seq },
+        el("span", { className: "alw-recent-text" }, el("code", { title: event.id, text: event.id }), " ",
+          el("span", { className: "alw-muted", text: where })),
+        select, undo);
+    });
+    recentList.replaceChildren(...rows);
+  }
+
+  function draw() {
+    const list = cards();
+    const classes = model.get("classes") || [];
+    if (datalist.childElementCount !== classes.length) {
+      datalist.replaceChildren(...classes.map((c) => el("option", { value: c })));
+    }
+    const serial = (model.get("focus") || [0, 0])[1];
+    if (serial !== focusSerial) { // Python moved the focus (a new batch, a key from code)
+      focusSerial = serial;
+      focus = (model.get("focus") || [0, 0])[0];
+    }
+    const seen = new Set();
+    const order = [];
+    for (const card of list) {
+      seen.add(card.id);
+      let parts = nodes.get(card.id);
+      if (!parts) {
+        parts = makeCard(card);
+        nodes.set(card.id, parts);
+      }
+      drawCard(card, parts);
+      order.push(parts.node);
+    }
+    for (const [id, parts] of nodes) {
+      if (!seen.has(id)) {
+        nodes.delete(id);
+        parts.node.remove();
+        if (typing === id) typing = null;
+      }
+    }
+    for (const [id, known] of urls) {
+      if (!seen.has(id)) {
+        URL.revokeObjectURL(known.url);
+        urls.delete(id);
+      }
+    }
+    for (const id of pending.keys()) if (!seen.has(id)) pending.delete(id);
+    for (const id of skippedHere) if (!seen.has(id) || list.find((c) => c.id === id).skipped) skippedHere.delete(id);
+    const same = grid.childElementCount === order.length && order.every((node, i) => grid.children[i] === node);
+    if (!same) grid.replaceChildren(...order);
+    grid.style.gridTemplateColumns = `repeat(${Math.max(1, model.get("columns") || 1)}, minmax(0, 1fr))`;
+    if (focus >= list.length) focus = Math.max(0, list.length - 1);
+    drawFocus();
+    if (instructions.dataset.html !== model.get("instructions")) {
+      instructions.dataset.html = model.get("instructions");
+      instructions.innerHTML = model.get("instructions"); // written by Python, every dynamic part escaped
+    }
+    if (notes.dataset.html !== model.get("notes")) {
+      notes.dataset.html = model.get("notes");
+      notes.innerHTML = model.get("notes");
+    }
+    barButtons.oracle.hidden = !model.get("simulate");
+  }
+
+  for (const name of ["cards", "images", "focus", "columns", "mode", "instructions", "notes", "simulate", "classes", "key_map"]) {
+    model.on(`change:${name}`, schedule);
+  }
+  model.on("change:recent", drawRecent);
+  model.on("change:help", drawHelp);
+  model.on("change:help_open", drawHelp);
+  draw();
+  drawRecent();
+  drawHelp();
+  drawKeyHint();
+  return () => {
+    for (const known of urls.values()) URL.revokeObjectURL(known.url);
+    urls.clear();
+  };
+}
+
+export default { render };

@@ -1,0 +1,139 @@
+"""The labeling board: the card grid, batch bar, key help and recent labels as one anywidget.
+
+:class:`Board` is a single widget model whatever the number of cards. Its JavaScript
+(``board.js``) and CSS (``board.css``) ship inside the package and travel inline in the
+widget's state (``_esm``, ``_css``): no URL, no CDN, no build step and no notebook or lab
+extension of its own, which is what JupyterLab, Notebook 7, Voila, VS Code and Colab need
+to render it. Images travel as binary buffers (PNG bytes), not as base64 text.
+
+The board renders and forwards; it decides nothing. The page sends messages (see
+:data:`PAGE_MESSAGES`) that :class:`~alwidget.ui.widget.LabelingWidget` handles with the
+learner, and Python answers by setting the board's traits (``cards``, ``images``,
+``recent``, ...) and, for a pick, with an :meth:`Board.ack` message that confirms or
+reverts what the page already shows.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any, Dict, List, Sequence
+
+import anywidget
+import traitlets
+
+__all__ = ["Board", "PAGE_MESSAGES", "esm_source", "css_source"]
+
+#: What the page sends (``model.send``) and the keys each message carries.
+PAGE_MESSAGES: Dict[str, str] = {
+    "pick": "a class was clicked or its number key pressed: id, label, token, focus (the card the page moved to)",
+    "pick_text": "a class was typed (type-ahead): id, text, token, focus",
+    "accept": "accept the model's suggestion: id, label (as shown; null if none), token, focus",
+    "skip": "skip a card for this batch: id, focus",
+    "focus": "the keyboard focus moved to another card: index, id",
+    "key": "a key the page does not handle itself (Enter, Backspace, r, o, Shift+A): key, shiftKey, index, id",
+    "action": "a button of the batch bar: name (submit, accept_all, undo, oracle), index, id",
+    "relabel": "change a label in the recent list: seq (the label event shown), id, label",
+    "undo": "undo a label in the recent list: seq, id",
+}
+
+
+def _read(name: str) -> str:
+    return files("alwidget.ui").joinpath(name).read_text(encoding="utf-8")
+
+
+def esm_source() -> str:
+    """The board's ES module, as shipped in the package (``alwidget/ui/board.js``)."""
+    return _read("board.js")
+
+
+def css_source() -> str:
+    """The board's stylesheet, as shipped in the package (``alwidget/ui/board.css``)."""
+    return _read("board.css")
+
+
+class Board(anywidget.AnyWidget):
+    """One widget model for the whole labeling board (see the module docstring).
+
+    Traits (all synced to the page)
+    -------------------------------
+    classes : list of str
+        Class names, in the learner's order (one button each up to ``max_buttons``, a
+        type-ahead field beyond).
+    key_map : dict of str to str
+        ``{key: class}``: the number keys (:func:`~alwidget.ui.cards.class_keys`).
+    columns : int
+        Cards per row.
+    thumb_size : int
+        Longest side of a card's image, in CSS pixels.
+    max_buttons : int
+        Classes beyond which a card shows a type-ahead field instead of buttons.
+    mode : str
+        ``"validation"``, ``"label"`` or ``"review"``.
+    simulate : bool
+        Show the *oracle* button.
+    cards : list of dict
+        One per card, in order: :meth:`alwidget.ui.cards.Card.state`.
+    images : dict of str to bytes
+        ``{item id: PNG}`` for the cards shown (sent as binary buffers).
+    focus : list of int
+        ``[index, serial]``: the card Python puts the keyboard focus on; the page applies it
+        when ``serial`` changes (a new batch, a key pressed from code), and otherwise moves
+        the focus itself.
+    instructions, notes : str
+        HTML written by Python with every dynamic part escaped.
+    recent : list of dict
+        The recent-labels list: ``{"seq", "id", "label", "source", "split"}`` per event.
+    help : list of [str, str]
+        ``[keys, what they do]`` rows of the key help.
+    help_open : bool
+        The key help is shown (the page toggles it too).
+    """
+
+    _esm = esm_source()
+    _css = css_source()
+
+    classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    key_map = traitlets.Dict().tag(sync=True)
+    columns = traitlets.Int(4).tag(sync=True)
+    thumb_size = traitlets.Int(112).tag(sync=True)
+    max_buttons = traitlets.Int(10).tag(sync=True)
+    mode = traitlets.Unicode("label").tag(sync=True)
+    simulate = traitlets.Bool(False).tag(sync=True)
+    cards = traitlets.List(traitlets.Dict()).tag(sync=True)
+    images = traitlets.Dict().tag(sync=True)
+    focus = traitlets.List(traitlets.Int(), default_value=[0, 0]).tag(sync=True)
+    instructions = traitlets.Unicode("").tag(sync=True)
+    notes = traitlets.Unicode("").tag(sync=True)
+    recent = traitlets.List(traitlets.Dict()).tag(sync=True)
+    help = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    help_open = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, classes: Sequence[str], keys: Dict[str, str], **kwargs: Any) -> None:
+        super().__init__(classes=[str(c) for c in classes], key_map=dict(keys), **kwargs)
+        self.add_class("alw-keyboard-board")
+
+    def ack(self, token: Any, ok: bool = True, message: str = "") -> None:
+        """Confirm (``ok``) or refuse a pick the page already shows; a refused one is reverted there.
+
+        Parameters
+        ----------
+        token : int or None
+            The ``token`` of the page's message (nothing is sent without one).
+        ok : bool
+            The label was saved.
+        message : str
+            Why not, shown on the card (plain text).
+        """
+        if token is None:
+            return
+        self.send({"kind": "ack", "token": token, "ok": bool(ok), "message": str(message)})
+
+    def move_focus(self, index: int) -> None:
+        """Put the page's keyboard focus on card ``index`` (a new serial, so the page applies it)."""
+        self.focus = [int(index), int(self.focus[1]) + 1]
+
+    def show(self, cards: List[Dict[str, Any]], images: Dict[str, bytes]) -> None:
+        """Replace the cards and their images in one message to the page."""
+        with self.hold_sync():
+            self.images = images
+            self.cards = cards
