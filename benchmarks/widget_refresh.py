@@ -1,7 +1,7 @@
 """How long from the last label of a batch to the refreshed grid?
 
 Drives :class:`alwidget.LabelingWidget` kernel-side, like a person would: click the true class
-on every card of the batch (``Button.click()``), press Enter, keep clicking labels on the next
+on every card of the batch (``Card.pick``, what a click in the page sends), press Enter, keep clicking labels on the next
 batch while the model retrains in the background, and time
 
 * **next batch**: last label → the next batch is on screen (Enter; the old ranking);

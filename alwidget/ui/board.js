@@ -107,11 +107,13 @@ function render({ model, el: host }) {
 
   function send(message) { // every message but a focus move carries a token, which Python's ack names
     if (message.kind !== "focus" && message.token === undefined) message.token = ++tokens;
+    performance.mark("alw:send"); // user-timing marks: what benchmarks read (they cost nothing)
     model.send(message);
   }
 
   function schedule() {
     if (scheduled) return;
+    performance.mark("alw:state");
     scheduled = true;
     queueMicrotask(() => {
       scheduled = false;
@@ -522,6 +524,7 @@ function render({ model, el: host }) {
       notes.innerHTML = model.get("notes");
     }
     barButtons.oracle.hidden = !model.get("simulate");
+    performance.mark("alw:drawn");
   }
 
   for (const name of ["cards", "images", "focus", "columns", "mode", "instructions", "notes", "simulate", "classes", "key_map"]) {

@@ -34,7 +34,9 @@ from .conftest import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
 STORE_NAME = "quickstart_labels.db"  # the notebook's default store, next to the notebook
-RATIO_GOAL = 2.0
+RATIO_GOAL = 2.0  # click on a card vs a bare ipywidgets button (the card answers in the page: far below)
+CLICK_GOAL_MS = 50.0  # pointer event to the card showing its label, median
+ENTER_GOAL_MS = 150.0  # Enter to the next batch on screen, median
 ROUNDS = 9  # timed clicks of each kind (after one warm-up each; at most 9)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -67,10 +69,33 @@ PLOTS_JS = """() => [...document.querySelectorAll('.alw-widget .js-plotly-plot')
   gd => (gd.data || []).map(t => ({x: Array.from(t.x || []), y: Array.from(t.y || [])})))"""
 
 GRID_JS = """() => [...document.querySelectorAll('.alw-widget .alw-card')].map(card => ({
-  id: card.querySelector('.alw-meta code').textContent,
+  id: card.querySelector('.alw-id').textContent,
   labeled: card.classList.contains('alw-labeled'),
+  pending: card.classList.contains('alw-pending'),
   focused: card.classList.contains('alw-focus'),
-  info: card.querySelectorAll('.alw-meta')[1].innerText}))"""
+  info: card.querySelector('.alw-info').innerText}))"""
+
+GRID_HAS_FOCUS_JS = "() => !!(document.activeElement && document.activeElement.closest('.alw-grid'))"
+
+# Enter pressed with the grid focused until every card of the grid shows another item
+ENTER_UNTIL_NEW_BATCH_JS = """(grid) => new Promise((resolve, reject) => {
+  const ids = () => [...grid.querySelectorAll('.alw-card .alw-id')].map(e => e.textContent);
+  const old = ids();
+  let t0 = null;
+  const obs = new MutationObserver(() => {
+    const now = ids();
+    if (t0 !== null && now.length && now.every(i => !old.includes(i))) {
+      obs.disconnect();
+      const dom = performance.now() - t0;
+      requestAnimationFrame(() => resolve({dom: dom, frame: performance.now() - t0}));
+    }
+  });
+  obs.observe(grid, {subtree: true, childList: true});
+  setTimeout(() => { obs.disconnect(); reject(new Error("no new batch within 10 s: " + JSON.stringify([old, ids()]))); }, 10000);
+  grid.focus();
+  t0 = performance.now();
+  grid.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
+})"""
 
 CLICK_UNTIL_JS = """([button, box, text, exact]) => new Promise((resolve, reject) => {
   const seen = () => exact ? box.innerText.trim() === text : box.innerText.includes(text);
@@ -84,6 +109,32 @@ CLICK_UNTIL_JS = """([button, box, text, exact]) => new Promise((resolve, reject
   });
   obs.observe(box, {subtree: true, childList: true, characterData: true, attributes: true});
   setTimeout(() => { obs.disconnect(); reject(new Error('no visible update within 30 s: ' + text)); }, 30000);
+  button.click();
+})"""
+
+
+# a click on a card's class button: until the card shows the label (in the page, before the kernel
+# answers), and until the kernel's confirmation lands (the card is no longer marked pending)
+CARD_CLICK_JS = """([button, box, text]) => new Promise((resolve, reject) => {
+  let t0 = null, dom = null, frame = null;
+  const check = () => {
+    if (dom === null && box.innerText.includes(text)) {
+      dom = performance.now() - t0;
+      requestAnimationFrame(() => { frame = performance.now() - t0; done(); });
+    }
+    done();
+  };
+  const done = () => {
+    if (frame !== null && !box.classList.contains('alw-pending')) {
+      obs.disconnect();
+      resolve({dom: dom, frame: frame, confirmed: performance.now() - t0});
+    }
+  };
+  const obs = new MutationObserver(check);
+  obs.observe(box, {subtree: true, childList: true, characterData: true, attributes: true});
+  setTimeout(() => { obs.disconnect(); reject(new Error('no confirmed update within 30 s: ' + text)); }, 30000);
+  t0 = performance.now();
+  button.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, cancelable: true}));
   button.click();
 })"""
 
@@ -151,7 +202,7 @@ def status_text(page) -> str:
 
 
 def card(page, item: str):
-    return page.locator(".alw-widget .alw-card", has=page.locator(f"code:text-is('{item}')"))
+    return page.locator(f".alw-widget .alw-card[data-id='{item}']")
 
 
 def wait_for_cycle(page, cycle: int, timeout_s: float = 120) -> None:
@@ -180,7 +231,7 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "lab_01_after_run_all.png"))
     assert page.locator(".alw-widget .alw-card img").count() == 12  # K cards, each with its image
-    assert not [e for e in page.errors if "alwidget" in e or "ipyevents" in e or "widget" in e.lower()], page.errors
+    assert not [e for e in page.errors if "alwidget" in e or "anywidget" in e or "widget" in e.lower()], page.errors
 
     store_path = lab.work / STORE_NAME
     with LabelStore(store_path) as store:
@@ -191,7 +242,7 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     # JupyterLab may detach cells scrolled out of view (windowing): find both buttons afresh each
     # time, scrolled into view as a person would, and time only from the click on
     first = grid(page)[0]["id"]
-    card_ms, bare_ms, card_dom, bare_dom = [], [], [], []
+    card_ms, bare_ms, card_dom, bare_dom, card_confirmed = [], [], [], [], []
     labels = list("1234567890")  # a different class each round, so each click changes the card
     def time_bare(n: int) -> float:
         probe = page.locator(".alw-probe").first
@@ -202,8 +253,8 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     def time_card(label: str) -> float:
         box = card(page, first)
         box.scroll_into_view_if_needed()
-        button = box.locator(".widget-button", has_text=re.compile(rf"^{label}$")).element_handle()
-        ms = page.evaluate(CLICK_UNTIL_JS, [button, box.element_handle(), f"✔ {label}", False])
+        button = box.locator(f".alw-class[data-class='{label}']").element_handle()
+        ms = page.evaluate(CARD_CLICK_JS, [button, box.element_handle(), f"✔ {label}"])
         given.setdefault(first, []).append(label)
         return ms
 
@@ -217,6 +268,7 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
             card_ms.append(pair["card"]["frame"])
             bare_dom.append(pair["bare"]["dom"])
             card_dom.append(pair["card"]["dom"])
+            card_confirmed.append(pair["card"]["confirmed"])
     ratio = statistics.median(card_ms) / statistics.median(bare_ms)
     result = {"card_click_to_update_ms": [round(x, 1) for x in card_ms],
               "bare_button_round_trip_ms": [round(x, 1) for x in bare_ms],
@@ -225,6 +277,9 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
               "median_card_dom_ms": round(statistics.median(card_dom), 1),
               "median_bare_dom_ms": round(statistics.median(bare_dom), 1),
               "median_card_ms": round(statistics.median(card_ms), 1),
+              "card_click_to_kernel_confirmed_ms": [round(x, 1) for x in card_confirmed],
+              "median_card_confirmed_ms": round(statistics.median(card_confirmed), 1),
+              "click_goal_ms": CLICK_GOAL_MS,
               "median_bare_ms": round(statistics.median(bare_ms), 1),
               "ratio": round(ratio, 2), "goal": RATIO_GOAL, "meets_goal": ratio <= RATIO_GOAL,
               "what": "click on a card's class button until the card shows the label, vs a bare ipywidgets "
@@ -233,7 +288,23 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     (artifacts / "click_ratio.json").write_text(json.dumps(result, indent=1))
     print(f"\nclick-to-update: card {result['median_card_ms']} ms vs bare button {result['median_bare_ms']} ms "
           f"-> ratio {result['ratio']} (goal <= {RATIO_GOAL})")
-    assert ratio < 10 * RATIO_GOAL, result  # far off the goal means something is broken, not just slow
+    assert ratio <= RATIO_GOAL and statistics.median(card_dom) <= CLICK_GOAL_MS, result
+
+    # -- Enter: the next batch on screen (no labels given: no cycle starts; timed alternately with
+    # nothing else running) --------------------------------------------------------------------
+    widget.scroll_into_view_if_needed()  # JupyterLab may detach cells scrolled out of view
+    grid_handle = page.locator(".alw-widget .alw-grid").first.element_handle()
+    enter = [page.evaluate(ENTER_UNTIL_NEW_BATCH_JS, grid_handle) for _ in range(ROUNDS + 1)][1:]
+    enter_result = {"enter_to_new_batch_dom_ms": [round(x["dom"], 1) for x in enter],
+                    "enter_to_new_batch_frame_ms": [round(x["frame"], 1) for x in enter],
+                    "median_dom_ms": round(statistics.median(x["dom"] for x in enter), 1),
+                    "median_frame_ms": round(statistics.median(x["frame"] for x in enter), 1),
+                    "goal_ms": ENTER_GOAL_MS,
+                    "what": "Enter (keydown on the focused grid) until every card shows another item; 12 cards "
+                            "with their images; median of %d after one warm-up" % ROUNDS}
+    (artifacts / "enter_latency.json").write_text(json.dumps(enter_result, indent=1))
+    print(f"Enter to the next batch: median {enter_result['median_frame_ms']} ms (goal <= {ENTER_GOAL_MS})")
+    assert enter_result["median_frame_ms"] <= ENTER_GOAL_MS, enter_result
 
     # -- a person labels: two cards by mouse, two by keyboard ---------------------------------
     before_submit = grid(page)
@@ -242,30 +313,37 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     assert cycle_before >= 1 and len(plots_before) == 2
     unlabelled = [c["id"] for c in before_submit if not c["labeled"]]
     for item, label in zip(unlabelled[:2], ["0", "9"]):
-        card(page, item).get_by_role("button", name=label, exact=True).click()  # a real mouse click
+        card(page, item).locator(f".alw-class[data-class='{label}']").click()  # a real mouse click
         given.setdefault(item, []).append(label)
-        page.wait_for_function("([id, l]) => [...document.querySelectorAll('.alw-widget .alw-card')].some("
-                               "c => c.querySelector('code').textContent === id && c.innerText.includes('✔ ' + l))",
+        page.wait_for_function("([id, l]) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                               " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ ' + l); }",
                                arg=[item, label])
-    board = page.locator(".alw-widget .alw-keyboard").first
-    board.hover()  # keys go to the widget while the mouse is over the grid
+    # the click gave the grid the keyboard focus; the pointer leaves for the margin, keys still act
+    assert page.evaluate(GRID_HAS_FOCUS_JS)
+    page.mouse.move(3, 3)
+    cells_before = page.locator(".jp-Notebook .jp-Cell").count()
     for key in ["6", "8"]:
-        # the card shows its label before the focus moves on (two updates): wait for the focus to settle
-        page.wait_for_function("() => { const f = [...document.querySelectorAll('.alw-widget .alw-card.alw-focus')];"
-                               " return f.length === 1 && !f[0].classList.contains('alw-labeled'); }")
         focused = [c["id"] for c in grid(page) if c["focused"]]
         assert len(focused) == 1 and focused[0] not in given, grid(page)
         page.keyboard.press(key)
         given.setdefault(focused[0], []).append(key)
-        page.wait_for_function("([id, l]) => [...document.querySelectorAll('.alw-widget .alw-card')].some("
-                               "c => c.querySelector('code').textContent === id && c.innerText.includes('✔ ' + l))",
+        page.wait_for_function("([id, l]) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                               " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ ' + l); }",
                                arg=[focused[0], key])
+    # JupyterLab's own shortcuts stay quiet while the grid has the focus: in command mode "b" would
+    # insert a cell and "m" turn one into Markdown
+    for key in ["b", "m"]:
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells_before
+    assert page.locator(".jp-Notebook .jp-MarkdownCell").count() == page.evaluate(
+        "() => document.querySelectorAll('.jp-Notebook .jp-MarkdownCell').length")
+    assert page.evaluate(GRID_HAS_FOCUS_JS)
     page.screenshot(path=str(artifacts / "lab_02_labelled_by_mouse_and_keys.png"))
 
     # -- submit with Enter, the next batch comes at once, the model retrains in the background ---
-    board.hover()
     page.keyboard.press("Enter")
-    page.wait_for_function("(old) => { const ids = [...document.querySelectorAll('.alw-widget .alw-card code')]"
+    page.wait_for_function("(old) => { const ids = [...document.querySelectorAll('.alw-widget .alw-card .alw-id')]"
                            ".map(e => e.textContent); return ids.length && ids.every(i => !old.includes(i)); }",
                            arg=[c["id"] for c in before_submit])
     wait_for_cycle(page, cycle_before + 1)
@@ -317,8 +395,8 @@ def test_quickstart_widget_appears_in_notebook7(jupyter, page, artifacts):
     assert re.search(r"\d+ labels", status_text(page)) and "validation accuracy" in status_text(page)
     # it responds: a click labels a card
     first = [c for c in grid(page) if not c["labeled"]][0]["id"]
-    card(page, first).get_by_role("button", name="3", exact=True).click()
-    page.wait_for_function("(id) => [...document.querySelectorAll('.alw-widget .alw-card')].some("
-                           "c => c.querySelector('code').textContent === id && c.innerText.includes('✔ 3'))", arg=first)
+    card(page, first).locator(".alw-class[data-class='3']").click()
+    page.wait_for_function("(id) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                           " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ 3'); }", arg=first)
     with LabelStore(server.work / STORE_NAME) as store:
         assert store.get(first).label == "3"
