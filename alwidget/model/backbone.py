@@ -18,7 +18,11 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from . import cnn as _cnn  # noqa: F401  (registers alwidget_cnn in timm)
+from ._timm import load_timm, register_on_timm_import
+
+# timm is imported on the first backbone created, not here (it costs seconds); alwidget_cnn
+# is registered in timm's registry whenever timm gets imported (see alwidget.model._timm)
+register_on_timm_import()
 
 DEFAULT_BACKBONE = "alwidget_cnn"
 """The default backbone name; see :mod:`alwidget.model.cnn` for why."""
@@ -103,8 +107,7 @@ def _resolve_pretrained_file(name: str, weights: Optional[Union[str, Path]]) -> 
                 ".safetensors file saved from a timm model"
             )
         return str(path)
-    import timm
-
+    timm = load_timm()
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
         raise PretrainedWeightsUnavailable(
@@ -180,8 +183,7 @@ def create_backbone(
     if not isinstance(backbone, str):
         raise TypeError(f"backbone must be a timm model name or an nn.Module, got {type(backbone).__name__}")
 
-    import timm
-
+    timm = load_timm()
     if not timm.is_model(backbone):
         close = difflib.get_close_matches(backbone, timm.list_models(), n=5, cutoff=0.6)
         raise ValueError(

@@ -11,10 +11,12 @@ which takes about a second for 10,000 items of 128 dimensions here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:  # scipy is imported when a graph is built, not with alwidget (it is slow)
+    from scipy import sparse
 
 __all__ = ["KNNGraph", "knn_graph", "DEFAULT_K"]
 
@@ -87,6 +89,7 @@ def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[
     ValueError
         Fewer than ``k + 1`` items, or non-finite features.
     """
+    from scipy import sparse
     from sklearn.neighbors import NearestNeighbors
 
     x = np.ascontiguousarray(features_N_D, dtype=np.float32)

@@ -23,8 +23,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.linalg import cg
+
+# scipy.sparse is imported inside the functions: importing it costs a few tenths of a second,
+# which ``import alwidget`` should not pay
 
 __all__ = ["poisson_learning", "laplace_learning", "scores_to_probs", "block_cg"]
 
@@ -62,6 +63,8 @@ def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000) -
 
 
 def _check(weights_N_N, labeled_L, y_L, n_classes: int):
+    from scipy import sparse
+
     W = sparse.csr_matrix(weights_N_N, dtype=np.float64)
     n = W.shape[0]
     if W.shape != (n, n):
@@ -107,6 +110,9 @@ def poisson_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
         Scores with degree-weighted mean zero per class within each labelled component
         (``-inf`` for classes without a label in the item's component).
     """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
     W, labeled_L, y_L = _check(weights_N_N, labeled_L, y_L, n_classes)
     n = W.shape[0]
     W = W - sparse.diags(W.diagonal())
@@ -118,7 +124,7 @@ def poisson_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
     u = np.zeros((n, n_classes))
     # per connected component: the source must sum to zero there for L u = b to be solvable,
     # and only the classes labelled in a component can be predicted in it
-    n_comp, comp = sparse.csgraph.connected_components(W, directed=False)
+    n_comp, comp = connected_components(W, directed=False)
     absent = np.zeros((n_comp, n_classes), dtype=bool)
     for c in range(n_comp):
         lab = comp[labeled_L] == c
@@ -161,6 +167,10 @@ def laplace_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
     i.e. each unlabelled score is the weighted mean of its neighbours'. Items in a component
     without a label get ``1 / C``.
     """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.linalg import cg
+
     W, labeled_L, y_L = _check(weights_N_N, labeled_L, y_L, n_classes)
     n = W.shape[0]
     W = W - sparse.diags(W.diagonal())
@@ -170,7 +180,7 @@ def laplace_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
     u[labeled_L, y_L] = 1.0
     free = np.ones(n, dtype=bool)
     free[labeled_L] = False
-    n_comp, comp = sparse.csgraph.connected_components(W, directed=False)
+    n_comp, comp = connected_components(W, directed=False)
     reached = np.isin(comp, np.unique(comp[labeled_L]))
     solve = free & reached & (d > 0)
     if not solve.any():

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
-from scipy.special import xlogy
 
 from ._common import (
     check_estimate,
@@ -51,7 +50,7 @@ from ._common import (
 )
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
-from .scores import _expected_entropy, bald
+from .scores import _expected_entropy, bald, xlogy
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

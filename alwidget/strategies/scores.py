@@ -24,7 +24,6 @@ Sensoy et al. (2018) (evidential vacuity). McCallum & Nigam (1998) (KL to the me
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
 
 __all__ = [
     "entropy",
@@ -40,6 +39,17 @@ __all__ = [
     "vote_entropy",
     "consensus_kl",
 ]
+
+
+def xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x * log(y)`` elementwise, ``0`` where ``x == 0``: :func:`scipy.special.xlogy`.
+
+    scipy is imported on the first call, not with the package (it costs a few tenths of a
+    second at ``import alwidget``).
+    """
+    from scipy.special import xlogy as _xlogy
+
+    return _xlogy(x, y)
 
 
 def _probs(probs_N_C: np.ndarray) -> np.ndarray:
