@@ -87,12 +87,3 @@ print("ok")
 """
     assert _run(code).strip().endswith("ok")
 
-
-def test_timm_imported_before_alwidget_is_registered_too():
-    code = """
-import timm
-import alwidget
-assert timm.is_model("alwidget_cnn")
-print("ok")
-"""
-    assert _run(code).strip().endswith("ok")
