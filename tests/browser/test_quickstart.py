@@ -31,6 +31,8 @@ import pytest
 from alwidget import LabelStore
 
 from .conftest import ROOT
+from .escaping import SOURCE as ESCAPING_SOURCE
+from .escaping import check_names_are_text
 
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
 STORE_NAME = "quickstart_labels.db"  # the notebook's default store, next to the notebook
@@ -139,8 +141,11 @@ CARD_CLICK_JS = """([button, box, text]) => new Promise((resolve, reject) => {
 })"""
 
 
-def copy_notebook(work: Path, *, probe: bool) -> str:
+def copy_notebook(work: Path, *, probe: bool, evil: bool = False) -> str:
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    if evil:  # a second widget whose names carry markup (escaping.py)
+        nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "alw-evil-names",
+                            "metadata": {}, "outputs": [], "source": ESCAPING_SOURCE.splitlines(keepends=True)})
     if probe:
         nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "alw-timing-probe",
                             "metadata": {}, "outputs": [], "source": PROBE_SOURCE.splitlines(keepends=True)})
@@ -382,16 +387,16 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
 # ----------------------------------------------------------------------------- Notebook 7
 
 
-def test_quickstart_widget_appears_in_notebook7(jupyter, page, artifacts):
+def test_quickstart_widget_appears_in_notebook7_and_names_stay_text(jupyter, page, artifacts):
     server = jupyter("notebook")
-    name = copy_notebook(server.work, probe=False)
+    name = copy_notebook(server.work, probe=False, evil=True)
     page.goto(server.url(f"notebooks/{name}"))
     run_all_cells(page, server, name)
     widget = page.locator(".alw-widget").first
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "nb7_01_widget.png"))
-    assert page.locator(".alw-widget .alw-card img").count() == 12
-    assert page.locator(".alw-widget .js-plotly-plot").count() == 2
+    assert page.locator(".alw-widget:not(.alw-evil) .alw-card img").count() == 12
+    assert page.locator(".alw-widget:not(.alw-evil) .js-plotly-plot").count() == 2
     assert re.search(r"\d+ labels", status_text(page)) and "validation accuracy" in status_text(page)
     # it responds: a click labels a card
     first = [c for c in grid(page) if not c["labeled"]][0]["id"]
@@ -400,3 +405,4 @@ def test_quickstart_widget_appears_in_notebook7(jupyter, page, artifacts):
                            " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ 3'); }", arg=first)
     with LabelStore(server.work / STORE_NAME) as store:
         assert store.get(first).label == "3"
+    check_names_are_text(page, artifacts)

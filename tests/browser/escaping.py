@@ -1,20 +1,14 @@
 """Names with HTML or script in them are text in the page: item ids, class names, labels.
 
-A notebook written by the test builds a pool whose ids and classes carry markup that would
-run if any of it reached the page as HTML (``onerror`` sets ``window.__alw_pwned``), shows the
-widget in JupyterLab, labels a card with the evil class, and checks that nothing ran, that no
-element came from the names, and that the names are shown as typed.
+:data:`SOURCE` is a notebook cell that builds a pool whose ids and classes carry markup that
+would run if any of it reached the page as HTML (``onerror`` sets ``window.__alw_pwned``) and
+shows a second widget, ``evil``. ``test_quickstart.py``'s Notebook 7 test appends it to the
+quickstart (one kernel, one page load for both) and calls :func:`check_names_are_text`, which
+labels a card with the evil class and checks that nothing ran, that no element came from the
+names, and that the names are shown as typed.
 """
 
 from __future__ import annotations
-
-import json
-
-import pytest
-
-from .test_quickstart import run_all_cells
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 EVIL_CLASS = '<img src=x onerror="window.__alw_pwned=1">'
 EVIL_ID = "<script>window.__alw_pwned=2</script>"
@@ -32,12 +26,13 @@ truth = [EVIL_CLASS if int(digits.truth[i]) < 5 else "plain & simple" for i in f
 pool = ImagePool.from_arrays(images, ids=ids, truth=truth, classes=[EVIL_CLASS, "plain & simple"])
 learner = ActiveLearner(pool, store="evil_labels.db", mode="embed", train={{"max_steps": 5}}, validation_size=4,
                         validation_from_truth=True, image_size=None, seed=0)
-w = LabelingWidget(learner, k=4)
-w
+evil = LabelingWidget(learner, k=4)
+evil.add_class("alw-evil")
+evil
 """
 
 CHECK_JS = """() => {
-  const board = document.querySelector('.alw-board');
+  const board = document.querySelector('.alw-evil .alw-board');
   return {
     pwned: window.__alw_pwned === undefined ? null : window.__alw_pwned,
     foreignImages: board.querySelectorAll('img:not([src^="blob:"]):not(.alw-image)').length,
@@ -50,19 +45,13 @@ CHECK_JS = """() => {
 }"""
 
 
-def test_names_with_markup_are_text_in_the_page(jupyter, page, artifacts):
-    lab = jupyter("lab")
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "evil", "metadata": {}, "outputs": [],
-                     "source": SOURCE.splitlines(keepends=True)}],
-          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (lab.work / "evil_names.ipynb").write_text(json.dumps(nb), encoding="utf-8")
-    page.goto(lab.url("lab/tree/evil_names.ipynb"))
-    run_all_cells(page, lab, "evil_names.ipynb", timeout_s=180)
-    page.wait_for_function("() => document.querySelectorAll('.alw-board .alw-card').length === 4")
-    first = page.locator(".alw-board .alw-card").first
+def check_names_are_text(page, artifacts) -> None:
+    """Label a card of the ``evil`` widget (already run in ``page``) and check the names are text."""
+    page.wait_for_function("() => document.querySelectorAll('.alw-evil .alw-board .alw-card').length === 4")
+    first = page.locator(".alw-evil .alw-board .alw-card").first
+    first.scroll_into_view_if_needed()
     first.locator(".alw-class").first.click()  # label it with the evil class
-    page.wait_for_function("() => document.querySelectorAll('.alw-board .alw-recent-row').length >= 1")
+    page.wait_for_function("() => document.querySelectorAll('.alw-evil .alw-recent-row').length >= 1")
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "evil_names.png"))
     seen = page.evaluate(CHECK_JS)
