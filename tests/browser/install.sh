@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what tests/browser needs, when it is missing:
-#   Debian's chromium (apt-get), and from PyPI playwright, jupyterlab and notebook>=7.
+#   Debian's chromium (apt-get), and from PyPI playwright (>=1.48: the page fixture routes
+#   websockets), jupyterlab, notebook>=7 and voila.
 # Idempotent and quiet; a second run only checks (well under a second).
 # Playwright drives /usr/bin/chromium: `playwright install` (a browser download) is never run.
 set -euo pipefail
@@ -27,7 +28,7 @@ def version(name):
     except md.PackageNotFoundError:
         return None
 
-want = {"playwright": (1, 40), "jupyterlab": (4, 1), "notebook": (7, 0)}
+want = {"playwright": (1, 48), "jupyterlab": (4, 1), "notebook": (7, 0), "voila": (0, 5)}
 print(" ".join(f"{name}>={'.'.join(map(str, low))}" for name, low in want.items()
                if version(name) is None or version(name) < low))
 PY
