@@ -13,6 +13,7 @@ does not flicker, and it may be called from the learner's worker thread.
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,6 +24,7 @@ from .cards import BAND_COLOURS
 
 __all__ = [
     "accuracy_figure",
+    "keep_for_late_pages",
     "baseline_curve",
     "uncertainty_figure",
     "update_accuracy",
@@ -73,6 +75,22 @@ def uncertainty_figure() -> go.FigureWidget:
     return fig
 
 
+def keep_for_late_pages(fig: go.FigureWidget) -> None:
+    """Copy the figure's current data and layout into the widget state a page reads when it connects.
+
+    A FigureWidget sends its changes to the pages open now; a page that connects later (Voila
+    shows the notebook only after every cell ran) reads the synced ``_widget_data`` and
+    ``_widget_layout``, which plotly refreshes only when the figure itself is displayed, not
+    when it sits inside a box. This refreshes them the way plotly's ``_repr_mimebundle_``
+    does; an open page ignores the change (plotly's view redraws from the change messages).
+    """
+    try:
+        fig._widget_layout = deepcopy(fig._layout_obj._props)
+        fig._widget_data = deepcopy(fig._data)
+    except AttributeError:  # another plotly version: a late page shows the figure as first displayed
+        pass
+
+
 def _latest_histogram(reports: Sequence[CycleReport]) -> Optional[CycleReport]:
     for rep in reversed(list(reports)):
         if rep.error is None and rep.histogram is not None:
@@ -109,6 +127,7 @@ def update_uncertainty(fig: go.FigureWidget, reports: Sequence[CycleReport]) -> 
         for annotation, text in zip(fig.layout.annotations, texts):
             annotation.text = text
         fig.layout.title.text = f"Pool uncertainty after cycle {rep.cycle}"
+    keep_for_late_pages(fig)
     return True
 
 
@@ -221,4 +240,5 @@ def update_accuracy(fig: go.FigureWidget, reports: Sequence[CycleReport], baseli
             last = acc[-1]
             fig.layout.title.text = (f"Validation accuracy vs labels: {100 * last:.1f}% "
                                      f"[{100 * lo[-1]:.0f}–{100 * hi[-1]:.0f}] at {xs[-1]}")
+    keep_for_late_pages(fig)
     return bool(xs)

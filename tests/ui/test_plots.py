@@ -59,3 +59,17 @@ def test_baseline_curve_accepts_pairs_and_reports():
     assert baseline_curve([(10, 0.5), (10, 0.7)]) == ([10], [0.6], [0.5], [0.7])
     x, m, lo, hi = baseline_curve([_report(1, 5, 0.4, (0, 1)), _report(2, 9, 0.6, (0, 1))])
     assert x == [5, 9] and m == [0.4, 0.6]
+
+
+def test_a_page_that_connects_late_reads_the_current_data():
+    """Voila connects after the notebook ran: the synced state must hold the updates, not the empty start."""
+    fig = accuracy_figure()
+    assert list(fig._widget_data[2]["x"]) == []
+    update_accuracy(fig, [_report(1, 10, 0.5, (0.3, 0.7)), _report(2, 20, 0.7, (0.5, 0.85))])
+    state = fig.get_state()
+    assert list(state["_widget_data"][2]["x"]) == [10, 20] and list(state["_widget_data"][2]["y"]) == [0.5, 0.7]
+    assert "70.0%" in state["_widget_layout"]["title"]["text"]
+    hist = uncertainty_figure()
+    u, lab = np.array([0.05, 0.3, 0.9]), np.array([False, False, True])
+    update_uncertainty(hist, [_report(1, 1, 0.5, (0.3, 0.7), u, lab)])
+    assert sum(hist.get_state()["_widget_data"][0]["y"]) == 2
