@@ -295,18 +295,26 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
           f"-> ratio {result['ratio']} (goal <= {RATIO_GOAL})")
     assert ratio <= RATIO_GOAL and statistics.median(card_dom) <= CLICK_GOAL_MS, result
 
-    # -- Enter: the next batch on screen (no labels given: no cycle starts; timed alternately with
-    # nothing else running) --------------------------------------------------------------------
+    # -- Enter: the next batch on screen. The first Enter submits the label given above and starts a
+    # background cycle; once its refresh is in, Enter on batches left unlabelled starts none, so
+    # each timed Enter has the page and the kernel to itself (a refresh landing mid-way would swap
+    # cards under the measurement) ----------------------------------------------------------------
     widget.scroll_into_view_if_needed()  # JupyterLab may detach cells scrolled out of view
     grid_handle = page.locator(".alw-widget .alw-grid").first.element_handle()
-    enter = [page.evaluate(ENTER_UNTIL_NEW_BATCH_JS, grid_handle) for _ in range(ROUNDS + 1)][1:]
+    cycle_now = last_cycle(page)
+    first_enter = page.evaluate(ENTER_UNTIL_NEW_BATCH_JS, grid_handle)
+    wait_for_cycle(page, cycle_now + 1)
+    page.wait_for_timeout(500)
+    enter = [page.evaluate(ENTER_UNTIL_NEW_BATCH_JS, grid_handle) for _ in range(ROUNDS)]
     enter_result = {"enter_to_new_batch_dom_ms": [round(x["dom"], 1) for x in enter],
                     "enter_to_new_batch_frame_ms": [round(x["frame"], 1) for x in enter],
                     "median_dom_ms": round(statistics.median(x["dom"] for x in enter), 1),
                     "median_frame_ms": round(statistics.median(x["frame"] for x in enter), 1),
                     "goal_ms": ENTER_GOAL_MS,
+                    "first_enter_starting_a_cycle_frame_ms": round(first_enter["frame"], 1),
                     "what": "Enter (keydown on the focused grid) until every card shows another item; 12 cards "
-                            "with their images; median of %d after one warm-up" % ROUNDS}
+                            "with their images; median of %d, each with no cycle running (the first Enter, which starts one, is "
+                            "reported apart)" % ROUNDS}
     (artifacts / "enter_latency.json").write_text(json.dumps(enter_result, indent=1))
     print(f"Enter to the next batch: median {enter_result['median_frame_ms']} ms (goal <= {ENTER_GOAL_MS})")
     assert enter_result["median_frame_ms"] <= ENTER_GOAL_MS, enter_result
