@@ -523,24 +523,19 @@ class LabelingWidget(widgets.VBox):
                 return False, f"unknown action {name!r}"
             actions[name]()
             return True, ""
-        if kind == "relabel":
+        if kind in ("relabel", "undo"):
             current = self.learner.store.get(str(item))
-            if current is None or current.seq != msg.get("seq"):
+            if current is None or current.seq != msg.get("seq"):  # the row showed an older label
                 self._flash("That label changed meanwhile; see the list.")
                 self._update_recent(force=True)
                 return False, "that label changed meanwhile"
+            if kind == "undo":
+                self.undo(str(item))
+                return True, ""
             label = msg.get("label")
             if label == current.label:
                 return True, ""
             return self._teach_item(str(item), str(label), "human")
-        if kind == "undo":
-            current = self.learner.store.get(str(item))
-            if current is None or current.seq != msg.get("seq"):
-                self._flash("That label changed meanwhile; see the list.")
-                self._update_recent(force=True)
-                return False, "that label changed meanwhile"
-            self.undo(str(item))
-            return True, ""
         return False, f"unknown message {kind!r}"
 
     def _card(self, item: Any) -> Optional[Card]:
