@@ -2,7 +2,7 @@
 
 Layout, toolbar and the wiring of background cycles. The labeling board (cards, batch bar,
 key help, recent labels) is one anywidget, :class:`~alwidget.ui.board.Board`; the toolbar,
-status line and export row are a handful of ipywidgets; the plots are two plotly figures.
+status line and export row are a handful of ipywidgets; the two plots are panels of one plotly figure.
 The widget holds no learning logic: it asks the :class:`~alwidget.ActiveLearner` what to show
 (``query``, ``predict``, ``uncertainty``, ``history``), forwards what the person does
 (``teach``, ``undo``, ``retrain_async``, ``set_strategy``) and renders what the learner
@@ -32,7 +32,7 @@ from ..report import uncertainty_band
 from .board import Board
 from .cards import MAX_BUTTONS, Card, Suggestion, class_keys
 from .keyboard import KEY_HELP, KeyAction, KeyMap
-from .plots import accuracy_figure, uncertainty_figure, update_accuracy, update_uncertainty
+from .plots import labeling_figure, update_accuracy, update_uncertainty
 
 __all__ = ["LabelingWidget"]
 
@@ -110,8 +110,9 @@ class LabelingWidget(widgets.VBox):
         The status line (labels, cycle, validation accuracy and its interval).
     message : ipywidgets.HTML
         The last short message (saved, undone, ...).
-    uncertainty_plot, accuracy_plot : plotly.graph_objects.FigureWidget
-        The two figures (updated in place).
+    plots : plotly.graph_objects.FigureWidget
+        One figure, two panels: pool uncertainty and accuracy vs labels (updated in place;
+        see :func:`alwidget.ui.plots.labeling_figure`).
     last_refresh : dict
         ``{"at": time.monotonic() of the last grid refresh after a cycle, "seconds": its cost,
         "cycle": the cycle number}`` (empty before the first cycle); for benchmarks.
@@ -200,10 +201,7 @@ class LabelingWidget(widgets.VBox):
         self.board.observe(lambda ch: self._help_toggled(ch["new"]), names="help_open")
 
         # -- plots --------------------------------------------------------------------
-        self.uncertainty_plot = uncertainty_figure()
-        self.accuracy_plot = accuracy_figure()
-        plots = widgets.HBox([self.uncertainty_plot, self.accuracy_plot],
-                             layout=widgets.Layout(width="100%", flex_flow="row wrap"))
+        self.plots = labeling_figure()
 
         # -- export -------------------------------------------------------------------
         store_path = getattr(learner.store, "path", None)
@@ -222,7 +220,7 @@ class LabelingWidget(widgets.VBox):
                                 self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         progress_row = widgets.HBox([self.progress, self.step, self.status],
                                     layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        super().__init__([toolbar, progress_row, self.error_box, self.message, self.board, plots, export])
+        super().__init__([toolbar, progress_row, self.error_box, self.message, self.board, self.plots, export])
         self.add_class("alw-widget")
 
         # -- wiring -------------------------------------------------------------------
@@ -970,8 +968,8 @@ class LabelingWidget(widgets.VBox):
 
     def _update_plots(self) -> None:
         history = list(self.learner.history)
-        update_uncertainty(self.uncertainty_plot, history)
-        update_accuracy(self.accuracy_plot, history, self._baseline)
+        update_uncertainty(self.plots, history)
+        update_accuracy(self.plots, history, self._baseline)
 
     # ================================================================== side panels
     def _update_recent(self, force: bool = False) -> None:

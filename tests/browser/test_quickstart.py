@@ -67,8 +67,8 @@ RUN_STATE_JS = """() => {
   return prompts.every(p => /\\[\\d+\\]/.test(p)) ? 'done' : 'running';
 }"""
 
-PLOTS_JS = """() => [...document.querySelectorAll('.alw-widget .js-plotly-plot')].map(
-  gd => (gd.data || []).map(t => ({x: Array.from(t.x || []), y: Array.from(t.y || [])})))"""
+PLOTS_JS = """() => [...document.querySelectorAll('.alw-widget .js-plotly-plot')].flatMap(gd => ['x', 'x2'].map(
+  axis => (gd.data || []).filter(t => (t.xaxis || 'x') === axis).map(t => ({x: Array.from(t.x || []), y: Array.from(t.y || [])}))))"""
 
 GRID_JS = """() => [...document.querySelectorAll('.alw-widget .alw-card')].map(card => ({
   id: card.querySelector('.alw-id').textContent,
@@ -404,7 +404,7 @@ def test_quickstart_widget_appears_in_notebook7_and_names_stay_text(jupyter, pag
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "nb7_01_widget.png"))
     assert page.locator(".alw-widget:not(.alw-evil) .alw-card img").count() == 12
-    assert page.locator(".alw-widget:not(.alw-evil) .js-plotly-plot").count() == 2
+    assert page.locator(".alw-widget:not(.alw-evil) .js-plotly-plot").count() == 1  # both panels in one figure
     assert re.search(r"\d+ labels", status_text(page)) and "validation accuracy" in status_text(page)
     # it responds: a click labels a card
     first = [c for c in grid(page) if not c["labeled"]][0]["id"]

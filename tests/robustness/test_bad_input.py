@@ -65,7 +65,7 @@ def assert_escaped(w) -> List[str]:
     htmls = html_children(w)
     raw = [h for h in htmls if RAW_MARKUP.search(h)]
     assert not raw, f"unescaped markup rendered: {raw[:3]}"
-    for fig in (w.uncertainty_plot, w.accuracy_plot):
+    for fig in (w.plots,):
         assert not RAW_MARKUP.search(json.dumps(fig.to_plotly_json(), default=str))
     return htmls
 

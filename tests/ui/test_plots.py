@@ -8,7 +8,8 @@ import numpy as np
 
 from alwidget.report import CycleReport, uncertainty_histogram
 from alwidget.simulate import SimulationRecord
-from alwidget.ui.plots import (accuracy_figure, baseline_curve, uncertainty_figure, update_accuracy,
+from alwidget.ui.plots import (ACCURACY_TRACES, UNCERTAINTY_TRACES, accuracy_figure, baseline_curve,
+                               labeling_figure, panel_title, trace, uncertainty_figure, update_accuracy,
                                update_uncertainty)
 
 
@@ -73,3 +74,25 @@ def test_a_page_that_connects_late_reads_the_current_data():
     u, lab = np.array([0.05, 0.3, 0.9]), np.array([False, False, True])
     update_uncertainty(hist, [_report(1, 1, 0.5, (0.3, 0.7), u, lab)])
     assert sum(hist.get_state()["_widget_data"][0]["y"]) == 2
+
+
+def test_the_widget_figure_holds_both_panels_and_updates_like_the_single_ones():
+    fig = labeling_figure()
+    assert [t.name for t in fig.data] == list(UNCERTAINTY_TRACES) + list(ACCURACY_TRACES)
+    assert {t.xaxis for t in fig.data[:2]} == {"x"} and {t.xaxis for t in fig.data[2:]} == {"x2"}
+    u = np.array([0.05, 0.1, 0.3, 0.9, 0.95, 0.97])
+    lab = np.array([True, False, False, False, False, True])
+    reports = [_report(1, 2, 0.5, (0.3, 0.7), u, lab), _report(2, 6, 0.7, (0.5, 0.85), u, lab)]
+    single_u, single_a = uncertainty_figure(), accuracy_figure()
+    for f in (fig, single_u):
+        assert update_uncertainty(f, reports)
+    for f in (fig, single_a):
+        assert update_accuracy(f, reports, [(2, 0.4), (6, 0.6)])
+    for name in UNCERTAINTY_TRACES:
+        assert list(trace(fig, name).y) == list(trace(single_u, name).y)
+    for name in ACCURACY_TRACES:
+        assert list(trace(fig, name).y) == list(trace(single_a, name).y)
+    bands = {a.name: a.text for a in fig.layout.annotations if a.name.startswith("band ")}
+    assert bands == {"band easy": "easy 1", "band medium": "medium 1", "band hard": "hard 2"}
+    assert panel_title(fig, "uncertainty") == panel_title(single_u, "uncertainty") == "Pool uncertainty after cycle 2"
+    assert panel_title(fig, "accuracy") == panel_title(single_a, "accuracy") and "70.0%" in panel_title(fig, "accuracy")

@@ -37,8 +37,10 @@ def _page(w):
 
 
 def plot_data(w):
-    return (tuple(w.uncertainty_plot.data[0].y), tuple(w.uncertainty_plot.data[1].y),
-            tuple(w.accuracy_plot.data[2].x), tuple(w.accuracy_plot.data[2].y))
+    from alwidget.ui.plots import trace
+
+    return (tuple(trace(w.plots, "unlabelled").y), tuple(trace(w.plots, "labelled").y),
+            tuple(trace(w.plots, "this session").x), tuple(trace(w.plots, "this session").y))
 
 
 def test_learner_widget_and_package_name_give_the_widget(make_learner):
@@ -393,16 +395,19 @@ def test_close_detaches_from_the_learner(make_learner):
 
 def test_plots_are_updated_in_place_not_recreated(make_widget, label_from_truth):
     w = make_widget(k=6)
-    figs = (w.uncertainty_plot, w.accuracy_plot)
+    from alwidget.ui.plots import panel_title, trace
+
+    figs = (w.plots,)
     traces = [tuple(f.data) for f in figs]
     children = w.children
     for _ in range(2):
         label_from_truth(w)
         w.submit()
         assert w.wait(90)
-    assert (w.uncertainty_plot, w.accuracy_plot) == figs and w.children == children
+    assert (w.plots,) == figs and w.children == children
     assert [tuple(f.data) for f in figs] == traces
-    assert list(w.accuracy_plot.data[2].x) == [6, 12]
+    assert list(trace(w.plots, "this session").x) == [6, 12]
+    assert "cycle 2" in panel_title(w.plots, "uncertainty") and "at 12" in panel_title(w.plots, "accuracy")
 
 
 def test_a_click_on_a_card_already_replaced_labels_the_item_it_showed(make_widget, label_from_truth):
