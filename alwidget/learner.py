@@ -41,6 +41,8 @@ from .representation import (WHERE, PoolRepresentation, RefineConfig, Representa
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
 from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
 from .stopping import StoppingRule, stop_reason
+from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
+from .trust.label_issues import LabelCheck, LabelIssue, out_of_sample_probs, rank_label_issues
 from .strategies import PoolEstimate, Strategy, create_strategy
 from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
 
@@ -329,6 +331,7 @@ class ActiveLearner:
         self._last_k: Optional[int] = None
         self._last_topk: Optional[np.ndarray] = None
         self.history: List[CycleReport] = []
+        self.last_label_check: Optional[LabelCheck] = None
         self.progress_callbacks: List[ProgressCallback] = []
         # a learner dropped without close() (a notebook cell run again) stops its background work:
         # those threads hold the learner only weakly, and this finalizer cancels them
@@ -421,7 +424,8 @@ class ActiveLearner:
         labels : class name or index, or a sequence of them
             One per id.
         source : str
-            ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion) or ``"oracle"``.
+            ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion), ``"oracle"``,
+            or ``"review"`` (a correction made while checking labels: see :meth:`label_issues`).
 
         Returns
         -------
@@ -996,6 +1000,181 @@ class ActiveLearner:
             per_class=per_class, histogram=hist, score_gap=gap, topk_overlap=overlap,
             strategy=self.strategy.name, estimator=self.estimator.name, labels_version=version,
             train_steps=result.steps, train_epochs=result.epochs)
+
+    # ------------------------------------------------------------------ trust: mislabels, forecast
+    def confirm(self, ids: Union[str, Sequence[str]]) -> list:
+        """Confirm items' current labels as checked (a ``"review"`` event repeating the label):
+        :meth:`label_issues` leaves them out from now on. The training set does not change.
+
+        Returns the stored events. Raises ``KeyError`` for an unknown or unlabelled item
+        (nothing is written then)."""
+        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        current = []
+        for item in ids:
+            if item not in self._pos:
+                raise KeyError(f"item {item!r} is not in the pool; use one of learner.pool.ids")
+            event = self.store.get(item)
+            if event is None:
+                raise KeyError(f"item {item!r} has no label to confirm; label it with teach() first")
+            current.append(event)
+        return [self.store.set(e.item_id, e.label, split=e.split, source="review") for e in current]
+
+    def _check_features(self, prog, cancel) -> Tuple[torch.Tensor, str]:
+        """Features ``[N, D]`` for the label check, and where they come from. ``semi``: the
+        representation learned without labels (not the slow cycle's refinement, which has seen
+        the labels being checked); ``embed``: the frozen trunk's; ``finetune``: the latest
+        model's trunk, which was trained on these labels (the check is then less sharp)."""
+        if self.mode == "semi":
+            return self._representation.result(progress=prog, cancel=cancel).features_N_D, "representation"
+        if self.mode == "embed":
+            return self._features.get(self._trunk, self._tensors, progress=prog, cancel=cancel), "frozen trunk"
+        model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: in mode='finetune' the label check uses the latest model's features; "
+                               "call retrain() first")
+        return torch.as_tensor(model.estimate.features_N_D), "latest model (trained on these labels)"
+
+    def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,
+                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LabelCheck:
+        """Rank the given labels (train and validation) by how likely they are wrong.
+
+        Every labelled item gets probabilities from the fast cycle's head trained on the other
+        ``n_folds - 1`` folds (stratified), on the pool's features, with the graph's
+        pseudo-labels in ``semi`` mode. cleanlab ranks them (:mod:`alwidget.trust.label_issues`).
+        Takes seconds; runs on the calling thread and waits for a running cycle.
+
+        Parameters
+        ----------
+        n_folds : int
+            Folds (at least 2; at most the number of labels).
+        method : str
+            cleanlab's label-quality score: ``"self_confidence"`` (default),
+            ``"normalized_margin"`` or ``"confidence_weighted_entropy"``.
+        include_reviewed : bool
+            Also list labels already confirmed or corrected in a review (source ``"review"``).
+        progress, cancel
+            As for :meth:`retrain`.
+
+        Returns
+        -------
+        LabelCheck
+            A sequence of :class:`~alwidget.trust.LabelIssue`, most suspicious first.
+        """
+        cancel = cancel or CancelToken()
+        t_start = time.perf_counter()
+        with self._lock:
+            version = self._version
+        train, val = self.store.labels(split="train"), self.store.labels(split="validation")
+        items = [i for i in list(train) + list(val) if i in self._pos]
+        if not items:
+            raise ValueError("no labels yet: label some items before checking them")
+        given = {**train, **val}
+        y_N = np.array([self._class_index[given[i]] for i in items], dtype=np.int64)
+        if len(np.unique(y_N)) < 2:
+            raise ValueError(f"all {len(items)} labels are {given[items[0]]!r}: checking labels needs labels of at "
+                             "least two classes")
+        n_folds = int(n_folds)
+        if n_folds < 2:
+            raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+        if len(items) < n_folds:
+            raise ValueError(f"{len(items)} labels cannot be split into {n_folds} folds: label at least {n_folds} "
+                             f"items, or pass n_folds={max(2, len(items))}" if len(items) >= 2 else
+                             f"1 label: label at least {n_folds} items first")
+
+        def prog(step: str, fraction: float) -> None:
+            report(progress, step, fraction)
+            self._notify(step, fraction)
+
+        notes = []
+        counts = np.bincount(y_N, minlength=len(self.classes))
+        few = [self.classes[c] for c in np.flatnonzero((counts > 0) & (counts < n_folds))]
+        if few:
+            notes.append(f"fewer labels than folds in {', '.join(map(repr, few))}: their labels are judged by models "
+                         "that saw few or none of that class, so they look more suspicious than they are")
+        with self._cycle_lock, torch_threads(self.num_threads):
+            feats, origin = self._check_features(prog, cancel)
+            notes.append(f"features: {origin}")
+            pos_N = np.array([self._pos[i] for i in items], dtype=np.int64)
+            graph = None
+            if self.mode == "semi" and self.pseudo_fraction > 0:
+                graph = self._ensure_graph(self._representation.result(), prog)
+            cfg = self.train_config if self.mode != "finetune" else DEFAULT_TRAIN["semi"]
+            fold_no = [0]
+
+            def fit_predict(train_idx: np.ndarray, y_train: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
+                fold_no[0] += 1
+                pos_l, pos_fit, y_fit = pos_N[train_idx], pos_N[train_idx], y_train
+                if graph is not None and len(np.unique(y_train)) >= 2:
+                    probs = propagate(graph, pos_l, y_train, len(self.classes), method=self.propagation)
+                    cand = self._selectable_mask()
+                    cand[pos_N] = False  # never pseudo-label a labelled item, held out or not
+                    ps_pos, ps_y = pseudo_labels(probs, cand, self.pseudo_fraction)
+                    if len(ps_pos):
+                        pos_fit, y_fit = with_pseudo_labels(pos_l, y_train, ps_pos, ps_y)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(_seed_for(self.seed, 17, fold_no[0]))
+                    gen = torch.Generator().manual_seed(_seed_for(self.seed, 18, fold_no[0]))
+                    head = self.estimator.build_head(feats.shape[1], len(self.classes))
+                    forward = lambda idx, training: head(feats[torch.as_tensor(pos_fit[idx])])
+                    loss_fn = lambda out, y, frac: self.estimator.loss(out, y, progress=frac)
+                    fit(head, forward, loss_fn, y_fit, cfg, generator=gen, cancel=cancel)
+                    head.eval()
+                    self.estimator.fit_posterior(head, feats[torch.as_tensor(pos_l)], torch.as_tensor(y_train))
+                    post = self.estimator.posterior(head, feats[torch.as_tensor(pos_N[test_idx])],
+                                                    n_samples=self.mc_samples, generator=gen)
+                return post.probs_N_C.numpy().astype(np.float64)
+
+            prog("check labels", 0.0)
+            probs_N_C = out_of_sample_probs(y_N, fit_predict, len(self.classes), n_folds=n_folds,
+                                            seed=_seed_for(self.seed, 19, len(items)),
+                                            cancel=cancel.raise_if_cancelled,
+                                            progress=lambda f: prog("check labels", f))
+        order, quality, flagged = rank_label_issues(y_N, probs_N_C, method=method)
+        issues = []
+        for j in order:
+            item = items[j]
+            event = self.store.get(item)
+            if not include_reviewed and event is not None and event.source == "review":
+                continue
+            s = int(np.argmax(probs_N_C[j]))
+            issues.append(LabelIssue(item, self.classes[y_N[j]], self.classes[s], float(1.0 - quality[j]),
+                                     float(probs_N_C[j, y_N[j]]), float(probs_N_C[j, s]),
+                                     "validation" if item in val else "train", bool(flagged[j])))
+        check = LabelCheck(issues, n_checked=len(items), n_folds=n_folds, method=method,
+                           seconds=time.perf_counter() - t_start, labels_version=version, notes=notes)
+        self.last_label_check = check
+        return check
+
+    def forecast(self, target: Optional[float] = None, *, curve: str = DEFAULT_CURVE, level: float = 0.8,
+                 n_boot: int = 200) -> Forecast:
+        """How many training labels validation accuracy ``target`` needs, from the cycles so far.
+
+        Fits a learning curve to validation accuracy against labels
+        (:func:`alwidget.trust.forecast.forecast_labels`) and solves it for ``target``, with a
+        range from a bootstrap of the validation set (``level``: the share the range claims).
+
+        Parameters
+        ----------
+        target : float, optional
+            Validation accuracy in ``(0, 1]``; default: the stopping rule's
+            ``target_accuracy``.
+        curve, level, n_boot
+            See :func:`~alwidget.trust.forecast.forecast_labels`.
+
+        Returns
+        -------
+        Forecast
+            ``forecast.summary()`` reads e.g. ``"≈ 420 labels to 95 % (300–650)"``; with fewer
+            than three cycles it says it cannot forecast yet.
+        """
+        if target is None:
+            target = self.stopping.target_accuracy
+            if target is None:
+                raise ValueError("no target: pass forecast(target=0.95), or set "
+                                 "stopping=StoppingRule(target_accuracy=...) on the learner")
+        ok = [r for r in list(self.history) if r.error is None and r.n_validation > 0]
+        return forecast_labels([r.n_labels for r in ok], [r.accuracy for r in ok], [r.n_validation for r in ok],
+                               float(target), curve=curve, level=level, n_boot=n_boot, seed=self.seed)
 
     # ------------------------------------------------------------------ stopping, models, lifecycle
     def stop_reason(self) -> Optional[str]:

@@ -35,6 +35,8 @@ class SimulationRecord:
         Wall time of the cycle (train + score).
     train_steps : int
         Optimiser steps of the cycle's training.
+    n_validation : int
+        Validation labels ``validation_accuracy`` was measured on.
     """
 
     strategy: str
@@ -44,6 +46,7 @@ class SimulationRecord:
     validation_accuracy: float
     seconds: float
     train_steps: int = 0
+    n_validation: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         """A plain dict (for pandas, JSON)."""
@@ -133,7 +136,7 @@ def run(
                 while True:
                     rep = learner.retrain()
                     rec = SimulationRecord(name, seed, rep.n_labels, learner.evaluate(test), rep.accuracy,
-                                           rep.timings.get("total", float("nan")), rep.train_steps)
+                                           rep.timings.get("total", float("nan")), rep.train_steps, rep.n_validation)
                     rep.test_accuracy = rec.test_accuracy
                     records.append(rec)
                     if on_record is not None:

@@ -67,7 +67,7 @@ HERE = Path(__file__).resolve().parent
 #: The recipe before the representation: alwidget_cnn trained from scratch every round, margin.
 OLD_RECIPE = "old_recipe"
 
-TARGETS = {"mnist": (0.90, 0.95), "fashion": (0.80, 0.85)}
+TARGETS = {"mnist": (0.90, 0.95), "fashion": (0.80, 0.85), "digits": (0.90, 0.95)}
 
 #: Published MNIST anchors: labels to reach 10 % / 5 % test error.
 ANCHORS = [
@@ -84,13 +84,18 @@ DEFAULT_STRATEGIES = ["random", "margin", "default", OLD_RECIPE]
 # ------------------------------------------------------------------------------------------ data
 def load_data(dataset: str, root: Optional[str], pool_limit: Optional[int], test_limit: Optional[int],
               split_seed: int):
-    """``(pool, test, description)`` for ``mnist`` or ``fashion``."""
+    """``(pool, test, description)`` for ``mnist``, ``fashion`` or ``digits``."""
     from alwidget import datasets
 
     if dataset == "mnist":
         full = datasets.mnist(root, split="test")
         test, pool = full.split(2000, seed=split_seed)
         desc = (f"MNIST official test split (10,000) split once with seed {split_seed} into a pool of "
+                f"{len(pool)} and a test set of {len(test)}")
+    elif dataset == "digits":
+        full = datasets.digits()
+        test, pool = full.split(500, seed=split_seed)
+        desc = (f"scikit-learn's digits (1,797, 8x8) split once with seed {split_seed} into a pool of "
                 f"{len(pool)} and a test set of {len(test)}")
     elif dataset == "fashion":
         pool = datasets.fashion_mnist(root, split="train")
@@ -333,7 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.environ.get("ALWIDGET_DATA"), help="folder holding mnist-test/ and fashion-mnist/")
-    ap.add_argument("--dataset", nargs="+", choices=["mnist", "fashion"], default=["mnist"])
+    ap.add_argument("--dataset", nargs="+", choices=["mnist", "fashion", "digits"], default=["mnist"])
     ap.add_argument("--strategies", nargs="+", default=DEFAULT_STRATEGIES,
                     help="alwidget strategy names, and 'default' (ActiveLearner's defaults)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -36,9 +36,11 @@ SCHEMA_VERSION: int = 1
 LABEL_SPLITS: Tuple[str, ...] = ("train", "validation")
 """Where a label is used: training, or the held-out validation set."""
 
-LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import")
+LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import", "review")
 """Who gave a label: a person; a person accepting the model's suggestion; a simulated
-oracle (known truth); an import from a file. Pseudo-labels are never stored."""
+oracle (known truth); an import from a file; a person checking a label flagged as likely
+wrong ("Check my labels": a confirmation repeats the label, a correction changes it).
+Pseudo-labels are never stored."""
 
 _FORMAT_KEY = "alwidget.format"
 _FORMAT = "alwidget-labels"
@@ -360,7 +362,7 @@ class LabelStore:
             The class name. The store does not know the classes; the caller checks.
         split : {"train", "validation"}, default "train"
             Where the label is used.
-        source : {"human", "suggestion", "oracle", "import"}, default "human"
+        source : {"human", "suggestion", "oracle", "import", "review"}, default "human"
             Who gave it.
 
         Returns
