@@ -79,6 +79,7 @@ DEFAULT_CURVE = "pow3"
 
 #: Plateaus ``a`` tried by ``pow3`` and ``exp3`` (above the best accuracy seen, up to 1).
 _PLATEAU_STEPS = 64
+_CENTRE = "observed"
 
 
 @dataclass
@@ -192,12 +193,22 @@ def fit_curve(n_K: np.ndarray, acc_BK: np.ndarray, sigma_BK: np.ndarray, curve: 
         b0, b1 = _wls_line(np.broadcast_to(np.log(n_K), acc.shape)[:, None], acc[:, None], w[:, None])
         return np.stack([b0[:, 0], np.maximum(b1[:, 0], 0.0), np.zeros(B)], 1)
     if curve == "pow2":
-        a_BA = np.ones((B, 1))
-    else:
-        best = acc.max(1, keepdims=True)
-        frac = np.linspace(0.0, 1.0, _PLATEAU_STEPS)[None, :]
-        lo = np.minimum(best + 0.002, 1.0)
-        a_BA = lo + (1.0 - lo) * frac  # [B, A]
+        return _fit_plateau(n_K, acc, w, curve, np.ones((B, 1)))[0]
+    best = acc.max(1, keepdims=True)
+    lo = np.minimum(best + 0.002, 1.0)
+    a_BA = lo + (1.0 - lo) * np.linspace(0.0, 1.0, _PLATEAU_STEPS)[None, :]
+    params, j = _fit_plateau(n_K, acc, w, curve, a_BA)
+    # refine the plateau between the grid neighbours of the best one
+    step = (1.0 - lo[:, 0]) / (_PLATEAU_STEPS - 1)
+    centre = params[:, 0]
+    fine = np.clip(centre[:, None] + step[:, None] * np.linspace(-1.0, 1.0, _PLATEAU_STEPS)[None, :], lo, 1.0)
+    return _fit_plateau(n_K, acc, w, curve, fine)[0]
+
+
+def _fit_plateau(n_K: np.ndarray, acc: np.ndarray, w: np.ndarray, curve: str,
+                 a_BA: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Best ``(a, b, c)`` ``[B, 3]`` over the plateaus ``a_BA`` (and the index of the one chosen)."""
+    B = acc.shape[0]
     x = np.log(n_K) if curve in ("pow3", "pow2") else n_K
     gap = np.maximum(a_BA[:, :, None] - acc[:, None, :], 1e-3)  # [B, A, K]
     z = np.log(gap)
@@ -205,12 +216,12 @@ def fit_curve(n_K: np.ndarray, acc_BK: np.ndarray, sigma_BK: np.ndarray, curve: 
     b0, b1 = _wls_line(np.broadcast_to(x, z.shape), z, wz)
     b, c = np.exp(b0), np.maximum(-b1, 0.0)
     f = CURVES[curve][0]
-    pred = f(n_K[None, None, :], a_BA[:, :, None], b[:, :, None], c[:, :, None])
+    a_full = np.broadcast_to(a_BA, b.shape)
+    pred = f(n_K[None, None, :], a_full[:, :, None], b[:, :, None], c[:, :, None])
     sse = (w[:, None, :] * (pred - acc[:, None, :]) ** 2).sum(-1)  # [B, A]
     j = np.argmin(sse, axis=1)
     rows = np.arange(B)
-    a_B = np.broadcast_to(a_BA, sse.shape)[rows, j]
-    return np.stack([a_B, b[rows, j], c[rows, j]], 1)
+    return np.stack([a_full[rows, j], b[rows, j], c[rows, j]], 1), j
 
 
 def labels_for(target: float, params: Sequence[float], curve: str = DEFAULT_CURVE) -> float:
@@ -293,7 +304,8 @@ def forecast_labels(n_labels_K: Sequence[float], accuracy_K: Sequence[float], n_
     point = labels_for(target, params, curve)
 
     rng = np.random.default_rng(seed)
-    acc_BK = rng.binomial(m.astype(np.int64), np.clip(acc, 0.0, 1.0), size=(n_boot, len(n))) / m
+    centre = np.clip(CURVES[curve][0](n, *params), 0.0, 1.0) if _CENTRE == "fit" else np.clip(acc, 0.0, 1.0)
+    acc_BK = rng.binomial(m.astype(np.int64), centre, size=(n_boot, len(n))) / m
     boot_params = fit_curve(n, acc_BK, _sigma(acc_BK, m), curve)
     answers = np.array([labels_for(target, p, curve) for p in boot_params])
     answers = np.clip(answers, n[-1], 10.0 * MAX_LABELS)  # not fewer than the labels already given; inf: never

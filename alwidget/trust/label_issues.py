@@ -161,7 +161,8 @@ def rank_label_issues(labels_N: np.ndarray, probs_N_C: np.ndarray, method: str =
     quality_N = np.asarray(get_label_quality_scores(y, p, method=method), dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "too few examples in class ...": said by the caller
-        flagged_N = np.asarray(find_label_issues(y, p, filter_by="prune_by_noise_rate"), dtype=bool)
+        # n_jobs=1: no worker processes forked from a process that runs torch threads (the widget)
+        flagged_N = np.asarray(find_label_issues(y, p, filter_by="prune_by_noise_rate", n_jobs=1), dtype=bool)
     order_N = np.lexsort((np.arange(n), quality_N))
     return order_N, quality_N, flagged_N
 

@@ -78,6 +78,7 @@ function render({ model, el: host }) {
     ["submit", "Submit batch", "done with these cards: next batch, and retrain (Enter)", "alw-primary"],
     ["skip", "Skip card", "skip the highlighted card (s)"],
     ["accept", "Accept suggestion", "label the highlighted card with the model's suggestion (a)"],
+    ["confirm", "Label is right", "Check my labels: keep the highlighted card's label as it is (c)"],
     ["accept_all", "Accept all shown", "accept the suggestion of every unlabelled card shown (Shift+A)"],
     ["undo", "Undo last", "undo the latest label (Backspace)"],
     ["oracle", "Oracle answers batch", "simulation: label the unlabelled cards from the known truth (o)"],
@@ -91,6 +92,7 @@ function render({ model, el: host }) {
         if (name === "help") toggleHelp();
         else if (name === "skip") skip(focus);
         else if (name === "accept") accept(focus);
+        else if (name === "confirm") confirm(focus);
         else send({ kind: "action", name, index: focus, id: idAt(focus) });
         grid.focus({ preventScroll: true }); // go on labelling with keys
       },
@@ -103,7 +105,10 @@ function render({ model, el: host }) {
   const cards = () => model.get("cards") || [];
   const idAt = (i) => (cards()[i] || {}).id;
   const labelOf = (card) => (pending.has(card.id) ? pending.get(card.id).label : card.label);
-  const isOpen = (card) => labelOf(card) === null && !card.skipped && !skippedHere.has(card.id);
+  const checking = () => model.get("mode") === "check";
+  const isOpen = (card) => (checking() // checking labels: a card is done once its label is confirmed or changed
+    ? !pending.has(card.id) && card.source !== "review"
+    : labelOf(card) === null && !card.skipped && !skippedHere.has(card.id));
 
   function send(message) { // every message but a focus move carries a token, which Python's ack names
     if (message.kind !== "focus" && message.token === undefined) message.token = ++tokens;
@@ -165,6 +170,20 @@ function render({ model, el: host }) {
       return;
     }
     pick(index, card.suggestion.label, "suggestion");
+  }
+
+  function confirm(index) { // Check my labels: the label shown is right
+    const card = cards()[index];
+    if (!card || !checking() || card.label === null) {
+      if (card) send({ kind: "confirm", id: card.id, token: ++tokens, focus: index });
+      return;
+    }
+    const token = ++tokens;
+    pending.set(card.id, { label: card.label, source: "review", token });
+    const next = nextOpen(index);
+    focus = next;
+    draw();
+    send({ kind: "confirm", id: card.id, token, focus: next });
   }
 
   function skip(index) {
@@ -260,6 +279,7 @@ function render({ model, el: host }) {
     else if (key === "/") openTyping(focus);
     else if (key === "a") accept(focus);
     else if (key === "s") skip(focus);
+    else if (key === "c") confirm(focus);
     else if (key === "?") toggleHelp();
     else if (key === "Escape") {
       if (model.get("help_open")) toggleHelp(false);
@@ -384,6 +404,16 @@ function render({ model, el: host }) {
         out.push(el("div", { className: "alw-muted", text: "no model yet" }));
       }
     }
+    const c = card.check;
+    if (c) {
+      const source = p ? p.source : card.source;
+      const verdict = source === "review" ? "checked ✓" : (c.flagged ? "likely wrong" : "unsure");
+      const line = el("div", { className: "alw-check", title: `suspicion ${Number(c.score).toFixed(2)}` },
+        "unseen model: ", el("b", { text: c.suggestion }), ` ${percent(c.suggestion_probability)} · `,
+        el("span", { className: `alw-verdict${c.flagged && source !== "review" ? " alw-flagged" : ""}`, text: verdict }));
+      if (c.split === "validation") line.append(" · ", el("i", { text: "validation" }));
+      out.push(line);
+    }
     if (card.typeahead) {
       const line = el("div", {}, "type: ", el("code", { text: card.typeahead }));
       line.append(card.typeahead_match ? el("span", {}, " → ", el("b", { text: card.typeahead_match })) : el("i", { text: " (no match)" }));
@@ -429,7 +459,8 @@ function render({ model, el: host }) {
     });
     const mode = model.get("mode");
     barButtons.accept.disabled = mode === "validation";
-    barButtons.accept_all.disabled = mode === "validation";
+    barButtons.accept_all.disabled = mode === "validation" || mode === "check";
+    barButtons.confirm.hidden = mode !== "check";
   }
 
   function drawKeyHint() {

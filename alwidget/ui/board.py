@@ -29,6 +29,7 @@ PAGE_MESSAGES: Dict[str, str] = {
     "pick_text": "a class was typed (type-ahead): id, text, token, focus",
     "accept": "accept the model's suggestion: id, label (as shown; null if none), token, focus",
     "skip": "skip a card for this batch: id, focus",
+    "confirm": "Check my labels: keep a card's label as it is (a checked label): id, token, focus",
     "focus": "the keyboard focus moved to another card: index, id",
     "key": "a key the page does not handle itself (Enter, Backspace, r, o, Shift+A): key, shiftKey, index, id",
     "action": "a button of the batch bar: name (submit, accept_all, undo, oracle), index, id",

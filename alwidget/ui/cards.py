@@ -157,6 +157,10 @@ class Card:
         Text typed after ``/`` (kernel-side key presses), ``""`` when not typing.
     typeahead_match : str or None
         The class that text names so far.
+    check : dict or None
+        In "Check my labels": what a model that never saw this label says
+        (``{"suggestion", "probability", "suggestion_probability", "score", "split", "flagged"}``,
+        see :class:`alwidget.trust.LabelIssue`).
     """
 
     def __init__(self, item_id: str, image: Optional[np.ndarray], classes: Sequence[str],
@@ -172,6 +176,7 @@ class Card:
         self.focused = False
         self.typeahead = ""
         self.typeahead_match: Optional[str] = None
+        self.check: Optional[Dict[str, object]] = None
         if image is None:
             self.png: Optional[bytes] = None
             self.width = self.height = int(thumb_size)
@@ -214,6 +219,12 @@ class Card:
                 lines.append(f"model: {s.label} {pct} {s.band}")
             else:
                 lines.append("no model yet")
+        if self.check is not None:
+            c = self.check
+            where = " · validation" if c.get("split") == "validation" else ""
+            verdict = "checked" if self.source == "review" else ("likely wrong" if c.get("flagged") else "unsure")
+            lines.append(f"unseen model: {c['suggestion']} {100 * float(c['suggestion_probability']):.0f}% · "
+                         f"{verdict}{where}")
         if self.typeahead:
             lines.append(f"type: {self.typeahead}" + (f" → {self.typeahead_match}" if self.typeahead_match
                                                        else " (no match)"))
@@ -224,7 +235,8 @@ class Card:
 
         Keys: ``id``, ``label``, ``source``, ``skipped``, ``show_suggestion``, ``suggestion``
         (``{"label", "confidence", "band", "uncertainty"}`` or ``None``), ``typeahead``,
-        ``typeahead_match``, ``width``, ``height`` (pixels), ``pixelated``, ``unreadable``.
+        ``typeahead_match``, ``width``, ``height`` (pixels), ``pixelated``, ``unreadable``,
+        ``check`` (see the class attributes, or ``None``).
         """
         s = self.suggestion
         return {
@@ -235,6 +247,7 @@ class Card:
             "typeahead": self.typeahead, "typeahead_match": self.typeahead_match,
             "width": int(self.width), "height": int(self.height), "pixelated": bool(self.pixelated),
             "unreadable": self.png is None,
+            "check": None if self.check is None else dict(self.check),
         }
 
     def __repr__(self) -> str:

@@ -42,7 +42,8 @@ KEY_HELP = [
     ("a", "accept the model's suggestion"),
     ("A", "accept every suggestion shown"),
     ("s", "skip the card"),
-    ("Enter", "submit the batch (review: next page)"),
+    ("c", "Check my labels: the label is right, keep it"),
+    ("Enter", "submit the batch (review, check: next page)"),
     ("Backspace", "undo the latest label"),
     ("r", "retrain now"),
     ("?", "show / hide this help"),
@@ -148,7 +149,7 @@ class KeyMap:
             self.typing = ""
             return KeyAction("typing", text="")
         simple = {"a": "accept", "A": "accept_all", "s": "skip", "Enter": "submit", "Backspace": "undo", "r": "retrain",
-                  "o": "oracle", "?": "help", "Escape": "cancel"}
+                  "o": "oracle", "?": "help", "Escape": "cancel", "c": "confirm"}
         kind = simple.get(key)
         return KeyAction(kind) if kind else KeyAction("none")
 

@@ -4,6 +4,8 @@
   easy / medium / hard bands, labelled items overlaid.
 * :func:`update_accuracy`: validation accuracy versus the number of training labels with its
   95 % interval, and a baseline (random sampling) when given.
+* :func:`update_forecast`: on the accuracy panel, the learning curve projected to a target
+  accuracy (dashed) with its bootstrap band, and the target as a dotted line.
 
 The widget shows both as the two panels of one figure (:func:`labeling_figure`);
 :func:`uncertainty_figure` and :func:`accuracy_figure` make each as a figure of its own.
@@ -36,6 +38,7 @@ __all__ = [
     "baseline_curve",
     "uncertainty_figure",
     "update_accuracy",
+    "update_forecast",
     "update_uncertainty",
 ]
 
@@ -54,7 +57,8 @@ def _figure_widget(*args: Any, **kwargs: Any) -> go.FigureWidget:
 UNCERTAINTY_TRACES = ("unlabelled", "labelled")
 """Names of the histogram's traces (bars of unlabelled and of labelled items)."""
 
-ACCURACY_TRACES = ("95% upper", "95% interval", "this session", "baseline upper", "baseline band", "random baseline")
+ACCURACY_TRACES = ("95% upper", "95% interval", "this session", "baseline upper", "baseline band", "random baseline",
+                   "forecast upper", "forecast band", "forecast", "target")
 """Names of the accuracy panel's traces, in order (a band is an upper line and a lower line filled to it)."""
 
 
@@ -100,6 +104,12 @@ def _accuracy_traces() -> List[Any]:
         go.Scatter(x=[], y=[], name="baseline band", fill="tonexty", fillcolor="rgba(120,120,120,0.15)", **band),
         go.Scatter(x=[], y=[], name="random baseline", mode="lines", line=dict(color="#757575", dash="dash"),
                    hovertemplate="%{x} labels: %{y:.1%} (random)<extra></extra>"),
+        go.Scatter(x=[], y=[], name="forecast upper", **band),
+        go.Scatter(x=[], y=[], name="forecast band", fill="tonexty", fillcolor="rgba(230,81,0,0.12)", **band),
+        go.Scatter(x=[], y=[], name="forecast", mode="lines", line=dict(color="#e65100", dash="dash"),
+                   hovertemplate="%{x:.0f} labels: %{y:.1%} (forecast)<extra></extra>"),
+        go.Scatter(x=[], y=[], name="target", mode="lines", line=dict(color="#e65100", dash="dot", width=1),
+                   hovertemplate="target %{y:.0%}<extra></extra>"),
     ]
 
 
@@ -246,7 +256,8 @@ def accuracy_figure() -> go.FigureWidget:
     plotly.graph_objects.FigureWidget
         Traces: ``[0]``/``[1]`` upper/lower 95 % interval (a band), ``[2]`` validation accuracy
         (with the interval as error bars, visible from the first point),
-        ``[3]``/``[4]`` baseline band, ``[5]`` baseline.
+        ``[3]``/``[4]`` baseline band, ``[5]`` baseline, ``[6]``/``[7]`` forecast band,
+        ``[8]`` forecast, ``[9]`` target (:func:`update_forecast`).
     """
     fig = _figure_widget(data=_accuracy_traces())
     fig.update_layout(
@@ -322,7 +333,7 @@ def update_accuracy(fig: go.FigureWidget, reports: Sequence[CycleReport], baseli
     """
     xs, acc, lo, hi = _curve(reports)
     bx, bmean, blo, bhi = baseline_curve(baseline) if baseline is not None else ([], [], [], [])
-    upper, lower, curve, b_upper, b_lower, b_mean = (trace(fig, name) for name in ACCURACY_TRACES)
+    upper, lower, curve, b_upper, b_lower, b_mean = (trace(fig, name) for name in ACCURACY_TRACES[:6])
     with fig.batch_update():
         upper.x, upper.y = xs, hi
         lower.x, lower.y = xs, lo
@@ -337,3 +348,34 @@ def update_accuracy(fig: go.FigureWidget, reports: Sequence[CycleReport], baseli
                                         f"[{100 * lo[-1]:.0f}–{100 * hi[-1]:.0f}] at {xs[-1]}")
     keep_for_late_pages(fig)
     return bool(xs)
+
+
+def update_forecast(fig: go.FigureWidget, forecast: Any) -> bool:
+    """Draw (or clear, with ``None`` or a forecast without a curve) the projection to the target.
+
+    Parameters
+    ----------
+    fig : FigureWidget
+        Made by :func:`labeling_figure` or :func:`accuracy_figure`.
+    forecast : alwidget.trust.Forecast or None
+        From :meth:`alwidget.ActiveLearner.forecast`: its ``grid_n`` (labels), ``fit_acc`` and
+        ``band_low``/``band_high`` (accuracy in ``[0, 1]``), ``target``.
+
+    Returns
+    -------
+    bool
+        Whether a projection is drawn.
+    """
+    upper, lower, line, target = (trace(fig, name) for name in ACCURACY_TRACES[6:])
+    grid = list(getattr(forecast, "grid_n", None) or [])
+    with fig.batch_update():
+        line.x, line.y = grid, list(forecast.fit_acc) if grid else []
+        has_band = bool(grid) and len(forecast.band_low) == len(grid)
+        upper.x, upper.y = (grid, list(forecast.band_high)) if has_band else ([], [])
+        lower.x, lower.y = (grid, list(forecast.band_low)) if has_band else ([], [])
+        if forecast is not None and grid:
+            target.x, target.y = [0, grid[-1]], [forecast.target, forecast.target]
+        else:
+            target.x, target.y = [], []
+    keep_for_late_pages(fig)
+    return bool(grid)

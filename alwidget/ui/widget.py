@@ -32,12 +32,31 @@ from ..report import uncertainty_band
 from .board import Board
 from .cards import MAX_BUTTONS, Card, Suggestion, class_keys
 from .keyboard import KEY_HELP, KeyAction, KeyMap
-from .plots import labeling_figure, update_accuracy, update_uncertainty
+from ..trust.forecast import Forecast
+from .checking import LabelChecker
+from .plots import labeling_figure, update_accuracy, update_forecast, update_uncertainty
 
 __all__ = ["LabelingWidget"]
 
-MODES = ("validation", "label", "review")
-_MODE_NAMES = {"validation": "Validation set", "label": "Label", "review": "Review suggestions"}
+MODES = ("validation", "label", "review", "check")
+_MODE_NAMES = {"validation": "Validation set", "label": "Label", "review": "Review suggestions",
+               "check": "Check my labels"}
+#: Validation accuracy the widget forecasts labels for, unless told (or the stopping rule has a target).
+DEFAULT_TARGET = 0.95
+
+
+def _check_target(target: Any) -> float:
+    """``target`` as a validation accuracy in ``(0, 1]``, or a ValueError that says what to give."""
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        raise ValueError(f"target must be a validation accuracy such as 0.95, got {target!r}") from None
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        hint = f" (did you mean {value / 100:g}?)" if 1.0 < value <= 100.0 else ""
+        raise ValueError(f"target must be a validation accuracy in (0, 1], got {value}{hint}")
+    return value
+
+
 _KEY_GRACE_S = 2.0  # a card touched this recently is not swapped away under the person's hands
 
 
@@ -96,6 +115,17 @@ class LabelingWidget(widgets.VBox):
         Longest side of a card's image, in pixels.
     recent : int
         Rows in the recent-labels list.
+    target : float, optional
+        Validation accuracy in ``(0, 1]`` to forecast the labels for (the *target %* field; default:
+        the learner's stopping target, else :data:`DEFAULT_TARGET`). After each cycle the status
+        line says e.g. "≈ 420 labels to 95 % (300–650)" and the accuracy plot draws the projected
+        curve (see :meth:`ActiveLearner.forecast`).
+
+    The screens (:meth:`set_mode`): *Validation set*, *Label*, *Review suggestions*, and *Check my
+    labels*: every label given so far judged by a model that never saw it (a k-fold of the fast
+    cycle, ranked by cleanlab; :meth:`ActiveLearner.label_issues`), most suspicious first. A class
+    corrects a label, ``c`` keeps it; both are stored as events of source ``"review"``, and a
+    checked label is not shown again.
 
     Attributes
     ----------
@@ -125,9 +155,13 @@ class LabelingWidget(widgets.VBox):
 
     def __init__(self, learner: Any, k: int = 12, *, columns: int = 4, auto_retrain: bool = True,
                  simulate: bool = False, baseline: Optional[Iterable[Any]] = None,
-                 export_dir: Optional[os.PathLike] = None, thumb_size: int = 112, recent: int = 8) -> None:
+                 export_dir: Optional[os.PathLike] = None, thumb_size: int = 112, recent: int = 8,
+                 target: Optional[float] = None) -> None:
         if int(k) < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        if target is None:
+            target = getattr(getattr(learner, "stopping", None), "target_accuracy", None) or DEFAULT_TARGET
+        target = _check_target(target)
         if simulate and learner.pool.truth is None:
             raise ValueError("simulate=True needs a pool with known truth (pool.truth); "
                              "build the pool with truth=... or use simulate=False")
@@ -158,6 +192,10 @@ class LabelingWidget(widgets.VBox):
         self._last_error = ""
         self.last_refresh: Dict[str, float] = {}
         self.mode = "label"
+        self.target = target
+        self.forecast: Optional[Forecast] = None
+        self._forecast_error = ""
+        self._checker = LabelChecker(learner, self._check_done)
 
         if self.simulate:
             self._label_validation_from_truth()
@@ -172,7 +210,9 @@ class LabelingWidget(widgets.VBox):
         self.mode_buttons = widgets.ToggleButtons(options=[(_MODE_NAMES[m], m) for m in MODES], value="label",
                                                   tooltips=["label the random validation set first",
                                                             "label the most informative images",
-                                                            "accept or correct the model's suggestions"],
+                                                            "accept or correct the model's suggestions",
+                                                            "find labels that look wrong: each judged by a model "
+                                                            "that never saw it"],
                                                   style={"button_width": "auto"})
         self.strategy = widgets.Dropdown(options=names, value=current, description="strategy",
                                          layout=widgets.Layout(width="16em"), style={"description_width": "4.5em"})
@@ -184,6 +224,11 @@ class LabelingWidget(widgets.VBox):
                                              tooltip="train on all labels now, in the background (key r)")
         self.cancel_button = widgets.Button(description="■ Cancel", tooltip="stop the running cycle",
                                             disabled=True, layout=widgets.Layout(width="7em"))
+        self.target_input = widgets.BoundedFloatText(value=round(100 * target, 2), min=0.1, max=100.0, step=1.0,
+                                                     description="target %",
+                                                     tooltip="forecast the labels needed for this validation accuracy",
+                                                     layout=widgets.Layout(width="9.5em"),
+                                                     style={"description_width": "4em"})
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
                                               layout=widgets.Layout(width="14em"))
         self.step = widgets.Label("idle", layout=widgets.Layout(width="20em"))
@@ -216,8 +261,8 @@ class LabelingWidget(widgets.VBox):
         export = widgets.HBox([self.export_dir, self.csv_button, self.json_button, self.model_button],
                               layout=widgets.Layout(flex_flow="row wrap"))
 
-        toolbar = widgets.HBox([self.mode_buttons, self.strategy, self.k_input, self.auto, self.retrain_button,
-                                self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        toolbar = widgets.HBox([self.mode_buttons, self.strategy, self.k_input, self.target_input, self.auto,
+                                self.retrain_button, self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         progress_row = widgets.HBox([self.progress, self.step, self.status],
                                     layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         super().__init__([toolbar, progress_row, self.error_box, self.message, self.board, self.plots, export])
@@ -228,6 +273,7 @@ class LabelingWidget(widgets.VBox):
                                   names="value")
         self.strategy.observe(lambda ch: self._strategy_changed(ch["old"], ch["new"]), names="value")
         self.k_input.observe(lambda ch: self.set_k(ch["new"]) if ch["new"] != self.k else None, names="value")
+        self.target_input.observe(lambda ch: self.set_target(ch["new"] / 100.0), names="value")
         self.retrain_button.on_click(lambda _b: self.retrain())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.dismiss.on_click(lambda _b: self._show_error(None))
@@ -292,6 +338,9 @@ class LabelingWidget(widgets.VBox):
             elif self.mode == "review":
                 self._review_page += 1
                 self._fill(keep_labeled=False)
+            elif self.mode == "check":
+                self._checker.page += 1
+                self._fill(keep_labeled=False)
             else:
                 # cards left unlabelled are passed over: the next batch brings other images
                 self._skipped.update(c.item_id for c in self.cards if c.label is None)
@@ -349,6 +398,9 @@ class LabelingWidget(widgets.VBox):
             if self.mode == "validation":
                 self._flash("Validation labels are given without the model's help.")
                 return
+            if self.mode == "check":
+                self._flash("Checking labels goes card by card: <kbd>c</kbd> keeps a label, a class changes it.")
+                return
             todo = [c for c in self.cards if c.label is None and not c.skipped and c.suggestion is not None]
             if not todo:
                 self._flash("No suggestions to accept here.")
@@ -370,6 +422,27 @@ class LabelingWidget(widgets.VBox):
         """Show the validation set, the most informative images, or the model's suggestions."""
         with self._lock:
             self._set_mode(mode)
+            self._update_status()
+
+    def set_target(self, target: float) -> None:
+        """Forecast the labels needed for validation accuracy ``target`` (in ``(0, 1]``)."""
+        try:
+            target = _check_target(target)
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        with self._lock:
+            self.target = target
+            if abs(self.target_input.value - 100 * target) > 1e-9:
+                self.target_input.value = round(100 * target, 2)
+            self._update_forecast()
+            self._update_status()
+
+    def check_labels(self) -> None:
+        """Show "Check my labels" and run a new check (see :meth:`ActiveLearner.label_issues`)."""
+        with self._lock:
+            self._checker.check = None
+            self._set_mode("check")
             self._update_status()
 
     def set_k(self, k: int) -> None:
@@ -439,6 +512,9 @@ class LabelingWidget(widgets.VBox):
     def close(self) -> None:
         """Stop listening to the learner and close every widget (the learner stays open)."""
         self._closed = True
+        if not hasattr(self, "_lock"):  # __init__ refused its arguments: nothing was built
+            super().close()
+            return
         try:
             self.learner.progress_callbacks.remove(self._on_progress)
         except ValueError:
@@ -504,6 +580,15 @@ class LabelingWidget(widgets.VBox):
                 self._push_cards()
                 return False, why
             return self._teach_item(str(item), label, "human")
+        if kind == "confirm":
+            card = self._card(item)
+            if self.mode != "check" or card is None or card.label is None:
+                why = ("keeping a label as it is belongs to Check my labels" if self.mode != "check"
+                       else "this card has no label to keep")
+                self._flash(_esc(why[0].upper() + why[1:]) + ".")
+                self._push_cards()
+                return False, why
+            return self._teach_item(card.item_id, card.label, "review")
         if kind == "skip":
             card = self._card(item)
             if card is not None and card.label is None:
@@ -544,7 +629,7 @@ class LabelingWidget(widgets.VBox):
 
     def _teach_item(self, item: str, label: str, source: str) -> "tuple[bool, str]":
         card = self._card(item)
-        if card is not None and card.label == label and card.source == source:
+        if card is not None and card.label == label and card.source == source and self.mode != "check":
             return True, ""
         if self._teach([item], [label], source):
             return True, ""
@@ -627,6 +712,12 @@ class LabelingWidget(widgets.VBox):
                 self._push_cards()
             elif kind == "accept_all":
                 self.accept_all()
+            elif kind == "confirm" and card is not None:
+                if self.mode != "check" or card.label is None:
+                    self._flash("<kbd>c</kbd> keeps a label as it is in <b>Check my labels</b>.")
+                elif self._label_card(card, card.label, "review"):
+                    self._advance()
+                self._push_cards()
 
     def _move_focus(self, step: int, wrap: bool = True) -> None:
         n = len(self.cards)
@@ -698,13 +789,22 @@ class LabelingWidget(widgets.VBox):
             self._show_error(f"{type(exc).__name__}: {exc}")
 
     def _label_card(self, card: Card, label: str, source: str) -> bool:
-        if card.label == label and card.source == source:
+        if card.label == label and card.source == source and self.mode != "check":
             return True
         return self._teach([card.item_id], [label], source)
 
     def _teach(self, ids: List[str], labels: List[str], source: str) -> bool:
         try:
-            self.learner.teach(ids, labels, source=source)
+            if self.mode == "check":  # a checked label: the same class confirms it, another corrects it
+                store = self.learner.store
+                same = [i for i, lab in zip(ids, labels) if (e := store.get(i)) is not None and e.label == lab]
+                changed = [(i, lab) for i, lab in zip(ids, labels) if i not in same]
+                if same:
+                    self.learner.confirm(same)
+                if changed:
+                    self.learner.teach([i for i, _ in changed], [lab for _, lab in changed], source="review")
+            else:
+                self.learner.teach(ids, labels, source=source)
         except Exception as exc:
             self._last_error = f"label not saved: {type(exc).__name__}: {exc}"
             self._show_error(self._last_error)
@@ -728,8 +828,17 @@ class LabelingWidget(widgets.VBox):
         for card in self.cards:
             event = store.get(card.item_id)
             sug = suggestions.get(card.item_id) if suggestions is not None else card.suggestion
+            issue = self._checker.issue(card.item_id) if self.mode == "check" else None
+            if issue is not None:  # the unseen model's view replaces the current model's
+                sug = Suggestion(issue.suggestion, issue.suggestion_probability, "hard" if issue.flagged else "medium",
+                                 issue.score)
+                card.check = {"suggestion": issue.suggestion, "probability": issue.probability,
+                              "suggestion_probability": issue.suggestion_probability, "score": issue.score,
+                              "split": issue.split, "flagged": issue.flagged}
+            else:
+                card.check = None
             card.show(label=None if event is None else event.label, source=None if event is None else event.source,
-                      suggestion=sug, show_suggestion=show)
+                      suggestion=sug, show_suggestion=show and issue is None)
 
     # ================================================================== the grid
     def _set_mode(self, mode: str) -> None:
@@ -738,6 +847,12 @@ class LabelingWidget(widgets.VBox):
         if mode == "review" and self.learner.uncertainty is None:
             self._flash("Review needs a model: label a batch and retrain first.")
             mode = "label" if self.mode == "review" else self.mode
+        if mode == "check":
+            if not self.learner.store.labels(split=None):
+                self._flash("Nothing to check yet: label some images first.")
+                mode = "label" if self.mode == "check" else self.mode
+            elif self._checker.stale and not self._checker.running:
+                self._checker.start()
         self.mode = mode
         if self.mode_buttons.value != mode:
             self.mode_buttons.value = mode  # re-enters set_mode once; harmless
@@ -755,6 +870,12 @@ class LabelingWidget(widgets.VBox):
             n = len(self.learner.pending_validation())
             return (f"<b>First: label the random validation set</b> ({n} left). It measures accuracy "
                     "honestly, so the model's guesses are hidden here. Enter shows the next page.")
+        if self.mode == "check":
+            notes = "" if self._checker.check is None else "".join(
+                f"<br><span class='alw-muted'>{_esc(n)}</span>" for n in self._checker.check.notes)
+            return (f"<b>Check my labels</b>: {_esc(self._checker.headline())} Most suspicious first. A class button "
+                    "or number key corrects a label, <kbd>c</kbd> keeps it, <kbd>a</kbd> takes the unseen model's "
+                    "class; Enter shows the next page." + notes)
         if self.mode == "review":
             return ("<b>Review</b>: the model's suggestions for the rest of the pool, hardest first. "
                     "<kbd>a</kbd> accepts, a class button or number key corrects, Enter shows the next page.")
@@ -776,6 +897,8 @@ class LabelingWidget(widgets.VBox):
         if self.mode == "validation":  # skipped ones come back last
             pending = [i for i in self.learner.pending_validation() if i not in exclude]
             return ([i for i in pending if i not in self._skipped] + [i for i in pending if i in self._skipped])[:n]
+        if self.mode == "check":
+            return [] if self._checker.running else self._checker.candidates(n, exclude, self.k)
         if self.mode == "review":
             taken = set(self.learner.store.labels(split=None))
             start = self._review_page * self.k
@@ -822,7 +945,7 @@ class LabelingWidget(widgets.VBox):
             self._push_cards()
             if not cards:
                 self.board.instructions = self._instructions() + "<br><i>Nothing left to show here.</i>"
-            elif self.mode == "validation":
+            elif self.mode in ("validation", "check"):
                 self.board.instructions = self._instructions()
 
     def _advance_from_start(self) -> None:
@@ -955,8 +1078,9 @@ class LabelingWidget(widgets.VBox):
                     if self.mode == "review":
                         self._review_order = self._hardest_first()
                         self._review_page = 0
-                    if self.mode == "validation":
+                    if self.mode in ("validation", "check"):
                         self._sync_cards()
+                        self._push_cards()
                     else:
                         self._fill(keep_labeled=True)
                 self._update_status()
@@ -970,6 +1094,27 @@ class LabelingWidget(widgets.VBox):
         history = list(self.learner.history)
         update_uncertainty(self.plots, history)
         update_accuracy(self.plots, history, self._baseline)
+        self._update_forecast()
+
+    def _update_forecast(self) -> None:
+        """Forecast the labels to the target from the cycles so far; draw it on the accuracy panel."""
+        try:
+            self.forecast, self._forecast_error = self.learner.forecast(self.target), ""
+        except Exception as exc:  # shown in the status line; the widget goes on
+            self.forecast, self._forecast_error = None, f"no forecast: {type(exc).__name__}: {exc}"
+        update_forecast(self.plots, self.forecast)
+
+    def _check_done(self, error: Optional[str]) -> None:
+        """The label check ended (on its thread): show its ranking, or why it failed."""
+        with self._lock:
+            if self._closed:
+                return
+            if error:
+                self._show_error(f"Check my labels: {error}")
+            if self.mode == "check":
+                self._fill(keep_labeled=False)
+                self.board.instructions = self._instructions()
+            self._update_status()
 
     # ================================================================== side panels
     def _update_recent(self, force: bool = False) -> None:
@@ -1045,6 +1190,11 @@ class LabelingWidget(widgets.VBox):
             reason = None
         if reason:
             parts.append(f"suggest stopping: {_esc(reason)}")
+        if self.forecast is not None or self._forecast_error:
+            text = self.forecast.summary() if self.forecast is not None else self._forecast_error
+            parts.append(f"<span class='alw-forecast'>{_esc(text)}</span>")
+        if self._checker.running:
+            parts.append("checking labels…")
         self.status.value = " · ".join(parts)
 
     def _update_notes(self) -> None:

@@ -60,7 +60,7 @@ class Page:
     Messages go in through the comm entry point (``Board._handle_custom_msg``), exactly as
     they arrive from the browser, and the board's answers (``ack``) are kept in ``acks``.
     :meth:`key` does what board.js does with a key press: number keys pick for the focused
-    card and move the focus on, arrows move it, ``a``/``s`` accept/skip, the rest is
+    card and move the focus on, arrows move it, ``a``/``s``/``c`` accept/skip/confirm, the rest is
     forwarded. The browser tests check board.js itself against the same contract.
     """
 
@@ -85,9 +85,10 @@ class Page:
 
     def _next_open(self, index: int) -> int:
         cards = self.w.board.cards
+        checking = self.w.board.mode == "check"  # checking labels: open until confirmed or changed
         for step in range(1, len(cards) + 1):
             i = (index + step) % len(cards)
-            if cards[i]["label"] is None and not cards[i]["skipped"]:
+            if (cards[i]["source"] != "review") if checking else (cards[i]["label"] is None and not cards[i]["skipped"]):
                 return i
         return index
 
@@ -113,6 +114,8 @@ class Page:
             return self.send(kind="accept", id=cards[i]["id"], label=sug and sug["label"], focus=self._next_open(i))
         if key == "s":
             return self.send(kind="skip", id=cards[i]["id"], focus=self._next_open(i))
+        if key == "c":
+            return self.send(kind="confirm", id=cards[i]["id"], focus=self._next_open(i))
         return self.send(kind="key", type="keydown", key=key, shiftKey=bool(mods.get("shiftKey")), index=i,
                          id=cards[i]["id"] if cards else None)
 
