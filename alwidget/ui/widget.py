@@ -243,7 +243,6 @@ class LabelingWidget(widgets.VBox):
         self.board = Board(self.classes, self._digit_keys, columns=self.columns, thumb_size=self.thumb_size,
                            max_buttons=MAX_BUTTONS, simulate=self.simulate, help=self._help_rows())
         self.board.on_msg(self._on_page_message)
-        self.board.observe(lambda ch: self._help_toggled(ch["new"]), names="help_open")
 
         # -- plots --------------------------------------------------------------------
         self.plots = labeling_figure()
@@ -648,12 +647,6 @@ class LabelingWidget(widgets.VBox):
             rows.append(["o", "oracle answers the batch"])
         return rows
 
-    def _help_toggled(self, show: bool) -> None:
-        self.help_open = bool(show)
-
-    def _show_help(self, show: bool) -> None:
-        self.board.help_open = bool(show)
-
     @property
     def help_open(self) -> bool:
         """Whether the key help is shown under the grid."""
@@ -686,10 +679,12 @@ class LabelingWidget(widgets.VBox):
             elif kind == "move_row":
                 self._move_focus(action.step * self.columns, wrap=False)
             elif kind == "pick" and card is not None:
+                typing = bool(card.typeahead)
                 card.show_typeahead("")
                 if self._label_card(card, action.label, "human"):
-                    self._advance()
-                self._push_cards()
+                    self._advance()  # a new focus goes to the page with move_focus
+                if typing:  # the page still shows the typed text (no label change may have pushed)
+                    self._push_cards()
             elif kind == "accept":
                 self._accept_focused()
             elif kind == "skip":
@@ -703,7 +698,7 @@ class LabelingWidget(widgets.VBox):
             elif kind == "oracle":
                 self.oracle()
             elif kind == "help":
-                self._show_help(not self.board.help_open)
+                self.help_open = not self.help_open
             elif kind == "typing" and card is not None:
                 card.show_typeahead(action.text or "/", action.label)
                 self._push_cards()
@@ -784,7 +779,6 @@ class LabelingWidget(widgets.VBox):
                 if self._label_card(card, label, "human") and card in self.cards:
                     self._advance()
                 self._touch()
-                self._push_cards()
         except Exception as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
 

@@ -121,6 +121,26 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def _wait_until_answering(server, url: str, name: str, timeout: float, http_error_is_up: bool = False) -> None:
+    """Wait until ``url`` answers (an HTTP error counts when ``http_error_is_up``); stop ``server``
+    and raise with its log's tail if it exits or stays silent for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited ({server.proc.returncode}):\n{server.log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except HTTPError:
+            if http_error_is_up:
+                return
+            time.sleep(0.25)
+        except OSError:
+            time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s:\n{server.log.read_text()[-3000:]}")
+
+
 class JupyterServer:
     """A ``jupyter lab`` or ``jupyter notebook`` server over a temporary folder."""
 
@@ -148,17 +168,7 @@ class JupyterServer:
         return f"{self.base}/{path.lstrip('/')}?token={self.token}"
 
     def _wait_up(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter {self.app} exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url("api/status"), timeout=2).read()
-                return
-            except OSError:
-                time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"jupyter {self.app} did not answer within {timeout:.0f} s:\n{self.log.read_text()[-3000:]}")
+        _wait_until_answering(self, self.url("api/status"), f"jupyter {self.app}", timeout)
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -247,19 +257,7 @@ class VoilaServer:
 
     def _wait_up(self, timeout: float = 90.0) -> None:
         # any HTTP answer from a path that is not the dashboard (which would run the notebook)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"voila exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url("voila/static/"), timeout=2).read()
-                return
-            except HTTPError:
-                return
-            except OSError:
-                time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"voila did not answer within {timeout:.0f} s:\n{self.log.read_text()[-3000:]}")
+        _wait_until_answering(self, self.url("voila/static/"), "voila", timeout, http_error_is_up=True)
 
     def stop(self) -> None:
         _stop(self.proc)

@@ -9,7 +9,9 @@ cells with the *Run* menu (``ALWIDGET_NB_SMALL=1``), then in the page:
 * check that the grid refreshed, the histogram and the accuracy curve changed, and the status
   line counts the labels; then check in the store file that every label arrived once;
 * time a click on a class button until the card shows the label, against a bare ipywidgets
-  button round trip in the same page; the ratio goes to ``artifacts/click_ratio.json``.
+  button round trip in the same page; the ratio goes to ``artifacts/click_ratio.json``;
+* read the forecast in the status line; open *Check my labels*, correct one label with a class
+  button and keep another with ``c``, and find both as ``"review"`` events in the store.
 
 Notebook 7: run the same notebook and check that the widget appears.
 
@@ -388,6 +390,42 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     status = status_text(page)
     assert f"{counts['train']} labels" in status and f"validation {counts['validation']}/" in status, status
     assert f"cycle {cycle_before + 1}: validation accuracy" in status
+
+    # -- the forecast line: after three cycles a number of labels (or why not), before that a reason --
+    cycles = last_cycle(page)
+    forecast = re.search(r"(≈ \d+ labels to 95 % \([^)]*\)|95 % not reachable by this curve[^·]*|"
+                         r"95 % already reached[^·]*|cannot forecast yet: \d+ cycles?[^·]*)", status)
+    assert forecast, status
+    assert forecast.group(1).startswith("cannot forecast yet") == (cycles < 3), (cycles, forecast.group(1))
+    print(f"forecast line after {cycles} cycles: {forecast.group(1)}")
+
+    # -- Check my labels: the screen opens, ranks the labels, a class corrects one, c keeps one ------
+    widget.scroll_into_view_if_needed()
+    page.locator(".alw-widget .widget-toggle-button", has_text="Check my labels").first.click()
+    page.wait_for_function("() => document.querySelectorAll('.alw-widget .alw-card .alw-check').length > 0",
+                           timeout=120_000, polling=250)
+    page.screenshot(path=str(artifacts / "lab_05_check_my_labels.png"))
+    shown = grid(page)
+    assert shown and all("unseen model:" in c["info"] for c in shown), shown
+    assert "Check my labels" in page.locator(".alw-widget .alw-instructions").first.inner_text()
+    first_check = shown[0]["id"]
+    with LabelStore(store_path) as store:
+        old_label = store.get(first_check).label
+    new_label = next(c for c in "0123456789" if c != old_label)
+    card(page, first_check).locator(f".alw-class[data-class='{new_label}']").click()
+    page.wait_for_function("(id) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                           " return c && !c.classList.contains('alw-pending') && c.innerText.includes('checked ✓'); }",
+                           arg=first_check)
+    kept = [c["id"] for c in grid(page) if c["focused"]][0]  # the page moved on to the next card to check
+    assert kept != first_check
+    page.keyboard.press("c")
+    page.wait_for_function("(id) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                           " return c && !c.classList.contains('alw-pending') && c.innerText.includes('checked ✓'); }",
+                           arg=kept)
+    with LabelStore(store_path) as store:
+        corrected, confirmed = store.get(first_check), store.get(kept)
+    assert (corrected.label, corrected.source) == (new_label, "review")
+    assert confirmed.source == "review"
     print(f"JupyterLab: run all {seconds_run:.1f} s, whole test {time.monotonic() - t_start:.1f} s; "
           f"{sum(len(v) for v in given.values())} labels given in the page, all in the store once")
 
