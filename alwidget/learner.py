@@ -32,6 +32,7 @@ from .data.pool import ImagePool
 from .data.store import LabelStore
 from .model.backbone import DEFAULT_BACKBONE, create_backbone
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
+from .model.head import fit_head_predict
 from .model.features import FeatureCache, Standardize, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
@@ -1111,18 +1112,9 @@ class ActiveLearner:
                     ps_pos, ps_y = pseudo_labels(probs, cand, self.pseudo_fraction)
                     if len(ps_pos):
                         pos_fit, y_fit = with_pseudo_labels(pos_l, y_train, ps_pos, ps_y)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(_seed_for(self.seed, 17, fold_no[0]))
-                    gen = torch.Generator().manual_seed(_seed_for(self.seed, 18, fold_no[0]))
-                    head = self.estimator.build_head(feats.shape[1], len(self.classes))
-                    forward = lambda idx, training: head(feats[torch.as_tensor(pos_fit[idx])])
-                    loss_fn = lambda out, y, frac: self.estimator.loss(out, y, progress=frac)
-                    fit(head, forward, loss_fn, y_fit, cfg, generator=gen, cancel=cancel)
-                    head.eval()
-                    self.estimator.fit_posterior(head, feats[torch.as_tensor(pos_l)], torch.as_tensor(y_train))
-                    post = self.estimator.posterior(head, feats[torch.as_tensor(pos_N[test_idx])],
-                                                    n_samples=self.mc_samples, generator=gen)
-                return post.probs_N_C.numpy().astype(np.float64)
+                return fit_head_predict(feats, pos_fit, y_fit, pos_N[test_idx], self.estimator, len(self.classes), cfg,
+                                        n_samples=self.mc_samples, seed=_seed_for(self.seed, 17, fold_no[0]),
+                                        cancel=cancel)
 
             prog("check labels", 0.0)
             probs_N_C = out_of_sample_probs(y_N, fit_predict, len(self.classes), n_folds=n_folds,
