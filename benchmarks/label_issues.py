@@ -57,6 +57,8 @@ def one_run(pool, test, dataset: str, seed: int, rate: float, args) -> dict:
     kw = dict(seed=seed, slow_cycle="inline", refine_every=args.refine_every or None, num_threads=args.threads)
     if args.cache_dir:
         kw["cache_dir"] = args.cache_dir
+    if args.representation_steps:
+        kw["representation_config"] = {"steps": args.representation_steps}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner = ActiveLearner(pool, **kw)
@@ -158,10 +160,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--records", default=None, help="JSON lines, one per run (appended; --resume skips done runs)")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="digits, one seed, 100 labels (smoke test)")
+    ap.add_argument("--representation-steps", type=int, default=None, help="override the representation's steps")
+    ap.add_argument("--quick", action="store_true",
+                    help="400 digits, one seed, 60 labels, a 30-step representation (smoke test)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.dataset, args.seeds, args.budget, args.step, args.rates = ["digits"], [0], 100, 40, [0.1]
+        args.dataset, args.seeds, args.budget, args.step, args.rates = ["digits"], [0], 60, 40, [0.1]
+        args.pool_limit, args.representation_steps = args.pool_limit or 400, args.representation_steps or 30
     if any(not 0 <= r < 1 for r in args.rates):
         ap.error(f"--rates must be in [0, 1), got {args.rates}")
     done: Dict[tuple, dict] = {}
@@ -172,7 +177,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             done[(r["dataset"], r["seed"], r["rate"], r["method"], r["folds"])] = r
     rows = []
     for dataset in args.dataset:
-        limit = args.pool_limit if args.pool_limit else (10000 if dataset == "fashion" else None)
+        limit = args.pool_limit if args.pool_limit else (10000 if dataset == "fashion" else None)  # as label_efficiency
         tlimit = args.test_limit if args.test_limit else (2000 if dataset == "fashion" else None)
         pool, test, desc = load_data(dataset, args.data, limit, tlimit, 0)
         print(f"{dataset}: {desc}", flush=True)

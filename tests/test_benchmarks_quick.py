@@ -124,3 +124,38 @@ def test_augmentation_quick(data_dir):
     for r in rows:
         assert r[0] == "mnist" and r[1] == "30"
         assert 0.0 <= float(r[3].split(" %")[0]) <= 100.0 and float(r[5]) > 0
+
+
+def test_label_issues_quick(data_dir):
+    res = _run("label_issues.py", [], data_dir)
+    (row,) = _table_rows(res.stdout, "| data | wrong labels |")
+    assert row[0] == "digits" and row[1] == "10 %" and row[2] == "1"
+    assert row[3].endswith("of 100")  # 40 validation + 60 training labels, all checked
+    for cell in row[4:10]:
+        value = float(cell.split(" %")[0])
+        assert 0.0 <= value <= 100.0, row
+
+
+def test_forecast_backtest_on_recorded_curves(tmp_path):
+    """Records of a known curve (validation exact, test 1 point lower): the table has a row per
+    dataset and number of cycles, and the truth is where the curve crosses the target."""
+    records = tmp_path / "runs.jsonl"
+    with records.open("w") as fh:
+        for seed in (0, 1):
+            for n in range(20, 510, 10):
+                acc = 0.98 - 0.6 * n ** -0.5
+                fh.write(json.dumps(dict(dataset="toy", strategy="default", seed=seed, n_labels=n,
+                                         validation_accuracy=round(acc, 4), test_accuracy=round(acc - 0.01, 4),
+                                         n_validation=100)) + "\n")
+    out = tmp_path / "backtest.json"
+    res = subprocess.run([sys.executable, str(BENCH / "forecast_backtest.py"), "--records", str(records),
+                          "--target", "toy=0.95", "--curves", "pow3", "log2", "--truth", "validation",
+                          "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = _table_rows(res.stdout, "| data | from cycles |")
+    assert [r[:2] for r in rows] == [["toy", "3"], ["toy", "5"], ["toy", "8"], ["all", "3"], ["all", "5"],
+                                     ["all", "8"], ["all", "all"]]
+    result = json.loads(out.read_text())
+    pow3 = result["curves"]["pow3"]["rows"]
+    assert {r["truth"] for r in pow3} == {400}  # 0.98 - 0.6 / sqrt(400) = 0.95
+    assert all(r["forecast"] is None or r["forecast"] > r["labels_seen"] for r in pow3)
