@@ -66,13 +66,14 @@ def _esc(text: Any) -> str:
 
 _STEP_LABELS = {"done": "cycle done", "failed": "cycle failed", "represent": "learning the pool",
                 "embed": "embedding the pool", "load": "reading images", "graph": "building the graph",
-                "refine": "fine-tuning the trunk (background)", "features": "features"}
+                "refine": "fine-tuning the trunk (background)", "features": "features",
+                "check labels": "checking labels"}
 
 
 def _step_label(step: str, fraction: float) -> str:
     """The progress label: a step's name in words, with its percentage for the long background ones."""
     name = _STEP_LABELS.get(step, step)
-    if step in ("represent", "embed", "refine", "load") and fraction < 1.0:
+    if step in ("represent", "embed", "refine", "load", "check labels") and fraction < 1.0:
         return f"{name} {100 * fraction:.0f} %"
     return name if step in ("done", "failed") else f"{name}…"
 
@@ -1105,6 +1106,10 @@ class LabelingWidget(widgets.VBox):
                 return
             if error:
                 self._show_error(f"Check my labels: {error}")
+            if not self.learner.running:  # the check's progress, unless a cycle now reports its own
+                self.progress.value = 1.0
+                self.progress.bar_style = "danger" if error else "success"
+                self.step.value = "label check failed" if error else "labels checked"
             if self.mode == "check":
                 self._fill(keep_labeled=False)
                 self.board.instructions = self._instructions()

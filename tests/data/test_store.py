@@ -65,7 +65,7 @@ def test_relabel_moves_an_item_between_splits(store):
         (("a", "cat"), {"split": "test"}, ValueError,
          r"split 'test' is not one of \['train', 'validation'\]"),
         (("a", "cat"), {"source": "pseudo"}, ValueError,
-         r"source 'pseudo' is not one of \['human', 'suggestion', 'oracle', 'import'\]"),
+         r"source 'pseudo' is not one of \['human', 'suggestion', 'oracle', 'import', 'review'\]"),
         (("a", ""), {}, ValueError, r"label must not be empty"),
         (("a", 3), {}, TypeError, r"label must be a str, got int 3"),
         ((None, "cat"), {}, TypeError, r"item_id must be a str"),
