@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from label_efficiency import load_data  # noqa: E402
-from label_issues import careless  # noqa: E402
+from label_issues import careless, label_carelessly  # noqa: E402
 
 VARIANTS = [("default", None, None, "self_confidence"), ("steps150", 150, None, "self_confidence"),
             ("no_pseudo", None, 0.0, "self_confidence"), ("margin", None, None, "normalized_margin"),
@@ -39,7 +39,6 @@ def main() -> int:
     ap.add_argument("--records", default="benchmarks/out/label_check_variants.jsonl")
     args = ap.parse_args()
     from alwidget import ActiveLearner
-    from alwidget.simulate import balanced_start
 
     warnings.simplefilter("ignore")
     Path(args.records).parent.mkdir(parents=True, exist_ok=True)
@@ -50,25 +49,7 @@ def main() -> int:
         for seed in args.seeds:
             learner = ActiveLearner(pool, seed=seed, cache_dir=args.cache_dir, refine_every=None, slow_cycle="inline",
                                     num_threads=1)
-            person = careless(pool, seed, 0.1, learner.classes)
-            wrong = set()
-
-            def teach(ids):
-                labels = []
-                for item in ids:
-                    label, bad = person(item)
-                    labels.append(label)
-                    if bad:
-                        wrong.add(item)
-                learner.teach(ids, labels, source="oracle")
-
-            teach(learner.pending_validation())
-            teach(balanced_start(learner, 2, seed))
-            while True:
-                rep = learner.retrain()
-                if rep.n_labels >= 300:
-                    break
-                teach(learner.query(min(20, 300 - rep.n_labels)))
+            wrong, _ = label_carelessly(learner, careless(pool, seed, 0.1, learner.classes), seed, 300, 20)
             base_cfg, base_pf = learner.train_config, learner.pseudo_fraction
             for name, steps, pf, method in VARIANTS:
                 learner.train_config = replace(base_cfg, max_steps=steps) if steps else base_cfg

@@ -50,9 +50,34 @@ def careless(pool, seed: int, rate: float, classes: List[str]):
     return label
 
 
+def label_carelessly(learner, person, seed: int, budget: int, step: int, init_per_class: int = 2):
+    """The person labels the validation set, a balanced start and then the learner's queries,
+    ``step`` at a time, retraining each round, to ``budget`` training labels. Returns the set of
+    items labelled wrong and the last cycle's report."""
+    from alwidget.simulate import balanced_start
+
+    wrong = set()
+
+    def teach(ids):
+        labels = []
+        for item in ids:
+            label, bad = person(item)
+            labels.append(label)
+            if bad:
+                wrong.add(item)
+        learner.teach(ids, labels, source="oracle")
+
+    teach(learner.pending_validation())
+    teach(balanced_start(learner, init_per_class, seed))
+    while True:
+        rep = learner.retrain()
+        if rep.n_labels >= budget:
+            return wrong, rep
+        teach(learner.query(min(step, budget - rep.n_labels)))
+
+
 def one_run(pool, test, dataset: str, seed: int, rate: float, args) -> dict:
     from alwidget import ActiveLearner
-    from alwidget.simulate import balanced_start
 
     kw = dict(seed=seed, slow_cycle="inline", refine_every=args.refine_every or None, num_threads=args.threads)
     if args.cache_dir:
@@ -62,27 +87,10 @@ def one_run(pool, test, dataset: str, seed: int, rate: float, args) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner = ActiveLearner(pool, **kw)
-    person = careless(pool, seed, rate, learner.classes)
-    wrong = set()
-
-    def teach(ids):
-        labels = []
-        for item in ids:
-            lab, bad = person(item)
-            labels.append(lab)
-            if bad:
-                wrong.add(item)
-        learner.teach(ids, labels, source="oracle")
-
     t0 = time.perf_counter()
     try:
-        teach(learner.pending_validation())
-        teach(balanced_start(learner, args.init_per_class, seed))
-        while True:
-            rep = learner.retrain()
-            if rep.n_labels >= args.budget:
-                break
-            teach(learner.query(min(args.step, args.budget - rep.n_labels)))
+        wrong, rep = label_carelessly(learner, careless(pool, seed, rate, learner.classes), seed, args.budget,
+                                      args.step, args.init_per_class)
         t_label = time.perf_counter() - t0
         acc_before = learner.evaluate(test)
         t1 = time.perf_counter()
