@@ -28,15 +28,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._threads import torch_threads, weak_progress
+from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
 from .model.backbone import DEFAULT_BACKBONE, create_backbone
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
-from .model.features import FeatureCache, Standardize, compute_features, weights_digest
+from .engine import Engine, ScoreTask, create_engine
+from .model.features import DiskFeatures, FeatureCache, Standardize, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
+from .representation.cache import cache_digest
 from .representation import (WHERE, PoolRepresentation, RefineConfig, Representation, RepresentationCache,
                              SlowCycle, default_contrastive_config, representation_key)
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
@@ -182,6 +185,17 @@ class ActiveLearner:
         with one).
     seed : int
         The one seed: validation set, cold start, initialisation, batch order, dropout masks.
+    memory_limit : int, str or None
+        Budget for the learner's resident memory (``"2GB"`` by default; ``None``: no limit).
+        Pool-sized arrays that do not fit (resized images, features) live on disk in
+        ``cache_dir`` in chunks, filled by a streaming, resumable pass; passes over the pool run
+        in chunks. See :mod:`alwidget.data.budget` and :attr:`memory_plan`.
+    engine : {"local", "ray"} or Engine
+        Where the heavy passes over the pool run (the features of every item, the scores):
+        this process, or a Ray cluster through Ray Data (``pip install 'alwidget[ray]'``; the
+        running Ray is used, ``ray.init(address=...)`` is yours; or pass
+        ``RayEngine(address=..., workers=...)``). The widget and the label store stay here.
+        ``embed`` mode.
     """
 
     def __init__(
@@ -214,6 +228,8 @@ class ActiveLearner:
         refine_every: Optional[int] = 50,
         slow_cycle: str = "background",
         refine_config: Optional[Mapping[str, Any]] = None,
+        memory_limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT,
+        engine: Union[str, Engine] = "local",
     ) -> None:
         if not isinstance(pool, ImagePool):
             raise TypeError(f"pool must be an alwidget.ImagePool, got {type(pool).__name__}; "
@@ -292,14 +308,29 @@ class ActiveLearner:
         self.image_size = int(image_size) if image_size else choose_image_size(
             native, self.backbone_info.image_size, pretrained=bool(pretrained), max_size=TRAIN_IMAGE_SIZE)
         info = self.backbone_info
-        self._tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
+        self.engine = create_engine(engine)
+        if self.engine.name != "local" and mode != "embed":
+            raise ValueError(f"engine={self.engine.name!r} runs the passes of mode='embed'; in mode={mode!r} use "
+                             "engine='local'")
+        self.memory_plan: MemoryPlan = plan_memory(
+            len(pool), image_bytes=info.in_chans * self.image_size ** 2,
+            feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
+            sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit)
+        self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
+        disk = self._disk_dir() if self._chunked else None
+        self._tensors = PoolTensors(
+            pool, self.image_size, info.in_chans, info.mean, info.std, chunk_rows=self.memory_plan.chunk_rows,
+            folder=None if self.memory_plan.images_in_memory else disk / "images-{}".format(cache_digest(
+                {"pool": pool.fingerprint(), "size": self.image_size, "in_chans": info.in_chans})))
         self._custom_initial = None if isinstance(backbone, str) else copy.deepcopy(self._trunk)
         self._features = None
         if mode == "embed":
             for p in self._trunk.parameters():
                 p.requires_grad_(False)
             key = f"{info.name}|{weights_digest(self._trunk)}|{self.image_size}|{pool.fingerprint()}"
-            self._features = FeatureCache(key, cache_dir)
+            self._features = FeatureCache(key, disk if self._chunked else cache_dir, chunked=self._chunked,
+                                          in_memory=self.memory_plan.features_in_memory,
+                                          num_features=info.num_features, engine=self.engine)
         self._representation: Optional[PoolRepresentation] = None
         self._graph: Optional[KNNGraph] = None
         self._graph_of: Optional[Representation] = None
@@ -340,6 +371,55 @@ class ActiveLearner:
         if self._representation is not None:  # learn the pool while the person labels the validation set
             self._representation.callbacks.append(weak_progress(self._notify))
             self._representation.start()
+
+    # ------------------------------------------------------------------ memory
+    def _disk_dir(self) -> Path:
+        """Where pool-sized arrays that do not fit the memory budget live: ``cache_dir``, or a
+        temporary folder (with a warning: it does not survive the session)."""
+        if self.cache_dir is not None:
+            return Path(self.cache_dir).expanduser()
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="alwidget-cache-"))
+        warnings.warn(f"{self.memory_plan.describe()}; with no cache_dir the arrays go to {folder}, which a new "
+                      "session cannot reuse: pass cache_dir='cache' to keep them", UserWarning, stacklevel=3)
+        return folder
+
+    def _score_pool(self, head: nn.Module, features: Any, sample_seed: int, prog, cancel: CancelToken):
+        """The posterior over the whole pool: ``(probs [N, C] float64, samples [T, N, C] or None,
+        alpha [N, C] or None)``. Small pools in memory in one call; otherwise in chunks of
+        :attr:`memory_plan` rows on the engine, keeping the samples only where they fit the
+        budget or the strategy reads them."""
+        n = len(self.pool)
+        keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
+        if isinstance(features, torch.Tensor) and not self._chunked:
+            post = self.estimator.posterior(head, features, n_samples=self.mc_samples,
+                                            generator=torch.Generator().manual_seed(sample_seed))
+            return (post.probs_N_C.numpy().astype(np.float64),
+                    None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
+                    None if post.alpha_N_C is None else post.alpha_N_C.numpy())
+        rows = self.memory_plan.chunk_rows
+        bounds = [(c, s, min(s + rows, n)) for c, s in enumerate(range(0, n, rows))]
+        if isinstance(features, DiskFeatures):
+            items = ((c, features.array.read(s, e)) for c, s, e in bounds)
+        else:
+            items = ((c, features[s:e]) for c, s, e in bounds)
+        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep)
+        probs = samples = alpha = None
+        for c, out in self.engine.map_arrays(task, items, len(bounds), progress=prog, cancel=cancel):
+            _, s, e = bounds[c]
+            if probs is None:
+                probs = np.zeros((n, out["probs"].shape[1]), dtype=np.float64)
+            probs[s:e] = out["probs"]
+            if out["samples"] is not None:
+                if samples is None:
+                    samples = np.zeros((out["samples"].shape[0], n, out["samples"].shape[2]), dtype=np.float32)
+                samples[:, s:e] = out["samples"]
+            if out["alpha"] is not None:
+                if alpha is None:
+                    alpha = np.zeros((n, out["alpha"].shape[1]), dtype=np.float32)
+                alpha[s:e] = out["alpha"]
+        return probs, samples, alpha
 
     # ------------------------------------------------------------------ store and validation
     def _bind_store(self) -> None:
@@ -532,6 +612,23 @@ class ActiveLearner:
         n, c = len(self.pool), len(self.classes)
         return PoolEstimate(probs_N_C=np.full((n, c), 1.0 / c), features_N_D=rep.features_N_D.numpy(),
                             labeled_N=self._labeled_mask())
+
+    def prepare(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
+        """Run the pass over the pool now, on this thread, instead of inside the first cycle:
+        ``embed`` mode computes the frozen trunk's features of every item (a streaming pass in
+        chunks when the pool is planned past memory: see :attr:`memory_plan`; cancelled or
+        killed, it resumes where it stopped); ``semi`` mode waits for the representation.
+        ``finetune`` mode reads and resizes every image.
+
+        ``progress(step, fraction)`` reports it; ``cancel`` stops it between chunks (raises
+        :class:`~alwidget.progress.CycleCancelled`)."""
+        with torch_threads(self.num_threads):
+            if self.mode == "embed":
+                self._features.get(self._trunk, self._tensors, progress=progress, cancel=cancel)
+            elif self.mode == "semi":
+                self._representation.result(progress=progress, cancel=cancel)
+            else:
+                self._tensors.fill(progress=progress, cancel=cancel)
 
     @property
     def representation(self) -> Optional[PoolRepresentation]:
@@ -732,15 +829,9 @@ class ActiveLearner:
             cancel.raise_if_cancelled()
             prog("score", 0.0)
             sample_seed = _seed_for(self.seed, 3, cycle_no)
-            gen = torch.Generator().manual_seed(sample_seed)
-            post = self.estimator.posterior(classifier.head, features, n_samples=self.mc_samples, generator=gen)
-            estimate = PoolEstimate(
-                probs_N_C=post.probs_N_C.numpy().astype(np.float64),
-                samples_T_N_C=None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
-                features_N_D=features.numpy(),
-                alpha_N_C=None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
-                labeled_N=self._labeled_mask(),
-            )
+            probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel)
+            estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
+                                    alpha_N_C=alpha, labeled_N=self._labeled_mask())
             if not np.all(np.isfinite(estimate.probs_N_C)):
                 raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
             uncertainty = normalized_entropy(estimate.probs_N_C)
@@ -822,9 +913,10 @@ class ActiveLearner:
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
-                forward = lambda idx, training: head(feats_all[torch.as_tensor(pos_fit[idx])])
+                feats_fit, feats_v = feats_all[torch.as_tensor(pos_fit)], feats_all[torch.as_tensor(pos_v)]
+                forward = lambda idx, training: head(feats_fit[torch.as_tensor(idx)])
                 module: nn.Module = head
-                val_inputs = lambda: head(feats_all[torch.as_tensor(pos_v)])
+                val_inputs = lambda: head(feats_v)
             else:
                 t_embed = 0.0
                 trunk = self._fresh_trunk()

@@ -295,9 +295,15 @@ class _Source:
 
 
 class _ArraySource(_Source):
-    def __init__(self, array: np.ndarray) -> None:
+    def __init__(self, array: np.ndarray, file: Optional[Tuple[str, int]] = None) -> None:
         array.flags.writeable = False
         self.array = array
+        self.file = file  # (path, byte offset) of a memory-mapped array: pickled by reference
+
+    def __reduce__(self) -> Any:
+        if self.file is None:
+            return (_ArraySource, (self.array,))
+        return (_open_mapped, (self.file[0], self.file[1], self.array.dtype.str, self.array.shape))
 
     def get(self, row: int, item: str) -> np.ndarray:
         return self.array[row]
@@ -307,6 +313,33 @@ class _ArraySource(_Source):
 
     def describe(self) -> str:
         return "in memory " + "x".join(str(s) for s in self.array.shape[1:])
+
+
+def _open_mapped(path: str, offset: int, dtype: str, shape: Tuple[int, ...]) -> _ArraySource:
+    """Reopen a memory-mapped pool array (in another process, e.g. a Ray worker)."""
+    try:
+        array = np.memmap(path, mode="r", dtype=np.dtype(dtype), shape=tuple(shape), offset=int(offset))
+    except OSError as exc:
+        raise OSError(f"the pool's image array {path!r} cannot be opened on this machine ({exc}); put it on "
+                      "storage every machine can read, at the same path") from None
+    return _ArraySource(array, (path, int(offset)))
+
+
+def _mapped_file(images: Any) -> Optional[Tuple[str, int]]:
+    """``(path, offset)`` when ``images`` is a uint8 memory map usable as the pool's array as it is
+    (``[N, H, W]`` or ``[N, H, W, C]`` with ``C`` 1 or 3, C-contiguous, the whole map)."""
+    if not isinstance(images, np.memmap) or images.dtype != np.uint8 or images.filename is None:
+        return None
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
+        return None
+    if not images.flags.c_contiguous or images.shape[0] == 0:
+        return None
+    base = images
+    while isinstance(getattr(base, "base", None), np.memmap):
+        base = base.base
+    if base is not images and base.nbytes != images.nbytes:  # a slice of a bigger map
+        return None
+    return str(images.filename), int(images.offset)
 
 
 class _ListSource(_Source):
@@ -474,7 +507,10 @@ class ImagePool:
         -------
         ImagePool
             A pool held in memory; :meth:`as_array` returns ``[N, H, W, C]`` ``uint8``
-            when all images have one shape.
+            when all images have one shape. A ``uint8`` :class:`numpy.memmap` (e.g.
+            ``np.load("images.npy", mmap_mode="r")``, ``[N, H, W]`` or ``[N, H, W, 1|3]``) is
+            used in place, not copied: pixels are read from the file when needed, so the pool
+            may be larger than memory, and it pickles as its path (Ray workers reopen it).
 
         Raises
         ------
@@ -496,8 +532,13 @@ class ImagePool:
                     f"the pool is empty: images has shape {images.shape}; pass at least one image"
                 )
             item_ids = _validate_ids(ids, n)
-            array = _stack_to_uint8(images, item_ids)
-            source: _Source = _ArraySource(array)
+            mapped = _mapped_file(images)
+            if mapped is not None:  # read in place, chunk by chunk: pools larger than memory
+                array = images if images.ndim == 4 else images.reshape(images.shape + (1,))
+                source: _Source = _ArraySource(array, mapped)
+            else:
+                array = _stack_to_uint8(images, item_ids)
+                source = _ArraySource(array)
         else:
             try:
                 items = list(images)
@@ -879,6 +920,28 @@ class ImagePool:
                 array.flags.writeable = False
                 self._array = array
             return self._array
+
+    def rows(self, start: int, stop: int) -> Optional[np.ndarray]:
+        """Images of positions ``start:stop`` as a new ``uint8`` array ``[n, H, W, C]``, for pools
+        held as one array (``None`` otherwise, like :meth:`as_array`).
+
+        A memory-mapped pool is read through a map opened for this call and closed after it, so
+        a pass over a pool larger than memory does not keep the file's pages resident.
+        """
+        src = self._source
+        if not isinstance(src, _ArraySource):
+            return None
+        rows = self._rows[start:stop]
+        if src.file is None:
+            return np.array(src.array[rows]) if not self._identity else np.array(src.array[start:stop])
+        mapped = np.memmap(src.file[0], mode="r", dtype=src.array.dtype, shape=src.array.shape, offset=src.file[1])
+        try:
+            if self._identity:
+                return np.array(mapped[start:stop])
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            return np.array(mapped[uniq])[inverse]
+        finally:
+            del mapped
 
     def fingerprint(self) -> str:
         """A stable SHA-256 hex digest of the ids (in order) and the classes.

@@ -1,0 +1,100 @@
+"""The on-disk chunked array and the memory budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from alwidget.data.budget import BASELINE_BYTES, PER_ITEM_BYTES, parse_bytes, plan_memory
+from alwidget.data.chunked import ChunkedArray
+
+
+def test_chunks_written_read_and_reopened(tmp_path):
+    arr = ChunkedArray.open(tmp_path / "a", {"k": 1}, (10, 3), np.float32, 4)
+    assert arr.n_chunks == 3 and arr.missing() == [0, 1, 2] and arr.bounds(2) == (8, 10)
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    arr.write_chunk(1, data[4:8], extra={"failed": {"5": "bad"}})
+    again = ChunkedArray.open(tmp_path / "a", {"k": 1}, (10, 3), np.float32, 4)
+    assert again.missing() == [0, 2] and again.extra(1) == {"failed": {"5": "bad"}}
+    np.testing.assert_array_equal(again.read(4, 8), data[4:8])
+    np.testing.assert_array_equal(again.take([7, 4, 4]), data[[7, 4, 4]])
+    with pytest.raises(ValueError, match="needs shape"):
+        again.write_chunk(2, data[:3])
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "data.npy")[4:8], data[4:8])  # a plain .npy file
+
+
+def test_other_settings_rebuild_with_a_warning(tmp_path):
+    arr = ChunkedArray.open(tmp_path / "a", {"k": 1}, (10, 3), np.float32, 4)
+    arr.write_chunk(0, np.ones((4, 3), np.float32))
+    with pytest.warns(UserWarning, match="other settings"):
+        other = ChunkedArray.open(tmp_path / "a", {"k": 2}, (10, 3), np.float32, 4)
+    assert other.missing() == [0, 1, 2]
+    (tmp_path / "a" / "meta.json").write_text("{not json")
+    with pytest.warns(UserWarning, match="cannot be read"):
+        assert ChunkedArray.open(tmp_path / "a", {"k": 2}, (10, 3), np.float32, 4).missing() == [0, 1, 2]
+
+
+def test_a_process_killed_mid_pass_leaves_whole_chunks_only(tmp_path):
+    """A child writes chunks and dies (os._exit) halfway through the third: the reopened array has
+    exactly the two finished chunks, and a second pass fills the rest."""
+    code = textwrap.dedent(f"""
+        import os, numpy as np
+        from alwidget.data.chunked import ChunkedArray
+        arr = ChunkedArray.open({str(tmp_path / 'a')!r}, {{"k": 1}}, (1000, 8), np.int64, 100)
+        for c in range(arr.n_chunks):
+            s, e = arr.bounds(c)
+            if c == 2:
+                mm = np.load({str(tmp_path / 'a' / 'data.npy')!r}, mmap_mode="r+")
+                mm[s:s + 50] = -1          # half a chunk on disk, never marked done
+                mm.flush()
+                os._exit(9)
+            arr.write_chunk(c, np.arange(s * 8, e * 8).reshape(-1, 8))
+    """)
+    res = subprocess.run([sys.executable, "-c", code])
+    assert res.returncode == 9
+    arr = ChunkedArray.open(tmp_path / "a", {"k": 1}, (1000, 8), np.int64, 100)
+    assert arr.missing() == list(range(2, 10))
+    for c in arr.missing():
+        s, e = arr.bounds(c)
+        arr.write_chunk(c, np.arange(s * 8, e * 8).reshape(-1, 8))
+    np.testing.assert_array_equal(arr.read(0, 1000), np.arange(8000).reshape(1000, 8))
+
+
+@pytest.mark.parametrize("text, expected", [("2GB", 2 * 2**30), ("512 MiB", 512 * 2**20), ("1.5g", int(1.5 * 2**30)),
+                                            (1000, 1000), (None, None)])
+def test_parse_bytes(text, expected):
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1GB", 0, "2 parsecs", True])
+def test_parse_bytes_refuses_nonsense(bad):
+    with pytest.raises(ValueError, match="memory_limit"):
+        parse_bytes(bad)
+
+
+def test_the_plan_keeps_what_fits():
+    small = plan_memory(10_000, image_bytes=3072, feature_bytes=128, n_classes=10)
+    assert small.images_in_memory and small.features_in_memory and not small.on_disk
+    big = plan_memory(1_000_000, image_bytes=3072, feature_bytes=128, n_classes=10)
+    assert not big.images_in_memory and big.features_in_memory  # 3 GB of pixels go to disk, 128 MB stay
+    assert big.fixed_bytes == BASELINE_BYTES + 1_000_000 * (PER_ITEM_BYTES + 80)
+    huge = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 2048, n_classes=10)
+    assert not huge.features_in_memory
+    assert plan_memory(10**7, image_bytes=3072, feature_bytes=128, n_classes=10, limit=None).images_in_memory
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 5_000_000), img=st.integers(1, 150_528), feat=st.integers(0, 8192),
+       limit=st.integers(800 * 2**20, 64 * 2**30))
+def test_what_the_plan_keeps_in_memory_fits_the_budget(n, img, feat, limit):
+    plan = plan_memory(n, image_bytes=img, feature_bytes=feat, n_classes=10, limit=limit)
+    kept = plan.fixed_bytes + n * (feat * plan.features_in_memory + img * plan.images_in_memory)
+    assert kept <= max(limit, plan.fixed_bytes)
+    assert 256 <= plan.chunk_rows <= 65536 and plan.chunk_rows % 256 == 0
