@@ -159,3 +159,17 @@ def test_forecast_backtest_on_recorded_curves(tmp_path):
     pow3 = result["curves"]["pow3"]["rows"]
     assert {r["truth"] for r in pow3} == {400}  # 0.98 - 0.6 / sqrt(400) = 0.95
     assert all(r["forecast"] is None or r["forecast"] > r["labels_seen"] for r in pow3)
+
+
+def test_large_pool_quick(data_dir, tmp_path):
+    res = _run("large_pool.py", ["--workdir", str(tmp_path)], data_dir)
+    rec = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("{")))
+    assert rec["n"] == 3000 and rec["batch12_s"] < 5 and 0 < rec["peak_mb"] < 2048
+    assert "images in memory" in rec["plan"] and rec["accuracy"] > 0.3  # ten classes: chance is 0.1
+
+
+def test_knn_libraries_quick(data_dir):
+    res = _run("knn_libraries.py", [], data_dir)
+    recs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert {r["library"] for r in recs} >= {"exact (scikit-learn)", "hnswlib"}
+    assert all(r["recall_at_10"] > 0.9 for r in recs)

@@ -5,13 +5,14 @@ its ``k`` nearest neighbours (Euclidean distance on the features) with the weigh
 ``w_ij = exp(-4 |x_i - x_j|² / d_k(x_i)²)``, where ``d_k(x_i)`` is the distance from ``x_i`` to
 its ``k``-th neighbour (a self-tuning bandwidth), and the matrix is symmetrised,
 ``W = (W + Wᵀ) / 2``. Neighbours come from scikit-learn's exact search (``NearestNeighbors``),
-which takes about a second for 10,000 items of 128 dimensions here.
+which takes about a second for 10,000 items of 128 dimensions here, and above
+:data:`EXACT_UP_TO` items from hnswlib's approximate HNSW index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
@@ -68,7 +69,31 @@ def neighbor_weights(dist_M_K: np.ndarray) -> np.ndarray:
     return w / np.maximum(w.sum(1, keepdims=True), 1e-300)
 
 
-def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[int] = 1) -> KNNGraph:
+EXACT_UP_TO = 50_000
+"""``method="auto"`` searches exactly up to this many items and with hnswlib above (see
+:func:`knn_graph`)."""
+
+METHODS = ("auto", "exact", "hnsw")
+
+
+def _neighbors_hnsw(x: np.ndarray, k: int, n_jobs: Optional[int], seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """``(dist [N, k + 1], idx [N, k + 1])`` from an hnswlib HNSW index of ``x`` (Euclidean)."""
+    try:
+        import hnswlib
+    except ImportError:  # pragma: no cover - a dependency
+        raise ImportError("the kNN graph of a large pool needs hnswlib: pip install hnswlib") from None
+    n, dim = x.shape
+    index = hnswlib.Index(space="l2", dim=dim)
+    index.init_index(max_elements=n, ef_construction=100, M=16, random_seed=seed)
+    index.set_num_threads(max(1, int(n_jobs or 1)) if n_jobs != -1 else -1)
+    index.add_items(x, np.arange(n))
+    index.set_ef(max(50, 2 * (k + 1)))
+    idx, sq = index.knn_query(x, k=k + 1)
+    return np.sqrt(np.maximum(sq, 0)).astype(np.float64), idx.astype(np.int64)
+
+
+def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[int] = 1,
+              method: str = "auto") -> KNNGraph:
     """The symmetric self-tuning kNN graph of ``features_N_D``.
 
     Parameters
@@ -79,6 +104,11 @@ def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[
         Neighbours per item (an item is not its own neighbour).
     n_jobs : int, optional
         Threads for the neighbour search.
+    method : {"auto", "exact", "hnsw"}
+        ``exact``: scikit-learn's exact search; ``hnsw``: hnswlib's approximate HNSW index
+        (recall@10 about 0.99 here); ``auto``: exact up to :data:`EXACT_UP_TO` items, HNSW above.
+        hnswlib was chosen over pynndescent and faiss-cpu by measurement
+        (``benchmarks/knn_libraries.py``, BENCHMARKS.md).
 
     Returns
     -------
@@ -101,8 +131,12 @@ def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[
         raise ValueError(f"a {k}-nearest-neighbour graph needs at least {k + 1} items, got {n}")
     if not np.all(np.isfinite(x)):
         raise ValueError("features contain NaN or infinity; the representation is broken")
-    nn = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(x)
-    dist, idx = nn.kneighbors(x)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "hnsw" or (method == "auto" and n > EXACT_UP_TO):
+        dist, idx = _neighbors_hnsw(x, k, n_jobs)
+    else:
+        dist, idx = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(x).kneighbors(x)
     # drop each item itself; with duplicates the item may not come first, so drop it by identity
     own = idx == np.arange(n)[:, None]
     drop = np.where(own.any(1), own.argmax(1), k)

@@ -74,3 +74,21 @@ def test_propagation_recovers_two_clusters_and_pseudo_labels_pick_the_sure_ones(
         pseudo_labels(p, cand, 1.5)
     with pytest.raises(ValueError, match="propagation"):
         propagate(g, [0], [0], 2, method="spread")
+
+
+def test_the_hnsw_graph_agrees_with_the_exact_one():
+    """hnswlib's approximate neighbours (used above EXACT_UP_TO items) on clustered features:
+    at least 98 % of the exact edges, and the same weights where they agree."""
+    from alwidget.semi.graph import EXACT_UP_TO
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(0, 1, (20, 16))[rng.integers(0, 20, 3000)] + rng.normal(0, 0.5, (3000, 16))).astype(np.float32)
+    exact = knn_graph(x, k=10, method="exact")
+    approx = knn_graph(x, k=10, method="hnsw")
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx.neighbors_N_K, exact.neighbors_N_K)])
+    assert recall >= 0.98
+    same = approx.neighbors_N_K == exact.neighbors_N_K
+    np.testing.assert_allclose(approx.distances_N_K[same], exact.distances_N_K[same], rtol=1e-4, atol=1e-5)
+    assert EXACT_UP_TO >= 10_000
+    with pytest.raises(ValueError, match="method"):
+        knn_graph(x, method="annoy")
