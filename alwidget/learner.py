@@ -195,7 +195,9 @@ class ActiveLearner:
         this process, or a Ray cluster through Ray Data (``pip install 'alwidget[ray]'``; the
         running Ray is used, ``ray.init(address=...)`` is yours; or pass
         ``RayEngine(address=..., workers=...)``). The widget and the label store stay here.
-        ``embed`` mode.
+        ``embed`` mode: the features of the frozen trunk and the scores; ``semi`` mode: the
+        representation's features of the pool, their refresh after each slow cycle, and the
+        scores (the contrastive and fine-tuning training stay here).
     """
 
     def __init__(
@@ -309,9 +311,9 @@ class ActiveLearner:
             native, self.backbone_info.image_size, pretrained=bool(pretrained), max_size=TRAIN_IMAGE_SIZE)
         info = self.backbone_info
         self.engine = create_engine(engine)
-        if self.engine.name != "local" and mode != "embed":
-            raise ValueError(f"engine={self.engine.name!r} runs the passes of mode='embed'; in mode={mode!r} use "
-                             "engine='local'")
+        if self.engine.name != "local" and mode == "finetune":
+            raise ValueError(f"engine={self.engine.name!r} runs the passes of mode='embed' and 'semi'; in "
+                             "mode='finetune' use engine='local'")
         self.memory_plan: MemoryPlan = plan_memory(
             len(pool), image_bytes=info.in_chans * self.image_size ** 2,
             feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
@@ -344,9 +346,10 @@ class ActiveLearner:
             self._representation = PoolRepresentation(
                 self._tensors, self._trunk, info.num_features, method=method, config=config,
                 cache=RepresentationCache(key, cache_dir), seed=self.seed,
-                num_threads=repr_threads)
+                num_threads=repr_threads, engine=None if self.engine.name == "local" else self.engine)
             self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
-                                   every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads)
+                                   every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads,
+                                   engine=None if self.engine.name == "local" else self.engine)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:

@@ -83,11 +83,15 @@ class Representation:
 
 
 def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None, step: str = "embed"):
+               cancel: Optional[CancelToken] = None, step: str = "embed", engine=None):
     """``(raw_N_D, norm, features_N_D)``: the trunk's features of every pool item, the
     standardisation fitted on the readable ones, and the standardised features (rows of zeros for
-    unreadable images)."""
-    raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
+    unreadable images). ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
+    e.g. Ray) computes the features in chunks of ``tensors.chunk_rows`` on its workers."""
+    if engine is not None and getattr(engine, "name", "local") != "local":
+        raw = _embed_on(engine, trunk, tensors, progress, cancel, step)
+    else:
+        raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
     failed = sorted(tensors.failed)
     ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
     norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
@@ -96,6 +100,25 @@ def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[Pro
         if failed:
             feats[torch.as_tensor(failed)] = 0.0
     return raw, norm, feats
+
+
+def _embed_on(engine, trunk: nn.Module, tensors: PoolTensors, progress, cancel, step: str) -> torch.Tensor:
+    """Raw features ``[N, D]`` of the pool computed chunk by chunk on ``engine``'s workers."""
+    from ..engine import EmbedTask
+
+    n, rows = len(tensors.pool), tensors.chunk_rows
+    ranges = [(c, s, min(s + rows, n)) for c, s in enumerate(range(0, n, rows))]
+    task = EmbedTask(trunk, tensors.pool, tensors.size, tensors.in_chans, tensors.mean.flatten().tolist(),
+                     tensors.std.flatten().tolist())
+    raw: Optional[torch.Tensor] = None
+    for chunk, result in engine.map_rows(task, ranges, progress=progress, cancel=cancel, step=step):
+        _, s, e = ranges[chunk]
+        feats = torch.from_numpy(result["features"])
+        if raw is None:
+            raw = torch.zeros((n, feats.shape[1]), dtype=torch.float32)
+        raw[s:e] = feats
+        tensors.failed.update({int(k): v for k, v in result["failed"].items()})
+    return raw if raw is not None else torch.zeros((0, 0))
 
 
 class PoolRepresentation:
@@ -121,7 +144,7 @@ class PoolRepresentation:
 
     def __init__(self, tensors: PoolTensors, trunk: nn.Module, num_features: int, *, method: str,
                  cache: RepresentationCache, seed: int, config: Optional[ContrastiveConfig] = None,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None, engine=None) -> None:
         if method not in METHODS:
             raise ValueError(f"representation method must be one of {METHODS}, got {method!r}")
         self.tensors = tensors
@@ -132,6 +155,7 @@ class PoolRepresentation:
         self.cache = cache
         self.seed = int(seed)
         self.num_threads = num_threads
+        self.engine = engine
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -273,7 +297,8 @@ class PoolRepresentation:
             trunk = self._train(trunk, progress, cancel)
         for p in trunk.parameters():
             p.requires_grad_(False)
-        raw, norm, feats = embed_pool(trunk, self.tensors, progress=progress, cancel=cancel, step="embed")
+        raw, norm, feats = embed_pool(trunk, self.tensors, progress=progress, cancel=cancel, step="embed",
+                                       engine=self.engine)
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)

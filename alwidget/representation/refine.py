@@ -75,6 +75,7 @@ def refine_representation(
     seed: int,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
+    engine=None,
 ) -> Representation:
     """A new representation: ``base.trunk`` fine-tuned on ``(positions_L, y_L)``, re-embedding the pool.
 
@@ -90,6 +91,8 @@ def refine_representation(
     config : RefineConfig
     seed : int
         Seeds the head's initialisation, batch order and augmentation.
+    engine : Engine, optional
+        Where the pool is re-embedded (see :func:`~alwidget.representation.embed_pool`).
 
     Returns
     -------
@@ -122,5 +125,6 @@ def refine_representation(
     for p in trunk.parameters():
         p.requires_grad_(False)
     trunk.eval()
-    raw, norm, feats = embed_pool(trunk, tensors, progress=progress, cancel=cancel, step="features")
+    raw, norm, feats = embed_pool(trunk, tensors, progress=progress, cancel=cancel, step="features",
+                                   engine=engine)
     return Representation(trunk, raw, norm, feats, time.perf_counter() - t0, False)

@@ -48,7 +48,8 @@ class SlowCycle:
     """
 
     def __init__(self, base: PoolRepresentation, tensors: PoolTensors, n_classes: int, config: RefineConfig, *,
-                 every: Optional[int], where: str = "background", num_threads: Optional[int] = None) -> None:
+                 every: Optional[int], where: str = "background", num_threads: Optional[int] = None,
+                 engine=None) -> None:
         if where not in WHERE:
             raise ValueError(f"slow_cycle must be 'background' or 'inline', got {where!r}")
         if every is not None and int(every) < 1:
@@ -60,6 +61,7 @@ class SlowCycle:
         self.every = None if every is None else int(every)
         self.where = where
         self.num_threads = num_threads
+        self.engine = engine
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
         self._token = CancelToken()
@@ -96,7 +98,7 @@ class SlowCycle:
         base = self.base.result()
         t0 = time.perf_counter()
         refined = refine_representation(base, self.tensors, positions_L, y_L, self.n_classes, self.config,
-                                        seed=seed, progress=progress, cancel=cancel)
+                                        seed=seed, progress=progress, cancel=cancel, engine=self.engine)
         with self._lock:
             if n_labels < self._labels:  # a run on more labels ended meanwhile: it stays in use
                 return refined

@@ -135,6 +135,27 @@ def test_files_readable_here_but_not_on_a_worker_are_named(cluster, tmp_path):
                            engine=RayEngine(workers=1))
 
 
-def test_ray_engine_is_refused_outside_embed_mode():
+def test_ray_engine_is_refused_in_finetune_mode():
     with pytest.raises(ValueError, match="engine='local'"):
         ActiveLearner(_digits(100), mode="finetune", engine=RayEngine(), store=None)
+
+
+def test_semi_mode_on_ray_equals_local(cluster, tmp_path):
+    """The representation's pass and the slow cycle's refresh of the features run on Ray and give
+    the local numbers."""
+    pool = _digits(300)
+    runs = {}
+    for engine in ("local", RayEngine(workers=2)):
+        learner = ActiveLearner(pool, mode="semi", representation="frozen", seed=1, validation_from_truth=True,
+                                slow_cycle="inline", refine_every=None, refine_config={"steps": 5},
+                                train={"max_steps": 40}, engine=engine, memory_limit=None, store=None)
+        ids = learner.query(20)
+        learner.teach(ids, [pool.truth[i] for i in ids], source="oracle")
+        learner.retrain()
+        refined = learner.refine()
+        runs[learner.engine.name] = (learner.representation.result().features_N_D, refined.features_N_D,
+                                     learner.query(10))
+        learner.close()
+    for a, b in zip(runs["ray"][:2], runs["local"][:2]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert runs["ray"][2] == runs["local"][2]
