@@ -319,7 +319,9 @@ class ActiveLearner:
             feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit)
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
-        disk = self._disk_dir() if self._chunked else None
+        # a folder on disk only for what goes there: images past the budget, embed-mode feature chunks
+        need_disk = not self.memory_plan.images_in_memory or (mode == "embed" and self._chunked)
+        disk = self._disk_dir() if need_disk else None
         self._tensors = PoolTensors(
             pool, self.image_size, info.in_chans, info.mean, info.std, chunk_rows=self.memory_plan.chunk_rows,
             folder=None if self.memory_plan.images_in_memory else disk / "images-{}".format(cache_digest(
