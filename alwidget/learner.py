@@ -34,7 +34,7 @@ from .data.store import LabelStore
 from .model.backbone import DEFAULT_BACKBONE, create_backbone
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
-from .engine import Engine, ScoreTask, create_engine
+from .engine import Engine, ScoreTask, chunk_ranges, create_engine
 from .model.features import DiskFeatures, FeatureCache, Standardize, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
@@ -397,19 +397,15 @@ class ActiveLearner:
         budget or the strategy reads them."""
         n = len(self.pool)
         keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
+        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep)
         if isinstance(features, torch.Tensor) and not self._chunked:
-            post = self.estimator.posterior(head, features, n_samples=self.mc_samples,
-                                            generator=torch.Generator().manual_seed(sample_seed))
-            return (post.probs_N_C.numpy().astype(np.float64),
-                    None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
-                    None if post.alpha_N_C is None else post.alpha_N_C.numpy())
-        rows = self.memory_plan.chunk_rows
-        bounds = [(c, s, min(s + rows, n)) for c, s in enumerate(range(0, n, rows))]
+            out = task(features)
+            return out["probs"], out["samples"], out["alpha"]
+        bounds = chunk_ranges(n, self.memory_plan.chunk_rows)
         if isinstance(features, DiskFeatures):
             items = ((c, features.array.read(s, e)) for c, s, e in bounds)
         else:
             items = ((c, features[s:e]) for c, s, e in bounds)
-        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep)
         probs = samples = alpha = None
         for c, out in self.engine.map_arrays(task, items, len(bounds), progress=prog, cancel=cancel):
             _, s, e = bounds[c]

@@ -139,11 +139,6 @@ class ChunkedArray:
         start = chunk * self.chunk_rows
         return start, min(start + self.chunk_rows, self.n_rows)
 
-    def chunk_of(self, rows: Union[int, np.ndarray]) -> Union[int, np.ndarray]:
-        """The chunk index of each row."""
-        return np.asarray(rows) // self.chunk_rows if not isinstance(rows, (int, np.integer)) \
-            else int(rows) // self.chunk_rows
-
     # ----------------------------------------------------------------- state
     def is_done(self, chunk: int) -> bool:
         """Whether ``chunk`` has been written completely."""
@@ -194,6 +189,19 @@ class ChunkedArray:
         if not path.exists():
             return None
         return json.loads(path.read_text())
+
+    def write_rows(self, chunk: int, values: np.ndarray, failed: Dict[int, str]) -> None:
+        """:meth:`write_chunk` with the rows that could not be computed (``{row: reason}``) as its
+        notes (see :meth:`failed_rows`)."""
+        self.write_chunk(chunk, values, extra={"failed": {str(k): v for k, v in failed.items()}})
+
+    def failed_rows(self) -> Dict[int, str]:
+        """``{row: reason}`` noted by :meth:`write_rows` in every done chunk."""
+        out: Dict[int, str] = {}
+        for c in np.flatnonzero(self.done_N):
+            extra = self.extra(int(c)) or {}
+            out.update({int(k): v for k, v in extra.get("failed", {}).items()})
+        return out
 
     # ----------------------------------------------------------------- read
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Union
 
 from .local import Engine, EngineError, LocalEngine
-from .tasks import EMBED_BATCH, EmbedTask, ScoreTask
+from .tasks import EMBED_BATCH, EmbedTask, ScoreTask, chunk_ranges
 
 __all__ = ["ENGINES", "EMBED_BATCH", "EmbedTask", "Engine", "EngineError", "LocalEngine", "ScoreTask",
-           "create_engine"]
+           "chunk_ranges", "create_engine"]
 
 ENGINES = ("local", "ray")
 

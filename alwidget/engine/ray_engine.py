@@ -16,11 +16,11 @@ import os
 import pickle
 import socket
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..progress import check, report
+from ..progress import CycleCancelled, check, report
 from .local import Engine, EngineError
 
 __all__ = ["RayEngine", "ray_available"]
@@ -199,11 +199,9 @@ class RayEngine(Engine):
                     done += 1
                     report(progress, step, done / n)
                     yield int(chunk), pickle.loads(blob)
-        except GeneratorExit:
+        except CycleCancelled:
             raise
         except Exception as exc:
-            if type(exc).__name__ == "CycleCancelled":
-                raise
             raise EngineError(
                 f"the {step} pass failed on Ray after {time.perf_counter() - started:.0f} s, with {done} of {n} chunks "
                 f"done ({type(exc).__name__}: {_first_line(exc)}); chunks finished before stay in the cache, nothing "

@@ -9,7 +9,7 @@ same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,10 +18,15 @@ from torch import nn
 from ..model.preprocess import PoolTensors, load_pool_rows, normalize_inputs
 from ..progress import CancelToken, check
 
-__all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH"]
+__all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges"]
 
 EMBED_BATCH = 512
 """Images per forward pass of the trunk."""
+
+
+def chunk_ranges(n: int, rows: int) -> List[Tuple[int, int, int]]:
+    """``(chunk, start, stop)`` covering ``range(n)`` in chunks of ``rows`` (the last shorter)."""
+    return [(c, s, min(s + rows, n)) for c, s in enumerate(range(0, n, rows))]
 
 
 @dataclass
@@ -50,6 +55,12 @@ class EmbedTask:
     std: Sequence[float]
     batch_size: int = EMBED_BATCH
     _ready: bool = field(default=False, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, trunk: nn.Module, tensors: PoolTensors) -> "EmbedTask":
+        """The task for ``trunk`` on the pool, size, channels and normalisation of ``tensors``."""
+        return cls(trunk, tensors.pool, tensors.size, tensors.in_chans, tensors.mean.flatten().tolist(),
+                   tensors.std.flatten().tolist())
 
     def _setup(self) -> None:
         if not self._ready:

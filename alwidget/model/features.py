@@ -53,7 +53,7 @@ class DiskFeatures:
     """Standardised features ``[N, D]`` of a pool that live on disk, read in chunks.
 
     Indexing with a tensor or array of positions (``feats[idx]``) returns those rows as a float32
-    tensor; :meth:`chunks` walks the pool. :meth:`memmap` gives a read-only array view for the
+    tensor; ``feats.array`` reads chunks of rows. :meth:`memmap` gives a read-only array view for the
     strategies that need every feature (core-set, k-means, ...).
 
     Parameters
@@ -72,11 +72,6 @@ class DiskFeatures:
     def __getitem__(self, idx) -> torch.Tensor:
         rows = np.asarray(idx.numpy() if isinstance(idx, torch.Tensor) else idx, dtype=np.int64).reshape(-1)
         return torch.from_numpy(self.array.take(rows))
-
-    def chunks(self):
-        """``(start, stop, features [stop - start, D])`` over the pool, in order."""
-        for start, stop, rows in self.array.iter_chunks():
-            yield start, stop, torch.from_numpy(rows)
 
     def memmap(self) -> np.ndarray:
         """A read-only memory map ``[N, D]`` of the standardised features."""
@@ -109,34 +104,25 @@ def embed_rows_chunked(trunk: nn.Module, tensors: PoolTensors, folder: Path, key
     n = len(tensors.pool)
     arr = ChunkedArray.open(folder, {"what": "raw features", "key": key}, (n, int(num_features)), np.float32,
                             tensors.chunk_rows)
-    for c in np.flatnonzero(arr.done_N):
-        extra = arr.extra(int(c)) or {}
-        tensors.failed.update({int(k): v for k, v in extra.get("failed", {}).items()})
+    tensors.failed.update(arr.failed_rows())
     todo = [(c, *arr.bounds(c)) for c in arr.missing()]
     if todo:
-        task = EmbedTask(trunk, tensors.pool, tensors.size, tensors.in_chans, tensors.mean.flatten().tolist(),
-                         tensors.std.flatten().tolist())
         local = getattr(engine, "name", "") == "local"
-        for chunk, result in engine.map_rows(task, todo, tensors=tensors if local else None, progress=progress,
-                                             cancel=cancel, step=step):
+        for chunk, result in engine.map_rows(EmbedTask.of(trunk, tensors), todo, tensors=tensors if local else None,
+                                             progress=progress, cancel=cancel, step=step):
             failed = {int(k): v for k, v in result["failed"].items()}
-            arr.write_chunk(chunk, result["features"], extra={"failed": {str(k): v for k, v in failed.items()}})
+            arr.write_rows(chunk, result["features"], failed)
             tensors.failed.update(failed)
     report(progress, step, 1.0)
     return arr
 
 
-def chunked_moments(arr, skip: Sequence[int] = ()) -> tuple:
-    """``(mean [D], std [D])`` (float64, population std) of the rows of a ChunkedArray, leaving
-    out the positions in ``skip``, in one pass of chunks (Chan et al.'s pairwise update)."""
-    skip = np.asarray(sorted(skip), dtype=np.int64)
+def chunked_moments(arr) -> tuple:
+    """``(mean [D], std [D])`` (float64, population std) of the rows of a ChunkedArray, in one
+    pass of chunks (Chan et al.'s pairwise update)."""
     count, mean, m2 = 0, None, None
-    for start, stop, rows in arr.iter_chunks():
+    for _, _, rows in arr.iter_chunks():
         x = rows.astype(np.float64)
-        if len(skip):
-            inside = skip[(skip >= start) & (skip < stop)] - start
-            if len(inside):
-                x = np.delete(x, inside, axis=0)
         if not len(x):
             continue
         n_b, mean_b = len(x), x.mean(0)

@@ -138,9 +138,7 @@ class PoolTensors:
             key = {"pool": pool.fingerprint(), "size": self.size, "in_chans": self.in_chans, "what": "images"}
             self._disk = ChunkedArray.open(folder, key, (n, self.in_chans, self.size, self.size), np.uint8,
                                            self.chunk_rows)
-            for c in np.flatnonzero(self._disk.done_N):
-                extra = self._disk.extra(int(c)) or {}
-                self.failed.update({int(k): v for k, v in extra.get("failed", {}).items()})
+            self.failed.update(self._disk.failed_rows())
             return
         self._u8 = torch.zeros((n, self.in_chans, self.size, self.size), dtype=torch.uint8)
         self._filled = np.zeros(n, dtype=bool)
@@ -173,13 +171,9 @@ class PoolTensors:
                 return
             start, stop = self._disk.bounds(chunk)
             rows, failed = self.load_rows(start, stop)
-            self._disk.write_chunk(chunk, rows.numpy(), extra={"failed": {str(k): v for k, v in failed.items()}})
+            self._disk.write_rows(chunk, rows.numpy(), failed)
             with self._lock:
                 self.failed.update(failed)
-
-    def missing_chunks(self) -> List[int]:
-        """On disk: the chunks not filled yet (``[]`` in memory)."""
-        return [] if self._disk is None else self._disk.missing()
 
     def fill(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
              step: str = "load") -> None:
@@ -220,8 +214,7 @@ class PoolTensors:
                     self.failed[p] = str(exc)
                     self._filled[p] = True
                 continue
-            x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).unsqueeze(0)
-            x = _to_channels(_resize_crop_u8(x, self.size), self.in_chans)
+            x = self._convert(np.asarray(img)[None])
             with self._lock:
                 self._u8[p] = x[0]
                 self._filled[p] = True

@@ -104,14 +104,13 @@ def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[Pro
 
 def _embed_on(engine, trunk: nn.Module, tensors: PoolTensors, progress, cancel, step: str) -> torch.Tensor:
     """Raw features ``[N, D]`` of the pool computed chunk by chunk on ``engine``'s workers."""
-    from ..engine import EmbedTask
+    from ..engine import EmbedTask, chunk_ranges
 
-    n, rows = len(tensors.pool), tensors.chunk_rows
-    ranges = [(c, s, min(s + rows, n)) for c, s in enumerate(range(0, n, rows))]
-    task = EmbedTask(trunk, tensors.pool, tensors.size, tensors.in_chans, tensors.mean.flatten().tolist(),
-                     tensors.std.flatten().tolist())
+    n = len(tensors.pool)
+    ranges = chunk_ranges(n, tensors.chunk_rows)
     raw: Optional[torch.Tensor] = None
-    for chunk, result in engine.map_rows(task, ranges, progress=progress, cancel=cancel, step=step):
+    for chunk, result in engine.map_rows(EmbedTask.of(trunk, tensors), ranges, progress=progress, cancel=cancel,
+                                         step=step):
         _, s, e = ranges[chunk]
         feats = torch.from_numpy(result["features"])
         if raw is None:
