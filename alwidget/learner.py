@@ -31,7 +31,7 @@ from ._threads import torch_threads, weak_progress
 from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
-from .model.backbone import DEFAULT_BACKBONE, create_backbone
+from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine
@@ -42,8 +42,13 @@ from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .representation.cache import cache_digest
 from .representation import (WHERE, PoolRepresentation, RefineConfig, Representation, RepresentationCache,
                              SlowCycle, default_contrastive_config, representation_key)
+from .representation.candidates import RepresentationSet
+from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
-from .report import CycleReport, normalized_entropy, per_class_metrics, uncertainty_histogram, wilson_interval
+from .semi.choice import RepresentationChoice, choose_representation
+from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors, pool_priors, prior_weights, reweight
+from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
+                     wilson_interval)
 from .stopping import StoppingRule, stop_reason
 from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
 from .trust.label_issues import LabelCheck, LabelIssue, out_of_sample_probs, rank_label_issues
@@ -66,6 +71,19 @@ DEFAULT_TRAIN = {
 #: the minutes a person spends on the validation set. Pretrained trunks get their own size.
 TRAIN_IMAGE_SIZE = 32
 
+#: ``representation=`` values: ``"auto"`` lets the labels choose among every candidate at hand.
+REPRESENTATIONS = ("auto", "contrastive", "frozen", "pretrained", "pca")
+
+#: When the labels cannot decide yet (too few), the first candidate at hand in this order is used.
+PREFERENCE = ("pretrained", "contrastive", "frozen", "pca")
+
+#: Candidates are built cheapest first, so a usable representation exists within seconds.
+BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
+
+#: Re-judge the representations when the labels grew by this factor since the last judgement
+#: (or a candidate arrived): cross-validation costs a few graph solves per candidate.
+REJUDGE_GROWTH = 1.2
+
 
 @dataclass
 class _Model:
@@ -77,10 +95,14 @@ class _Model:
     uncertainty_N: np.ndarray
     sample_seed: int
     """Seed of the posterior samples: new images are scored with the same dropout masks."""
+    inputs: Optional[Tuple[int, int, Tuple[float, ...], Tuple[float, ...]]] = None
+    """``(size, in_chans, mean, std)`` of the trunk's inputs (``None``: the learner's own)."""
+    class_weights_C: Optional[np.ndarray] = None
+    """Per-class weights that make predictions follow the label priors (see :mod:`alwidget.semi.priors`)."""
 
 
-def _stop_background(representation: Optional[PoolRepresentation], slow: Optional[SlowCycle]) -> None:
-    """Cancel a learner's representation build and slow cycle (run when the learner is collected)."""
+def _stop_background(representation: Optional[RepresentationSet], slow: Optional[SlowCycle]) -> None:
+    """Cancel a learner's representation builds and slow cycle (run when the learner is collected)."""
     if representation is not None:
         representation.cancel()
     if slow is not None:
@@ -111,12 +133,16 @@ class ActiveLearner:
         Where labels are journaled. A path opens (or resumes) a SQLite store; ``None`` keeps
         labels in memory only and warns once.
     backbone : str or torch.nn.Module
-        A timm model name or a module mapping images to features ``[B, D]``. The default,
-        ``"alwidget_cnn"``, trains from scratch in seconds on a CPU.
-    pretrained : bool
-        Load pretrained weights (from ``weights``, timm's cache, or the hub when online).
+        ``"auto"`` (the default): a pretrained EfficientNet-Lite0
+        (:data:`~alwidget.model.backbone.PRETRAINED_BACKBONE`) when its ImageNet weights can be had
+        (``weights=``, timm's or Hugging Face's cache, or the hub when it answers within 3 s),
+        and ``"alwidget_cnn"`` learned from the pool in every case; ``backbone_message`` says
+        what was found. Or a timm model name, or a module mapping images to features ``[B, D]``.
+    pretrained : bool, optional
+        For a timm name: load its pretrained weights (from ``weights``, timm's cache, or the
+        hub). With ``backbone="auto"``, ``False`` skips the pretrained model.
     weights : path, optional
-        A local weights file for ``pretrained=True``.
+        A local weights file (a timm checkpoint) for the pretrained model.
     mode : {"semi", "finetune", "embed"}
         ``semi`` (the default) learns a representation of the pool once, in the background
         (see ``representation``), then each cycle propagates the labels over a kNN graph of
@@ -154,10 +180,14 @@ class ActiveLearner:
     cache_dir : path, optional
         Folder for the cached representation (``semi`` mode: trunk, features, training
         checkpoints, so a restarted kernel resumes) or features (``embed`` mode).
-    representation : {"auto", "contrastive", "frozen"}
-        ``semi`` mode: how the trunk learns the pool. ``contrastive`` trains it without labels
-        (SimCLR); ``frozen`` uses it as it is (a pretrained or your own trained trunk).
-        ``auto`` is ``frozen`` with ``pretrained=True`` and ``contrastive`` otherwise.
+    representation : {"auto", "contrastive", "frozen", "pretrained", "pca"}
+        ``semi`` mode: the features the fast cycle learns on. ``auto`` builds every candidate at
+        hand in the background — principal components of the pixels (seconds), the pretrained
+        trunk's features (when ``backbone="auto"`` found weights), the trunk learned from the pool
+        without labels (SimCLR) — and the labels choose: each cycle uses the candidate whose graph
+        classifier cross-validates best on the labels (:mod:`alwidget.semi.choice`; the report
+        says which and why). A single name builds only that one; ``frozen`` uses the given trunk
+        as it is (a pretrained or your own trained trunk).
     representation_config : dict, optional
         Overrides of :class:`~alwidget.representation.ContrastiveConfig` (``steps``, ...).
     propagation : {"poisson", "laplace"}
@@ -206,8 +236,8 @@ class ActiveLearner:
         classes: Optional[Sequence[str]] = None,
         *,
         store: Union[LabelStore, str, Path, None] = None,
-        backbone: Union[str, nn.Module] = DEFAULT_BACKBONE,
-        pretrained: bool = False,
+        backbone: Union[str, nn.Module] = AUTO,
+        pretrained: Optional[bool] = None,
         weights: Optional[Union[str, Path]] = None,
         mode: str = "semi",
         strategy: Union[str, Strategy, None] = None,
@@ -244,8 +274,8 @@ class ActiveLearner:
             raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
         if int(mc_samples) < 1:
             raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-        if representation not in ("auto", "contrastive", "frozen"):
-            raise ValueError(f"representation must be 'auto', 'contrastive' or 'frozen', got {representation!r}")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
         if propagation not in ("poisson", "laplace"):
             raise ValueError(f"propagation must be 'poisson' or 'laplace', got {propagation!r}")
         if not 0.0 <= float(pseudo_fraction) <= 1.0:
@@ -299,10 +329,24 @@ class ActiveLearner:
         self.store = store
         self._bind_store()
 
-        # the backbone: created once to learn its input needs (and kept in embed mode)
-        self._backbone_spec = backbone
-        self._pretrained, self._weights = bool(pretrained), weights
+        # the backbone: "auto" looks for pretrained weights (bounded by the hub probe) and always
+        # keeps the trunk learned on this machine; created once to learn its input needs
+        self.auto: Optional[AutoBackbone] = None
+        self.backbone_message = ""
         chans, native = pool_channels(pool)
+        if isinstance(backbone, str) and backbone == AUTO:
+            if pretrained is False:
+                self.auto = AutoBackbone(None, None, "pretrained=False: learning the pool from scratch", 0.0)
+            else:
+                self.auto = resolve_auto(weights)
+            self.backbone_message = self.auto.message
+            if mode == "embed" and self.auto.pretrained:  # embed mode has one trunk: the strongest
+                backbone, pretrained, weights = self.auto.pretrained, True, self.auto.weights
+            else:
+                backbone, pretrained, weights = DEFAULT_BACKBONE, False, None
+        pretrained = bool(pretrained)
+        self._backbone_spec = backbone
+        self._pretrained, self._weights = pretrained, weights
         with torch.random.fork_rng(devices=[]):  # a frozen random trunk (embed, no weights) is seeded too
             torch.manual_seed(_seed_for(self.seed, 7))
             self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained,
@@ -335,23 +379,23 @@ class ActiveLearner:
             self._features = FeatureCache(key, disk if self._chunked else cache_dir, chunked=self._chunked,
                                           in_memory=self.memory_plan.features_in_memory,
                                           num_features=info.num_features, engine=self.engine)
-        self._representation: Optional[PoolRepresentation] = None
-        self._graph: Optional[KNNGraph] = None
-        self._graph_of: Optional[Representation] = None
+        # semi mode: the candidate representations (the labels choose; see _judge) and their graphs
+        self._representation: Optional[PoolRepresentation] = None  # the trunk learned here (the slow cycle refines it)
+        self._candidates: Optional[RepresentationSet] = None
+        self.pretrained_info: Optional[BackboneInfo] = None
+        self._graphs: Dict[int, Tuple[Representation, KNNGraph]] = {}
+        self._choice: Optional[RepresentationChoice] = None
+        self._judged: Tuple[int, Tuple[str, ...]] = (0, ())
+        self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
+        self._prior_n = 0
+        self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
         self._used_representation = ""  # what the latest cycle trained on, for its report
         if mode == "semi":
-            method = representation if representation != "auto" else ("frozen" if pretrained else "contrastive")
-            config = default_contrastive_config(len(pool), **dict(representation_config or {}))
-            key = representation_key(pool_fingerprint=pool.fingerprint(), backbone=info.name,
-                                     weights=weights_digest(self._trunk), image_size=self.image_size,
-                                     in_chans=info.in_chans, method=method, config=config, seed=self.seed)
-            self._representation = PoolRepresentation(
-                self._tensors, self._trunk, info.num_features, method=method, config=config,
-                cache=RepresentationCache(key, cache_dir), seed=self.seed,
-                num_threads=repr_threads, engine=None if self.engine.name == "local" else self.engine)
-            self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
-                                   every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads,
-                                   engine=None if self.engine.name == "local" else self.engine)
+            self._candidates = self._make_candidates(representation, representation_config, repr_threads)
+            if self._representation is not None:
+                self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
+                                       every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads,
+                                       engine=None if self.engine.name == "local" else self.engine)
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:
@@ -372,10 +416,142 @@ class ActiveLearner:
         self.progress_callbacks: List[ProgressCallback] = []
         # a learner dropped without close() (a notebook cell run again) stops its background work:
         # those threads hold the learner only weakly, and this finalizer cancels them
-        self._finalizer = weakref.finalize(self, _stop_background, self._representation, self._slow)
-        if self._representation is not None:  # learn the pool while the person labels the validation set
-            self._representation.callbacks.append(weak_progress(self._notify))
-            self._representation.start()
+        self._finalizer = weakref.finalize(self, _stop_background, self._candidates, self._slow)
+        if self._candidates is not None:  # learn the pool while the person labels the validation set
+            for member in self._candidates.members.values():
+                member.callbacks.append(weak_progress(self._notify))
+            self._candidates.start()
+
+    # ------------------------------------------------------------------ representations (semi mode)
+    def _make_candidates(self, representation: str, representation_config, threads: int) -> RepresentationSet:
+        """The candidate representations ``representation`` asks for, not built yet."""
+        info, pool = self.backbone_info, self.pool
+        engine = None if self.engine.name == "local" else self.engine
+        members: Dict[str, PoolRepresentation] = {}
+        fp = pool.fingerprint()
+        if representation in ("auto", "pretrained"):
+            if self.auto is not None and self.auto.pretrained:
+                members["pretrained"] = self._pretrained_candidate(threads, engine)
+            elif representation == "pretrained":
+                raise ValueError("representation='pretrained' needs pretrained weights, and there are none: "
+                                 + (self.backbone_message or "use backbone='auto' with weights=..."))
+        if representation in ("auto", "contrastive", "frozen"):
+            own = "frozen" if representation == "frozen" or (representation == "auto" and self._pretrained) \
+                else "contrastive"
+            config = default_contrastive_config(len(pool), **dict(representation_config or {}))
+            key = representation_key(pool_fingerprint=fp, backbone=info.name, weights=weights_digest(self._trunk),
+                                     image_size=self.image_size, in_chans=info.in_chans, method=own, config=config,
+                                     seed=self.seed)
+            self._representation = PoolRepresentation(
+                self._tensors, self._trunk, info.num_features, method=own, config=config,
+                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine)
+            members[own] = self._representation
+        if representation in ("auto", "pca"):
+            key = representation_key(pool_fingerprint=fp, backbone=f"pca{PCA_COMPONENTS}", weights="",
+                                     image_size=self.image_size, in_chans=info.in_chans, method="pca", config=None,
+                                     seed=self.seed)
+            members["pca"] = PoolRepresentation(
+                self._tensors, PCAEmbedder(info.in_chans * self.image_size ** 2, PCA_COMPONENTS), PCA_COMPONENTS,
+                method="pca", cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
+                engine=engine)
+        ordered = {name: members[name] for name in PREFERENCE if name in members}
+        return RepresentationSet(ordered, [name for name in BUILD_ORDER if name in members])
+
+    def _pretrained_candidate(self, threads: int, engine) -> PoolRepresentation:
+        """The pretrained trunk's features at its own input size, one streamed pass (nothing pool-sized
+        but the features is kept)."""
+        chans, native = pool_channels(self.pool)
+        trunk, info = create_backbone(self.auto.pretrained, in_chans=chans, pretrained=True, weights=self.auto.weights)
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        self.pretrained_info = info
+        size = choose_image_size(native, info.image_size, pretrained=True)
+        tensors = PoolTensors(self.pool, size, chans, info.mean, info.std,
+                              chunk_rows=max(64, min(self.memory_plan.chunk_rows, 512)))
+        key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,
+                                 weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
+                                 config=None, seed=self.seed)
+        return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
+                                  cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
+                                  engine=engine, stream=True)
+
+    @property
+    def representations(self) -> Optional[RepresentationSet]:
+        """The candidate representations (``semi`` mode; ``None`` otherwise): ``.status()``,
+        ``.ready()``, ``.members``, ``.cancel()``."""
+        return self._candidates
+
+    @property
+    def representation_choice(self) -> Optional[RepresentationChoice]:
+        """Which representation the labels chose last, with the cross-validated figures and why."""
+        return self._choice
+
+    def _ready_representations(self, refined: bool = True) -> Dict[str, Representation]:
+        """The candidates built so far (plus the slow cycle's latest refinement as ``"<own>+refined"``)."""
+        ready = self._candidates.ready() if self._candidates is not None else {}
+        if refined and self._slow is not None:
+            latest, _ = self._slow.latest()
+            if latest is not None:
+                own = self._representation.name
+                out: Dict[str, Representation] = {}
+                for name, rep in ready.items():
+                    if name == own:
+                        out[f"{own}+refined"] = latest
+                    out[name] = rep
+                return out
+        return ready
+
+    def _all_labels(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Positions and classes of every readable label, validation and training."""
+        pos_l, y_l, pos_v, y_v = self._training_set()
+        return np.concatenate([pos_v, pos_l]), np.concatenate([y_v, y_l])
+
+    def _judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray, prog) -> RepresentationChoice:
+        """Let the labels choose among ``reps`` (kept until a candidate arrives or the labels grow)."""
+        names = tuple(reps)
+        last_n, last_names = self._judged
+        if (self._choice is not None and self._choice.name in reps and names == last_names
+                and len(pos) < REJUDGE_GROWTH * max(1, last_n)):
+            return self._choice
+        order = list(reps)
+        if len(reps) > 1 and len(pos) >= 2:
+            graphs = {name: self._ensure_graph(rep, prog) for name, rep in reps.items()}
+            if all(g is not None for g in graphs.values()):
+                prior = self._prior_C if self._prior_C is not None and len(self._prior_C) == len(self.classes) else None
+                prog("choose representation", 0.0)
+                choice = choose_representation(graphs, pos, y, len(self.classes), order=order, prior_C=prior,
+                                               current=self._choice.name if self._choice else None,
+                                               seed=_seed_for(self.seed, 23), method=self.propagation)
+                prog("choose representation", 1.0)
+            else:
+                choice = RepresentationChoice(order[0], {}, f"{order[0]}: the pool is too small for a graph")
+        else:
+            choice = choose_representation({n: None for n in order}, pos, y, len(self.classes), order=order)
+        self._choice, self._judged = choice, (len(pos), names)
+        return choice
+
+    def _chosen(self, prog) -> Tuple[str, Representation]:
+        """``(name, representation)`` the labels choose among those ready now."""
+        reps = self._ready_representations()
+        pos, y = self._all_labels()
+        choice = self._judge(reps, pos, y, prog)
+        return choice.name, reps[choice.name]
+
+    def _inputs_of(self, name: str) -> Optional[Dict[str, Any]]:
+        """How the chosen representation's trunk reads images: size, channels, normalisation, name."""
+        base = name.split("+")[0]
+        member = self._candidates.members.get(base) if self._candidates is not None else None
+        if member is None:
+            return None
+        t = member.tensors
+        if base == "pretrained":
+            backbone, timm = self.pretrained_info.name, True
+        elif base == "pca":
+            backbone, timm = f"pca{PCA_COMPONENTS}", False
+        else:
+            backbone, timm = self.backbone_info.name, isinstance(self._backbone_spec, str)
+        return dict(size=t.size, in_chans=t.in_chans, mean=tuple(t.mean.flatten().tolist()),
+                    std=tuple(t.std.flatten().tolist()), backbone=backbone, timm=timm)
 
     # ------------------------------------------------------------------ memory
     def _disk_dir(self) -> Path:
@@ -587,7 +763,7 @@ class ActiveLearner:
             if item in self._pos:
                 selectable[self._pos[item]] = False
         rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
-        if model is None and self._representation is not None and self._representation.ready:
+        if model is None and self._candidates is not None and self._candidates.ready():
             estimate = self._representation_estimate()
             picked = self.strategy.select(estimate, k, selectable, rng)
         elif model is None:
@@ -607,9 +783,9 @@ class ActiveLearner:
         return mask
 
     def _representation_estimate(self) -> PoolEstimate:
-        """Before any cycle: the representation's features and uniform beliefs (for a
-        coverage-based cold start)."""
-        rep = self._representation.result()
+        """Before any cycle: the features of the representation the labels so far choose (the
+        validation set's, typically) and uniform beliefs (for a coverage-based cold start)."""
+        _, rep = self._chosen(lambda step, fraction: None)
         n, c = len(self.pool), len(self.classes)
         return PoolEstimate(probs_N_C=np.full((n, c), 1.0 / c), features_N_D=rep.features_N_D.numpy(),
                             labeled_N=self._labeled_mask())
@@ -618,7 +794,7 @@ class ActiveLearner:
         """Run the pass over the pool now, on this thread, instead of inside the first cycle:
         ``embed`` mode computes the frozen trunk's features of every item (a streaming pass in
         chunks when the pool is planned past memory: see :attr:`memory_plan`; cancelled or
-        killed, it resumes where it stopped); ``semi`` mode waits for the representation.
+        killed, it resumes where it stopped); ``semi`` mode builds every candidate representation.
         ``finetune`` mode reads and resizes every image.
 
         ``progress(step, fraction)`` reports it; ``cancel`` stops it between chunks (raises
@@ -627,14 +803,15 @@ class ActiveLearner:
             if self.mode == "embed":
                 self._features.get(self._trunk, self._tensors, progress=progress, cancel=cancel)
             elif self.mode == "semi":
-                self._representation.result(progress=progress, cancel=cancel)
+                self._candidates.wait_all(progress=progress, cancel=cancel)
             else:
                 self._tensors.fill(progress=progress, cancel=cancel)
 
     @property
     def representation(self) -> Optional[PoolRepresentation]:
-        """The pool's representation (``semi`` mode; ``None`` otherwise): ``.status()``,
-        ``.ready``, ``.cancel()``, ``.result()``."""
+        """The trunk learned on this machine (``semi`` mode, the self-supervised or given trunk;
+        ``None`` otherwise or when ``representation`` names another candidate): ``.status()``,
+        ``.ready``, ``.cancel()``, ``.result()``. Every candidate: :attr:`representations`."""
         return self._representation
 
     def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -727,16 +904,40 @@ class ActiveLearner:
         cycle's dropout masks unless another ``seed`` is given. Returns a
         :class:`~alwidget.uncertainty.Posterior` (``probs_N_C``, ``samples_T_N_C``, ...)."""
         model = self._latest_model()
-        if pool is None or pool is self.pool:
-            tensors = self._tensors
+        if pool is None or pool is self.pool:  # the cycle's own features of the pool
+            feats = torch.as_tensor(np.asarray(model.estimate.features_N_D), dtype=torch.float32)
         else:
-            info = self.backbone_info
-            tensors = PoolTensors(pool, self.image_size, info.in_chans, info.mean, info.std)
-        feats = compute_features(model.classifier.embedder(), tensors, range(len(tensors.pool)))
+            feats = self._features_of(model, pool)
         gen = torch.Generator().manual_seed(model.sample_seed if seed is None else int(seed))
-        return self.estimator.posterior(model.classifier.head, feats,
+        post = self.estimator.posterior(model.classifier.head, feats,
                                         n_samples=self.mc_samples if n_samples is None else int(n_samples),
                                         generator=gen)
+        if model.class_weights_C is None:
+            return post
+        w = model.class_weights_C
+        return replace(post, probs_N_C=torch.from_numpy(reweight(post.probs_N_C.numpy(), w).astype(np.float32)),
+                       samples_T_N_C=None if post.samples_T_N_C is None else torch.from_numpy(
+                           reweight(post.samples_T_N_C.numpy(), w).astype(np.float32)))
+
+    def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
+        """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
+        embedded chunk by chunk by the model's trunk (cached for the last pool and trunk, so a
+        simulation that evaluates a test pool every cycle embeds it once per representation)."""
+        from .representation.builder import embed_pool
+
+        spec = model.inputs or dict(size=self.image_size, in_chans=self.backbone_info.in_chans,
+                                    mean=self.backbone_info.mean, std=self.backbone_info.std)
+        trunk = model.classifier.trunk
+        key = (pool.fingerprint(), spec["size"], spec["in_chans"])
+        cached = self._foreign
+        if cached is not None and cached[0] == key and cached[1] is trunk:
+            raw = cached[2]
+        else:
+            tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
+            raw, _, _ = embed_pool(trunk, tensors, stream=True)
+            self._foreign = (key, trunk, raw)
+        with torch.no_grad():
+            return model.classifier.norm(raw)
 
     # ------------------------------------------------------------------ the cycle
     def _notify(self, step: str, fraction: float) -> None:
@@ -823,6 +1024,8 @@ class ActiveLearner:
             pos_l, y_l, pos_v, y_v = self._training_set()
             if len(pos_l) == 0:
                 raise ValueError("no training labels yet: label the items from query(k) first")
+            self._prior_C = estimate_priors(y_v, y_l, len(self.classes))
+            self._prior_n = len(y_v) if len(y_v) >= MIN_VALIDATION_PER_CLASS * len(self.classes) else len(y_v) + len(y_l)
             classifier, result, features, t_features, t_train = self._train(
                 pos_l, y_l, pos_v, y_v, previous, cycle_no, prog, cancel)
             timings["train"], timings["features"] = t_train, t_features
@@ -831,6 +1034,13 @@ class ActiveLearner:
             prog("score", 0.0)
             sample_seed = _seed_for(self.seed, 3, cycle_no)
             probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel)
+            # the head learned from class-balanced batches: its beliefs follow the label priors again
+            readable = probs[self._tensors.ok(range(len(self.pool)))]
+            shares = pool_priors(readable, self._prior_C, self._prior_n)
+            class_weights = prior_weights(readable, shares)
+            probs = reweight(probs, class_weights)
+            if samples is not None:
+                samples = reweight(samples, class_weights).astype(np.float32)
             estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
                                     alpha_N_C=alpha, labeled_N=self._labeled_mask())
             if not np.all(np.isfinite(estimate.probs_N_C)):
@@ -849,10 +1059,17 @@ class ActiveLearner:
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
             rep.representation = self._used_representation
+            if self._choice is not None and self.mode == "semi":
+                rep.representation_reason, rep.representation_scores = self._choice.reason, dict(self._choice.scores)
+                if self.auto is not None and not self.auto.pretrained:
+                    rep.representation_reason += f" [{self.backbone_message}]"
+            rep.class_priors = {c: float(p) for c, p in zip(self.classes, shares)}
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
-                self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed)
+                self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed,
+                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None,
+                                     class_weights)
                 self._trained_version = version
                 rep.stale = self._version != version
                 self.history.append(rep)
@@ -887,16 +1104,19 @@ class ActiveLearner:
             pos_fit = np.concatenate([pos_l, extra])
             y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
         if self.mode == "semi":  # wait for the background work before seeding: it may not touch our generator
-            self._representation.result(progress=prog, cancel=cancel)
+            if self.slow_cycle == "inline":  # reproducible: every candidate, so a seed gives one curve
+                self._candidates.wait_all(progress=prog, cancel=cancel)
+            else:  # the person never waits for more than the first (cheapest) candidate
+                self._candidates.wait_any(progress=prog, cancel=cancel)
             self._maybe_refine(pos_l, y_l, previous, prog, cancel)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
-                refined, refined_on = self._slow.latest()
-                rep = refined or self._representation.result()
-                self._used_representation = self._representation.method + (
-                    f"+refined on {refined_on} labels" if refined is not None else "")
+                name, rep = self._chosen(prog)
+                self._used_representation = name
+                if name.endswith("+refined"):
+                    self._used_representation += f" on {self._slow.latest()[1]} labels"
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -955,23 +1175,28 @@ class ActiveLearner:
         graph = self._ensure_graph(rep, prog)
         if graph is None:
             return empty, empty
-        probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation)
+        probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation, prior_C=self._prior_C,
+                          prior_labels=self._prior_n)
         cand = self._selectable_mask()
         cand[pos_l] = False
         return pseudo_labels(probs, cand, self.pseudo_fraction)
 
     def _ensure_graph(self, rep, prog) -> Optional[KNNGraph]:
-        """The kNN graph of the representation (built once per representation; ``None`` for a
-        pool of fewer than 4 items)."""
-        if self._graph is None or self._graph_of is not rep:
-            n = len(self.pool)
-            if n < 4:
-                return None
-            prog("graph", 0.0)
-            self._graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
-            self._graph_of = rep
-            prog("graph", 1.0)
-        return self._graph
+        """The kNN graph of a representation (built once per representation and kept while it is a
+        candidate; ``None`` for a pool of fewer than 4 items)."""
+        n = len(self.pool)
+        if n < 4:
+            return None
+        hit = self._graphs.get(id(rep))
+        if hit is not None and hit[0] is rep:
+            return hit[1]
+        prog("graph", 0.0)
+        graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
+        alive = {id(r) for r in self._ready_representations().values()}
+        self._graphs = {k: v for k, v in self._graphs.items() if k in alive}
+        self._graphs[id(rep)] = (rep, graph)
+        prog("graph", 1.0)
+        return graph
 
     # ------------------------------------------------------------------ the slow cycle
     def _refine_set(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
@@ -989,8 +1214,12 @@ class ActiveLearner:
         return (pos, y), dict(n_labels=len(pos_l), n_pseudo=n_pseudo, seed=_seed_for(self.seed, 13, len(pos_l)))
 
     def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
-        """Run (inline) or start (background) the slow cycle when it is due."""
-        if previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
+        """Run (inline) or start (background) the slow cycle when it is due, and only while the labels
+        prefer the trunk it fine-tunes (the one learned here): refining a trunk the labels do not
+        use would spend the CPU for nothing."""
+        if self._slow is None or previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
+            return
+        if self._choice is not None and self._choice.name.split("+")[0] != self._representation.name:
             return
         args, kw = self._slow_args(pos_l, y_l, previous)
         if self._slow.where == "inline":
@@ -1011,6 +1240,9 @@ class ActiveLearner:
         it. ``semi`` mode only. Returns the new :class:`~alwidget.representation.Representation`."""
         if self.mode != "semi":
             raise RuntimeError("refine() belongs to mode='semi'; in 'finetune' mode every cycle trains the whole network")
+        if self._slow is None:
+            raise RuntimeError("refine() fine-tunes the trunk learned from the pool; this learner has none "
+                               "(representation='pca' or 'pretrained')")
         pos_l, y_l, _, _ = self._training_set()
         if len(pos_l) == 0:
             raise ValueError("no training labels yet: label the items from query(k) first")
@@ -1075,8 +1307,9 @@ class ActiveLearner:
             correct = int(np.sum(pred == y_v))
             acc, ci = correct / n_val, wilson_interval(correct, n_val)
             per_class = per_class_metrics(y_v, pred, self.classes)
+            bal = balanced_accuracy(y_v, pred)
         else:
-            acc, ci, per_class = math.nan, (math.nan, math.nan), {}
+            acc, ci, per_class, bal = math.nan, (math.nan, math.nan), {}, math.nan
         labeled = np.zeros(len(self.pool), dtype=bool)
         labeled[pos_l] = True
         selectable = self._selectable_mask()
@@ -1093,7 +1326,7 @@ class ActiveLearner:
             cycle=cycle_no, n_labels=len(pos_l), n_validation=n_val, accuracy=acc, accuracy_ci=ci,
             per_class=per_class, histogram=hist, score_gap=gap, topk_overlap=overlap,
             strategy=self.strategy.name, estimator=self.estimator.name, labels_version=version,
-            train_steps=result.steps, train_epochs=result.epochs)
+            train_steps=result.steps, train_epochs=result.epochs, balanced_accuracy=bal)
 
     # ------------------------------------------------------------------ trust: mislabels, forecast
     def confirm(self, ids: Union[str, Sequence[str]]) -> list:
@@ -1119,7 +1352,8 @@ class ActiveLearner:
         the labels being checked); ``embed``: the frozen trunk's; ``finetune``: the latest
         model's trunk, which was trained on these labels (the check is then less sharp)."""
         if self.mode == "semi":
-            return self._representation.result(progress=prog, cancel=cancel).features_N_D, "representation"
+            name, rep = self._check_representation(prog, cancel)
+            return rep.features_N_D, f"representation ({name})"
         if self.mode == "embed":
             return self._features.get(self._trunk, self._tensors, progress=prog, cancel=cancel), "frozen trunk"
         model = self._model
@@ -1127,6 +1361,13 @@ class ActiveLearner:
             raise RuntimeError("no model yet: in mode='finetune' the label check uses the latest model's features; "
                                "call retrain() first")
         return torch.as_tensor(model.estimate.features_N_D), "latest model (trained on these labels)"
+
+    def _check_representation(self, prog, cancel) -> Tuple[str, Representation]:
+        """The candidate the labels chose, as learned without labels (never the slow cycle's
+        refinement, which has seen the labels being checked)."""
+        ready = self._candidates.wait_any(progress=prog, cancel=cancel)
+        name = self._choice.name.split("+")[0] if self._choice is not None else next(iter(ready))
+        return (name, ready[name]) if name in ready else next(iter(ready.items()))
 
     def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,
                      progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LabelCheck:
@@ -1191,7 +1432,7 @@ class ActiveLearner:
             pos_N = np.array([self._pos[i] for i in items], dtype=np.int64)
             graph = None
             if self.mode == "semi" and self.pseudo_fraction > 0:
-                graph = self._ensure_graph(self._representation.result(), prog)
+                graph = self._ensure_graph(self._check_representation(prog, cancel)[1], prog)
             cfg = self.train_config if self.mode != "finetune" else DEFAULT_TRAIN["semi"]
             fold_no = [0]
 
@@ -1199,7 +1440,8 @@ class ActiveLearner:
                 fold_no[0] += 1
                 pos_l, pos_fit, y_fit = pos_N[train_idx], pos_N[train_idx], y_train
                 if graph is not None and len(np.unique(y_train)) >= 2:
-                    probs = propagate(graph, pos_l, y_train, len(self.classes), method=self.propagation)
+                    probs = propagate(graph, pos_l, y_train, len(self.classes), method=self.propagation,
+                                      prior_C=self._prior_C, prior_labels=self._prior_n)
                     cand = self._selectable_mask()
                     cand[pos_N] = False  # never pseudo-label a labelled item, held out or not
                     ps_pos, ps_y = pseudo_labels(probs, cand, self.pseudo_fraction)
@@ -1266,11 +1508,13 @@ class ActiveLearner:
         """Why stopping is suggested now (budget, target, plateau), or ``None``."""
         return stop_reason(self.history, self.stopping)
 
-    def _checkpoint_config(self) -> Dict[str, Any]:
+    def _checkpoint_config(self, model: _Model) -> Dict[str, Any]:
         info = self.backbone_info
-        return dict(backbone=info.name, timm=isinstance(self._backbone_spec, str), in_chans=info.in_chans,
-                    num_features=info.num_features, image_size=self.image_size, mean=list(info.mean),
-                    std=list(info.std), classes=self.classes, estimator=self.estimator.name,
+        spec = model.inputs or dict(size=self.image_size, in_chans=info.in_chans, mean=info.mean, std=info.std,
+                                    backbone=info.name, timm=isinstance(self._backbone_spec, str))
+        return dict(backbone=spec["backbone"], timm=spec["timm"], in_chans=spec["in_chans"],
+                    num_features=int(model.estimate.features_N_D.shape[1]), image_size=spec["size"],
+                    mean=list(spec["mean"]), std=list(spec["std"]), classes=self.classes, estimator=self.estimator.name,
                     estimator_config=self.estimator.config(), mode=self.mode, seed=self.seed,
                     n_labels=len(self.labels))
 
@@ -1280,19 +1524,25 @@ class ActiveLearner:
             model = self._model
         if model is None:
             raise RuntimeError("no model yet: call retrain() before save_model")
-        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(), sample_seed=model.sample_seed))
+        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(model), sample_seed=model.sample_seed))
 
     def load_model(self, path: Union[str, Path]) -> None:
         """Load a model saved by :meth:`save_model` and score the pool with it."""
         cfg, trunk_state, head_state, norm_state = read_checkpoint(path)
         if cfg.get("classes") != self.classes:
             raise ValueError(f"the checkpoint's classes {cfg.get('classes')} differ from this learner's {self.classes}")
-        if cfg.get("image_size") != self.image_size or cfg.get("in_chans") != self.backbone_info.in_chans:
-            raise ValueError("the checkpoint was trained on other input sizes or channels than this learner uses")
-        if isinstance(self._backbone_spec, str):
+        if cfg.get("in_chans") != self.backbone_info.in_chans:
+            raise ValueError(f"the checkpoint reads {cfg.get('in_chans')}-channel images; this learner's pool has "
+                             f"{self.backbone_info.in_chans}")
+        if str(cfg["backbone"]).startswith("pca"):
+            trunk = PCAEmbedder(cfg["in_chans"] * cfg["image_size"] ** 2, cfg["num_features"])
+        elif cfg.get("timm", True) and isinstance(cfg["backbone"], str):
             trunk, _ = create_backbone(cfg["backbone"], in_chans=cfg["in_chans"])
-        else:
+        elif self._custom_initial is not None and cfg.get("image_size") == self.image_size:
             trunk = copy.deepcopy(self._custom_initial)
+        else:
+            raise ValueError(f"the checkpoint's trunk {cfg['backbone']!r} is neither a timm model nor this "
+                             "learner's own module")
         trunk.load_state_dict(trunk_state)
         head = self.estimator.build_head(cfg["num_features"], len(self.classes))
         head.load_state_dict(head_state)
@@ -1301,18 +1551,28 @@ class ActiveLearner:
             norm = Standardize(cfg["num_features"])
             norm.load_state_dict(norm_state)
         classifier = Classifier(trunk, head, norm).eval()
-        features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
+        if cfg["image_size"] == self.image_size:
+            features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
+        else:  # another input size (a pretrained trunk): one streamed pass, nothing cached
+            from .representation.builder import embed_pool
+
+            tensors = PoolTensors(self.pool, cfg["image_size"], cfg["in_chans"], cfg["mean"], cfg["std"], chunk_rows=512)
+            with torch.no_grad():
+                features = classifier.norm(embed_pool(trunk, tensors, stream=True)[0])
         sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
         gen = torch.Generator().manual_seed(sample_seed)
         post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
         estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
                                 None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
-                                features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy())
+                                features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
+                                labeled_N=self._labeled_mask())
         unc = normalized_entropy(estimate.probs_N_C)
         scores = self.strategy.score(estimate)
         with self._lock:
-            self._model = _Model(classifier, estimate,
-                                 unc if scores is None else np.asarray(scores, float), unc, sample_seed)
+            self._model = _Model(classifier, estimate, unc if scores is None else np.asarray(scores, float), unc,
+                                 sample_seed, dict(size=cfg["image_size"], in_chans=cfg["in_chans"],
+                                                   mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+                                                   backbone=cfg["backbone"], timm=cfg.get("timm", True)))
 
     def _compatible_strategy(self, strategy: Strategy) -> Strategy:
         missing = set(strategy.requires) - set(self.estimator.produces) - {"features"}
@@ -1342,8 +1602,8 @@ class ActiveLearner:
         before running such a notebook cell again, call ``learner.close()`` (or ``widget.close()``
         and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
-        if self._representation is not None and self._representation.cancel():
-            self._representation.wait(30)
+        if self._candidates is not None and self._candidates.cancel():
+            self._candidates.wait(30)
         if self._slow is not None:
             self._slow.cancel(wait=30)
         if self._executor is not None:

@@ -66,6 +66,14 @@ def per_class_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Seq
     return out
 
 
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean recall over the classes present in ``y_true``, in ``[0, 1]`` (NaN when empty)."""
+    yt, yp = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if len(yt) == 0:
+        return math.nan
+    return float(np.mean([np.mean(yp[yt == c] == c) for c in np.unique(yt)]))
+
+
 @dataclass
 class Histogram:
     """Counts of pool items per uncertainty bin, for unlabelled and labelled items.
@@ -143,7 +151,18 @@ class CycleReport:
         Unlabelled pool items the fast cycle's head was also trained on (never stored, never
         counted as labels).
     representation : str
-        How the features were made (``"contrastive"``, ``"frozen"``; empty outside ``semi`` mode).
+        The representation the cycle used (``"pretrained"``, ``"contrastive"``, ``"pca"``, with
+        ``"+refined on N labels"`` after a slow cycle; empty outside ``semi`` mode).
+    representation_reason : str
+        Why the labels chose it, with each candidate's cross-validated accuracy.
+    representation_scores : dict
+        ``{candidate: cross-validated accuracy in [0, 1]}`` (empty before there are labels to judge).
+    balanced_accuracy : float
+        Mean per-class recall on the validation set (over the classes it holds), in ``[0, 1]``:
+        beside ``accuracy`` when one class dominates.
+    class_priors : dict
+        ``{class: share}`` estimated from the labels (the random validation set when it is
+        labelled): what propagation, pseudo-labels and predictions follow.
     """
 
     cycle: int
@@ -170,6 +189,10 @@ class CycleReport:
     selection_reason: str = ""
     pseudo_labels: int = 0
     representation: str = ""
+    representation_reason: str = ""
+    representation_scores: Dict[str, float] = field(default_factory=dict)
+    balanced_accuracy: float = math.nan
+    class_priors: Dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -186,6 +209,8 @@ class CycleReport:
             return f"cycle {self.cycle} failed: {self.error}"
         acc = "n/a" if math.isnan(self.accuracy) else (
             f"{100 * self.accuracy:.1f}% [{100 * self.accuracy_ci[0]:.1f}–{100 * self.accuracy_ci[1]:.1f}]")
+        if not math.isnan(self.balanced_accuracy):
+            acc += f" (balanced {100 * self.balanced_accuracy:.1f}%)"
         stale = " (stale: labels changed meanwhile)" if self.stale else ""
         return (f"cycle {self.cycle}: {self.n_labels} labels, validation accuracy {acc} on "
                 f"{self.n_validation}, {self.timings.get('total', 0.0):.1f} s{stale}")

@@ -12,6 +12,10 @@ import pytest
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# tests never contact a model hub: backbone="auto" then falls back at once (tests of the probe
+# itself unset this and make the connection hang, see tests/model/test_pretrained.py)
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 FAST_TRAIN = {"max_steps": 40, "patience": 0}
 """Training settings that keep one cycle on a few hundred digits under a second or two."""
 

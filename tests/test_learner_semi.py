@@ -17,18 +17,19 @@ WRITER = Path(__file__).with_name("representation_writer.py")
 
 @pytest.fixture
 def semi_learner(small_pool, learners):
-    """``semi_learner(pool=None, **kwargs)``: a semi-mode learner with a 20-step representation."""
+    """``semi_learner(pool=None, **kwargs)``: a semi-mode learner with a 20-step self-supervised
+    representation as the only candidate (``representation="auto"``, the default, is tested on its own)."""
 
     def make(pool=None, **kwargs):
         defaults = dict(mode="semi", image_size=16, mc_samples=8, validation_size=30, representation_config=FAST_REPR,
-                        train={"max_steps": 60}, validation_from_truth=True)
+                        train={"max_steps": 60}, validation_from_truth=True, representation="contrastive")
         return learners(pool if pool is not None else small_pool, defaults, **kwargs)
 
     return make
 
 
 def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracle):
-    learner = semi_learner()
+    learner = semi_learner(representation="auto")
     assert learner.mode == "semi" and learner.strategy.name == "budget_aware"
     rep = learner.representation.result()
     assert rep.features_N_D.shape == (300, 128)
@@ -36,7 +37,9 @@ def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracl
     assert len(set(first)) == 20 and not set(first) & set(learner.validation_ids)
     oracle(learner, first)
     report = learner.retrain()
-    assert report.ok and report.representation == "contrastive"
+    # the labels (30 validation + 20) chose between the contrastive trunk and the pixels' PCA
+    assert report.ok and report.representation in ("contrastive", "pca")
+    assert set(report.representation_scores) == {"contrastive", "pca"} and "5-fold" in report.representation_reason
     assert report.selection == "typiclust" and "20 training labels < 30" in report.selection_reason
     assert report.pseudo_labels > 0
     assert report.timings["total"] < 10
@@ -176,9 +179,12 @@ def test_kill_during_the_representation_loses_no_label_and_resumes(tmp_path, sma
     with LabelStore(store) as reopened:
         saved = reopened.labels()
     assert {i: saved.get(i) for i in acked} == acked
-    # the cache holds a checkpoint or nothing, never a half-written file
+    # the cache holds checkpoints and finished candidates (the pixels' PCA is built first, in
+    # seconds), never a half-written file: every file reads back whole
     names = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
-    assert all(n.endswith(".partial.pt") for n in names), names
+    assert names and all(n.startswith("representation-") and n.endswith(".pt") for n in names), names
+    for name in names:
+        assert isinstance(torch.load(cache / name, weights_only=False), dict), name
     learner = learners(small_pool, dict(mode="semi", store=store, cache_dir=cache, validation_size=30, image_size=16, seed=0,
                                         representation_config={"steps": 60, "batch_size": 64, "checkpoint_every": 5}))
     assert set(acked) <= set(learner.labels)

@@ -411,7 +411,7 @@ def check_image_file(
 
 
 def load_image_file(
-    path: PathLike, *, item: Optional[str] = None, max_side: int = MAX_IMAGE_SIDE
+    path: PathLike, *, item: Optional[str] = None, max_side: int = MAX_IMAGE_SIDE, draft: Optional[int] = None
 ) -> np.ndarray:
     """Decode an image file to a ``uint8`` array of shape ``[H, W, C]``, ``C`` in {1, 3}.
 
@@ -427,6 +427,9 @@ def load_image_file(
         The item id, used in error messages.
     max_side : int, default MAX_IMAGE_SIDE
         Largest width or height allowed, in pixels (default 8192).
+    draft : int, optional
+        Decode a JPEG at the smallest reduced scale (1/2, 1/4, 1/8) whose sides stay at least
+        ``draft`` pixels (Pillow's draft mode: fewer pixels decoded, not a resize afterwards).
 
     Returns
     -------
@@ -443,6 +446,8 @@ def load_image_file(
     opened = image = _open(path, item)
     try:
         _check_side(image, path, item, max_side)
+        if draft is not None and image.format == "JPEG":
+            image.draft(image.mode, (int(draft), int(draft)))
         with _decompression_guard(item, path, max_side):
             try:
                 image.load()

@@ -18,10 +18,16 @@ from torch import nn
 from ..model.preprocess import PoolTensors, load_pool_rows, normalize_inputs
 from ..progress import CancelToken, check
 
-__all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges"]
+__all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges", "embed_batch"]
 
 EMBED_BATCH = 512
 """Images per forward pass of the trunk."""
+
+
+def embed_batch(size: int) -> int:
+    """Images per forward pass at ``size`` px: :data:`EMBED_BATCH` up to 64 px, fewer above, so a
+    batch's activations stay near the same few hundred MB (41 images at 224 px)."""
+    return int(max(16, min(EMBED_BATCH, EMBED_BATCH * (64 / max(1, int(size))) ** 2)))
 
 
 def chunk_ranges(n: int, rows: int) -> List[Tuple[int, int, int]]:
@@ -60,7 +66,7 @@ class EmbedTask:
     def of(cls, trunk: nn.Module, tensors: PoolTensors) -> "EmbedTask":
         """The task for ``trunk`` on the pool, size, channels and normalisation of ``tensors``."""
         return cls(trunk, tensors.pool, tensors.size, tensors.in_chans, tensors.mean.flatten().tolist(),
-                   tensors.std.flatten().tolist())
+                   tensors.std.flatten().tolist(), embed_batch(tensors.size))
 
     def _setup(self) -> None:
         if not self._ready:

@@ -78,9 +78,10 @@ def load_pool_rows(pool, start: int, stop: int, size: int, in_chans: int) -> Tup
     out = torch.zeros((stop - start, int(in_chans), int(size), int(size)), dtype=torch.uint8)
     failed: Dict[int, str] = {}
     ids = pool.ids
+    read = getattr(pool, "image_for_size", None)
     for p in range(start, stop):
         try:
-            img = pool.image(ids[p])
+            img = read(ids[p], size) if read is not None else pool.image(ids[p])
         except Exception as exc:  # an unreadable image is skipped, never fatal
             failed[p] = str(exc)
             continue

@@ -5,8 +5,11 @@
 
 * ``method="contrastive"`` (the default without pretrained weights): the trunk is trained with
   SimCLR on the pool (:mod:`alwidget.representation.contrastive`), then embeds every image;
-* ``method="frozen"`` (the default with ``pretrained=True``, or for a user's own trained
-  module): the trunk is used as it is, one pass over the pool.
+* ``method="frozen"`` (a pretrained trunk, or a user's own trained module): the trunk is used
+  as it is, one pass over the pool (``stream=True``: each chunk is read, resized to the trunk's
+  own input size, embedded and dropped, so a 224 px pass holds no pool-sized image array);
+* ``method="pca"`` (the cheap floor): principal components of the pixels
+  (:mod:`alwidget.representation.pca`), seconds on any pool.
 
 The result (trunk weights, raw features ``[N, D]``, their standardisation) is cached on disk
 (:class:`~alwidget.representation.cache.RepresentationCache`), keyed by the pool's fingerprint
@@ -36,7 +39,7 @@ from .contrastive import ContrastiveConfig, train_contrastive
 __all__ = ["METHODS", "Representation", "PoolRepresentation", "default_contrastive_config", "embed_pool",
            "representation_key"]
 
-METHODS = ("contrastive", "frozen")
+METHODS = ("contrastive", "frozen", "pca")
 
 
 def default_contrastive_config(n_items: int, **overrides: Any) -> ContrastiveConfig:
@@ -83,13 +86,17 @@ class Representation:
 
 
 def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None, step: str = "embed", engine=None):
+               cancel: Optional[CancelToken] = None, step: str = "embed", engine=None, stream: bool = False):
     """``(raw_N_D, norm, features_N_D)``: the trunk's features of every pool item, the
     standardisation fitted on the readable ones, and the standardised features (rows of zeros for
     unreadable images). ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
-    e.g. Ray) computes the features in chunks of ``tensors.chunk_rows`` on its workers."""
+    e.g. Ray) computes the features in chunks of ``tensors.chunk_rows`` on its workers.
+    ``stream=True`` reads each chunk from the pool, embeds it and drops the images (nothing is
+    kept in ``tensors``): for a trunk whose input size is too large to cache the pool at."""
     if engine is not None and getattr(engine, "name", "local") != "local":
         raw = _embed_on(engine, trunk, tensors, progress, cancel, step)
+    elif stream:
+        raw = _embed_streaming(trunk, tensors, progress, cancel, step)
     else:
         raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
     failed = sorted(tensors.failed)
@@ -100,6 +107,26 @@ def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[Pro
         if failed:
             feats[torch.as_tensor(failed)] = 0.0
     return raw, norm, feats
+
+
+def _embed_streaming(trunk: nn.Module, tensors: PoolTensors, progress, cancel, step: str) -> torch.Tensor:
+    """Raw features ``[N, D]``: each chunk of ``tensors.chunk_rows`` rows is read from the pool,
+    resized, embedded and dropped; unreadable images are recorded in ``tensors.failed``."""
+    from ..engine import EmbedTask, chunk_ranges
+
+    n = len(tensors.pool)
+    task = EmbedTask.of(trunk, tensors)
+    raw: Optional[torch.Tensor] = None
+    for _, s, e in chunk_ranges(n, tensors.chunk_rows):
+        report(progress, step, s / max(1, n))
+        result = task(s, e, cancel=cancel)
+        feats = torch.from_numpy(result["features"])
+        if raw is None:
+            raw = torch.zeros((n, feats.shape[1]), dtype=torch.float32)
+        raw[s:e] = feats
+        tensors.failed.update({int(k): v for k, v in result["failed"].items()})
+    report(progress, step, 1.0)
+    return raw if raw is not None else torch.zeros((0, 0))
 
 
 def _embed_on(engine, trunk: nn.Module, tensors: PoolTensors, progress, cancel, step: str) -> torch.Tensor:
@@ -131,7 +158,7 @@ class PoolRepresentation:
         The starting trunk (freshly initialised from the seed, pretrained, or the user's).
     num_features : int
         ``D``.
-    method : {"contrastive", "frozen"}
+    method : {"contrastive", "frozen", "pca"}
     config : ContrastiveConfig, optional
         For ``"contrastive"`` (default: :func:`default_contrastive_config`).
     cache : RepresentationCache
@@ -139,17 +166,24 @@ class PoolRepresentation:
         Seeds batches, views and the projection head.
     num_threads : int, optional
         torch threads while building.
+    name : str, optional
+        What reports call it (``"pretrained"``, ``"contrastive"``, ``"pca"``; default ``method``).
+    stream : bool
+        Embed the pool chunk by chunk without caching the resized images (see :func:`embed_pool`).
     """
 
     def __init__(self, tensors: PoolTensors, trunk: nn.Module, num_features: int, *, method: str,
                  cache: RepresentationCache, seed: int, config: Optional[ContrastiveConfig] = None,
-                 num_threads: Optional[int] = None, engine=None) -> None:
+                 num_threads: Optional[int] = None, engine=None, name: Optional[str] = None,
+                 stream: bool = False) -> None:
         if method not in METHODS:
             raise ValueError(f"representation method must be one of {METHODS}, got {method!r}")
         self.tensors = tensors
         self._initial = trunk
         self.num_features = int(num_features)
         self.method = method
+        self.name = name or method
+        self.stream = bool(stream)
         self.config = config or default_contrastive_config(len(tensors.pool))
         self.cache = cache
         self.seed = int(seed)
@@ -184,7 +218,7 @@ class PoolRepresentation:
         """One line for a person: what the representation is doing."""
         if self._result is not None:
             src = "loaded from the cache" if self._result.from_cache else f"built in {self._result.seconds:.0f} s"
-            return f"representation ready ({self.method}, {src})"
+            return f"representation ready ({self.name}, {src})"
         if self._error is not None and not self.running:
             if isinstance(self._error, CycleCancelled):
                 return "representation cancelled; it resumes at the next cycle"
@@ -294,10 +328,14 @@ class PoolRepresentation:
         trunk = copy.deepcopy(self._initial)
         if self.method == "contrastive":
             trunk = self._train(trunk, progress, cancel)
+        elif self.method == "pca":
+            from .pca import fit_pca
+
+            trunk = fit_pca(trunk, self.tensors, self.seed, progress=progress, cancel=cancel)
         for p in trunk.parameters():
             p.requires_grad_(False)
         raw, norm, feats = embed_pool(trunk, self.tensors, progress=progress, cancel=cancel, step="embed",
-                                       engine=self.engine)
+                                       engine=self.engine, stream=self.stream)
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)
@@ -332,5 +370,5 @@ def representation_key(*, pool_fingerprint: str, backbone: str, weights: str, im
     return {"pool": pool_fingerprint, "backbone": backbone, "weights": weights, "image_size": int(image_size),
             "in_chans": int(in_chans), "method": method,
             "config": config.to_dict() if (config is not None and method == "contrastive") else None,
-            "seed": int(seed) if method == "contrastive" else None}
+            "seed": int(seed) if method in ("contrastive", "pca") else None}
 

@@ -12,12 +12,13 @@ The fast cycle of the ``semi`` mode uses these two steps on the representation's
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from .graph import KNNGraph
 from .poisson import laplace_learning, poisson_learning, scores_to_probs
+from .priors import pool_priors, prior_weights, reweight
 
 __all__ = ["PROPAGATIONS", "propagate", "pseudo_labels", "with_pseudo_labels"]
 
@@ -25,7 +26,8 @@ PROPAGATIONS = ("poisson", "laplace")
 
 
 def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int,
-              method: str = "poisson", temperature: float = 0.1) -> np.ndarray:
+              method: str = "poisson", temperature: float = 0.1,
+              prior_C: Optional[np.ndarray] = None, prior_labels: int = 0) -> np.ndarray:
     """Class probabilities ``[N, C]`` of every graph item from the labelled ones.
 
     Parameters
@@ -39,6 +41,14 @@ def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes
         Softmax temperature on the per-class standardised scores (see
         :func:`~alwidget.semi.poisson.scores_to_probs`); labelled items keep their label's
         one-hot row.
+    prior_C : ndarray of shape (C,), optional
+        Class shares estimated from the labels (:func:`~alwidget.semi.priors.estimate_priors`).
+        The unlabelled rows are reweighted so that their mean follows them
+        (:func:`~alwidget.semi.priors.prior_weights`): per-class standardised scores treat the
+        classes as equally common, which an imbalanced pool is not. ``None``: no reweighting.
+    prior_labels : int
+        How many labels ``prior_C`` rests on: with ``prior_labels > 0`` the shares are first
+        refined on the unlabelled rows (:func:`~alwidget.semi.priors.pool_priors`).
     """
     if method not in PROPAGATIONS:
         raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {method!r}")
@@ -49,6 +59,12 @@ def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes
     else:
         u = laplace_learning(graph.weights_N_N, labeled_L, y_L, n_classes)
         probs = u / np.maximum(u.sum(1, keepdims=True), 1e-12)
+    if prior_C is not None:
+        free = np.ones(len(probs), dtype=bool)
+        free[labeled_L] = False
+        if free.any():
+            target = pool_priors(probs[free], prior_C, prior_labels) if prior_labels > 0 else prior_C
+            probs = reweight(probs, prior_weights(probs[free], target))
     probs[labeled_L] = 0.0
     probs[labeled_L, y_L] = 1.0
     return probs

@@ -1174,9 +1174,17 @@ class LabelingWidget(widgets.VBox):
             else:
                 lo, hi = rep.accuracy_ci
                 acc = f"<b>{100 * rep.accuracy:.1f}%</b> [{100 * lo:.1f}–{100 * hi:.1f}] on {rep.n_validation}"
+                if not math.isnan(rep.balanced_accuracy):
+                    acc += f", balanced {100 * rep.balanced_accuracy:.1f}%"
             parts.append(f"cycle {rep.cycle}: validation accuracy {acc} ({rep.n_labels} labels)")
+            if rep.representation:  # which features the labels chose, and why (on hover)
+                parts.append(f"<span class='alw-representation' title='{_esc(rep.representation_reason)}'>features: "
+                             f"{_esc(rep.representation)}</span>")
         else:
             parts.append("no model yet")
+            auto = getattr(learner, "auto", None)
+            if auto is not None and not auto.pretrained:  # said once, until the first model: offline fallback
+                parts.append(f"<span class='alw-backbone'>{_esc(learner.backbone_message)}</span>")
         if history and history[-1].error:
             parts.append(f"<span style='color:#b71c1c'>cycle {history[-1].cycle} failed</span>")
         if learner.running:

@@ -320,3 +320,27 @@ def test_image_read_error_is_a_value_error_and_pickles():
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.item, copy.path, copy.reason) == (error.item, error.path, error.reason)
     assert str(copy) == str(error)
+
+
+def test_jpeg_draft_decodes_only_the_scale_a_model_needs(tmp_path):
+    """A 2000×1500 JPEG for a 224 px model decodes at 1/4 scale (500×375: the smallest whose
+    sides stay ≥ 224; 1/8 would give 188 px), through the pool's ``image_for_size`` too; PNGs
+    decode whole."""
+    from PIL import Image
+
+    from alwidget import ImagePool
+    from alwidget.data.images import load_image_file
+
+    rng = np.random.default_rng(0)
+    photo = (rng.random((1500, 2000, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "a.jpg", quality=90)
+    Image.fromarray(photo[:300, :400]).save(tmp_path / "b.png")
+    assert load_image_file(tmp_path / "a.jpg").shape == (1500, 2000, 3)
+    assert load_image_file(tmp_path / "a.jpg", draft=224).shape == (375, 500, 3)
+    assert load_image_file(tmp_path / "a.jpg", draft=600).shape == (750, 1000, 3)
+    assert load_image_file(tmp_path / "b.png", draft=224).shape == (300, 400, 3)
+    pool = ImagePool.from_paths([tmp_path / "a.jpg", tmp_path / "b.png"])
+    first, second = pool.ids
+    assert pool.image_for_size(first, 224).shape == (375, 500, 3)
+    assert pool.image_for_size(second, 224).shape == (300, 400, 3)
+    assert pool.image(first).shape == (1500, 2000, 3)  # thumbnails and the grid still get the whole image

@@ -1,0 +1,64 @@
+"""The labels choose the representation: cross-validated accuracy of the graph classifier on a
+case built so that one candidate is clearly better, and the rules for ties, margins and few labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alwidget.semi import knn_graph
+from alwidget.semi.choice import MIN_LABELS_TO_JUDGE, choose_representation, cross_validated_accuracy
+
+
+@pytest.fixture(scope="module")
+def case():
+    """400 items of 4 classes: ``good`` features are tight class clusters, ``noise`` features are
+    random (chance is 25 %)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 100)
+    centres = rng.normal(size=(4, 16)) * 4
+    good = centres[y] + rng.normal(size=(400, 16))
+    noise = rng.normal(size=(400, 16))
+    labeled = rng.choice(400, 60, replace=False)
+    return dict(y=y, labeled=labeled, good=knn_graph(good, k=10), noise=knn_graph(noise, k=10))
+
+
+def test_cross_validated_accuracy_separates_good_from_noise(case):
+    y, lab = case["y"], case["labeled"]
+    good = cross_validated_accuracy(case["good"], lab, y[lab], 4, seed=1)
+    noise = cross_validated_accuracy(case["noise"], lab, y[lab], 4, seed=1)
+    assert good >= 0.95
+    assert noise <= 0.5  # chance is 0.25; 60 labels leave room for luck, not for structure
+
+
+def test_the_labels_choose_the_better_candidate_whatever_the_order(case):
+    y, lab = case["y"], case["labeled"]
+    graphs = {"noise": case["noise"], "good": case["good"]}
+    choice = choose_representation(graphs, lab, y[lab], 4, order=["noise", "good"])
+    assert choice.name == "good"
+    assert set(choice.scores) == {"noise", "good"} and choice.scores["good"] > choice.scores["noise"] + 0.4
+    assert "good" in choice.reason and "noise" in choice.reason and "5-fold" in choice.reason
+    # the representation in use is switched away from when another is clearly better
+    assert choose_representation(graphs, lab, y[lab], 4, order=["noise", "good"], current="noise").name == "good"
+
+
+def test_within_the_margin_the_current_one_is_kept(case):
+    y, lab = case["y"], case["labeled"]
+    same = {"a": case["good"], "b": case["good"]}
+    assert choose_representation(same, lab, y[lab], 4, order=["a", "b"]).name == "a"  # a tie: the order
+    kept = choose_representation(same, lab, y[lab], 4, order=["a", "b"], current="b")
+    assert kept.name == "b"
+
+
+def test_too_few_labels_take_the_order(case):
+    y = case["y"]
+    lab = case["labeled"][: MIN_LABELS_TO_JUDGE - 1]
+    choice = choose_representation({"noise": case["noise"], "good": case["good"]}, lab, y[lab], 4,
+                                   order=["noise", "good"])
+    assert choice.name == "noise" and choice.scores == {} and "too few" in choice.reason
+
+
+def test_a_single_candidate_needs_no_judgement(case):
+    choice = choose_representation({"good": case["good"]}, case["labeled"], case["y"][case["labeled"]], 4,
+                                   order=["good"])
+    assert choice.name == "good" and "only representation" in choice.reason
