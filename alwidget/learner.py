@@ -45,8 +45,8 @@ from .representation import (WHERE, PoolRepresentation, RefineConfig, Representa
 from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
-from .semi.choice import RepresentationChoice, choose_representation
-from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors, pool_priors, prior_weights, reweight
+from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice, choose_representation
+from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
 from .stopping import StoppingRule, stop_reason
@@ -97,8 +97,6 @@ class _Model:
     """Seed of the posterior samples: new images are scored with the same dropout masks."""
     inputs: Optional[Tuple[int, int, Tuple[float, ...], Tuple[float, ...]]] = None
     """``(size, in_chans, mean, std)`` of the trunk's inputs (``None``: the learner's own)."""
-    class_weights_C: Optional[np.ndarray] = None
-    """Per-class weights that make predictions follow the label priors (see :mod:`alwidget.semi.priors`)."""
 
 
 def _stop_background(representation: Optional[RepresentationSet], slow: Optional[SlowCycle]) -> None:
@@ -501,12 +499,18 @@ class ActiveLearner:
                 return out
         return ready
 
-    def _all_labels(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Positions and classes of every readable label, validation and training."""
+    def _all_labels(self) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """Positions and classes of every readable label, validation first, and which of them are
+        scored when the representations are judged: the validation labels (a random sample of the
+        pool, never used to fine-tune a trunk) once there are enough of them, else all."""
         pos_l, y_l, pos_v, y_v = self._training_set()
-        return np.concatenate([pos_v, pos_l]), np.concatenate([y_v, y_l])
+        scored = None
+        if len(pos_v) >= MIN_LABELS_TO_JUDGE:
+            scored = np.concatenate([np.ones(len(pos_v), dtype=bool), np.zeros(len(pos_l), dtype=bool)])
+        return np.concatenate([pos_v, pos_l]), np.concatenate([y_v, y_l]), scored
 
-    def _judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray, prog) -> RepresentationChoice:
+    def _judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
+               scored: Optional[np.ndarray], prog) -> RepresentationChoice:
         """Let the labels choose among ``reps`` (kept until a candidate arrives or the labels grow)."""
         names = tuple(reps)
         last_n, last_names = self._judged
@@ -519,22 +523,25 @@ class ActiveLearner:
             if all(g is not None for g in graphs.values()):
                 prior = self._prior_C if self._prior_C is not None and len(self._prior_C) == len(self.classes) else None
                 prog("choose representation", 0.0)
+                current = f"{self._choice.name} {self._choice.classifier}" if self._choice else None
+                feats = {name: np.asarray(rep.features_N_D) for name, rep in reps.items()}
                 choice = choose_representation(graphs, pos, y, len(self.classes), order=order, prior_C=prior,
-                                               current=self._choice.name if self._choice else None,
-                                               seed=_seed_for(self.seed, 23), method=self.propagation)
+                                               current=current, seed=_seed_for(self.seed, 23),
+                                               method=self.propagation, scored_L=scored, features=feats)
                 prog("choose representation", 1.0)
             else:
                 choice = RepresentationChoice(order[0], {}, f"{order[0]}: the pool is too small for a graph")
         else:
-            choice = choose_representation({n: None for n in order}, pos, y, len(self.classes), order=order)
+            choice = choose_representation({n: None for n in order}, pos, y, len(self.classes), order=order,
+                                           scored_L=scored)
         self._choice, self._judged = choice, (len(pos), names)
         return choice
 
     def _chosen(self, prog) -> Tuple[str, Representation]:
         """``(name, representation)`` the labels choose among those ready now."""
         reps = self._ready_representations()
-        pos, y = self._all_labels()
-        choice = self._judge(reps, pos, y, prog)
+        pos, y, scored = self._all_labels()
+        choice = self._judge(reps, pos, y, scored, prog)
         return choice.name, reps[choice.name]
 
     def _inputs_of(self, name: str) -> Optional[Dict[str, Any]]:
@@ -909,15 +916,9 @@ class ActiveLearner:
         else:
             feats = self._features_of(model, pool)
         gen = torch.Generator().manual_seed(model.sample_seed if seed is None else int(seed))
-        post = self.estimator.posterior(model.classifier.head, feats,
+        return self.estimator.posterior(model.classifier.head, feats,
                                         n_samples=self.mc_samples if n_samples is None else int(n_samples),
                                         generator=gen)
-        if model.class_weights_C is None:
-            return post
-        w = model.class_weights_C
-        return replace(post, probs_N_C=torch.from_numpy(reweight(post.probs_N_C.numpy(), w).astype(np.float32)),
-                       samples_T_N_C=None if post.samples_T_N_C is None else torch.from_numpy(
-                           reweight(post.samples_T_N_C.numpy(), w).astype(np.float32)))
 
     def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
         """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
@@ -1034,13 +1035,6 @@ class ActiveLearner:
             prog("score", 0.0)
             sample_seed = _seed_for(self.seed, 3, cycle_no)
             probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel)
-            # the head learned from class-balanced batches: its beliefs follow the label priors again
-            readable = probs[self._tensors.ok(range(len(self.pool)))]
-            shares = pool_priors(readable, self._prior_C, self._prior_n)
-            class_weights = prior_weights(readable, shares)
-            probs = reweight(probs, class_weights)
-            if samples is not None:
-                samples = reweight(samples, class_weights).astype(np.float32)
             estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
                                     alpha_N_C=alpha, labeled_N=self._labeled_mask())
             if not np.all(np.isfinite(estimate.probs_N_C)):
@@ -1063,13 +1057,12 @@ class ActiveLearner:
                 rep.representation_reason, rep.representation_scores = self._choice.reason, dict(self._choice.scores)
                 if self.auto is not None and not self.auto.pretrained:
                     rep.representation_reason += f" [{self.backbone_message}]"
-            rep.class_priors = {c: float(p) for c, p in zip(self.classes, shares)}
+            rep.class_priors = {c: float(p) for c, p in zip(self.classes, self._prior_C)}
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
                 self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed,
-                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None,
-                                     class_weights)
+                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None)
                 self._trained_version = version
                 rep.stale = self._version != version
                 self.history.append(rep)
@@ -1171,6 +1164,8 @@ class ActiveLearner:
         ``pseudo_fraction=0``). Validation items are never pseudo-labelled."""
         empty = np.zeros(0, dtype=np.int64)
         if self.pseudo_fraction <= 0 or len(np.unique(y_l)) < 2:
+            return empty, empty
+        if self._choice is not None and self._choice.classifier == "linear":  # the labels prefer no graph here
             return empty, empty
         graph = self._ensure_graph(rep, prog)
         if graph is None:

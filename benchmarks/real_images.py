@@ -237,12 +237,15 @@ def main(argv=None) -> int:
         for n, (acc, bal) in logistic_anchor(tr, y_pool, te, y_test, n_labels, seed).items():
             rows.append(dict(seed=seed, method="PCA-50 pixels + LR, random", n_labels=n, accuracy=acc,
                              balanced_accuracy=bal))
-        if weights is not None:
+        if weights is not None:  # the features of every emoji once, then the rows of each split
+            from alwidget import ImagePool
             from alwidget.model.preprocess import choose_image_size, pool_channels
 
             size = choose_image_size(pool_channels(pool)[1], 224, pretrained=True)
-            tr, te = lite0_features(pool, weights, size, args.cache_dir), lite0_features(test, weights, size,
-                                                                                         args.cache_dir)
+            everything = ImagePool.from_folder(args.data / "emoji-twitter")
+            feats = lite0_features(everything, weights, size, args.cache_dir)
+            row = {item: r for r, item in enumerate(everything.ids)}
+            tr, te = feats[[row[i] for i in pool.ids]], feats[[row[i] for i in test.ids]]
             for n, (acc, bal) in logistic_anchor(tr, y_pool, te, y_test, n_labels, seed).items():
                 rows.append(dict(seed=seed, method=f"Lite0 {size}px + LR, random", n_labels=n, accuracy=acc,
                                  balanced_accuracy=bal))

@@ -39,7 +39,8 @@ def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracl
     report = learner.retrain()
     # the labels (30 validation + 20) chose between the contrastive trunk and the pixels' PCA
     assert report.ok and report.representation in ("contrastive", "pca")
-    assert set(report.representation_scores) == {"contrastive", "pca"} and "5-fold" in report.representation_reason
+    assert set(report.representation_scores) == {"contrastive graph", "contrastive linear", "pca graph", "pca linear"}
+    assert "5-fold" in report.representation_reason
     assert report.selection == "typiclust" and "20 training labels < 30" in report.selection_reason
     assert report.pseudo_labels > 0
     assert report.timings["total"] < 10
@@ -252,7 +253,7 @@ def test_pretrained_weights_are_the_representation_at_their_own_size(tmp_path, s
     path = tmp_path / "weights.pth"
     torch.save(src.state_dict(), path)
     learner = semi_learner(backbone="test_resnet", pretrained=True, weights=path, image_size=None,
-                           representation_config=None)
+                           representation_config=None, representation="frozen")
     size = src.pretrained_cfg["input_size"][-1]
     assert learner.image_size == size and learner.representation.method == "frozen"
     rep = learner.representation.result()
@@ -307,11 +308,47 @@ def test_a_dropped_learner_stops_learning_the_pool(small_pool):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        learner = ActiveLearner(small_pool, image_size=16, representation_config=dict(FAST_REPR, steps=100000))
-    thread = learner.representation._thread
-    assert thread.is_alive()
+        learner = ActiveLearner(small_pool, image_size=16, representation_config=dict(FAST_REPR, steps=100000),
+                                representation="contrastive")
+    threads = [learner.representations._thread, learner.representation._thread]
+    assert all(t is not None and t.is_alive() for t in threads)  # the candidates' driver and the SimCLR build
     del learner
     gc.collect()
-    thread.join(30)
-    assert not thread.is_alive()
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
     assert not [t for t in threading.enumerate() if t.name.startswith("alwidget-")]
+
+
+def test_the_labels_switch_to_the_clearly_better_representation(semi_learner, oracle):
+    """A case built so that one candidate is clearly better: a 2-step self-supervised trunk (no
+    better than chance) against the pixels' principal components (digits separate well in them).
+    The labels choose the PCA, say so with the cross-validated figures, and queries use it."""
+    learner = semi_learner(representation="auto", representation_config={"steps": 2, "batch_size": 64})
+    learner.prepare()
+    assert set(learner.representations.ready()) == {"contrastive", "pca"}
+    oracle(learner, learner.query(20))
+    report = learner.retrain()
+    assert report.representation == "pca", report.representation_reason
+    scores = report.representation_scores
+    assert scores["pca graph"] == max(scores.values()) and scores["pca graph"] > scores["contrastive graph"] + 0.2, scores
+    assert report.representation_reason.startswith("pca ") and "contrastive" in report.representation_reason
+    assert learner.representation_choice.name == "pca"
+    assert learner._model.estimate.features_N_D.shape[1] == 50  # the head learned on the chosen features
+
+
+def test_an_imbalanced_pool_reports_its_priors_and_balanced_accuracy(digits_pool, semi_learner, oracle):
+    """One class holds 90 % of the pool: the priors follow the labels (not a uniform guess), the
+    report gives balanced accuracy beside accuracy, and predictions are not forced into balance."""
+    zeros = [i for i in digits_pool.ids if digits_pool.truth[i] == "0"][:171]
+    rest = [i for i in digits_pool.ids if digits_pool.truth[i] in ("1", "2")][:19]
+    pool = digits_pool.subset(zeros + rest)
+    learner = semi_learner(pool, classes=["0", "1", "2"], validation_size=40)
+    free = learner.selectable_ids()
+    oracle(learner, [i for i in free if pool.truth[i] == "0"][:10] + [i for i in free if pool.truth[i] != "0"][:5])
+    report = learner.retrain()
+    assert report.ok and set(report.class_priors) == {"0", "1", "2"}
+    assert report.class_priors["0"] > 0.7, report.class_priors  # 90 % of the pool; a uniform guess says 33 %
+    assert 0.0 <= report.balanced_accuracy <= 1.0 and "balanced" in report.summary()
+    predicted = learner.predict(pool.ids).argmax(1)
+    assert np.mean(predicted == 0) > 0.7

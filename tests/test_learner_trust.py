@@ -59,7 +59,7 @@ def test_label_issues_find_the_wrong_labels_on_real_digits(pixels_learner):
     assert {i.split for i in check.issues} == {"train", "validation"}
     assert any(i.split == "validation" and i.item_id in wrong for i in check.issues[:40])
     assert learner.last_label_check is check and check.seconds < 60
-    assert "features: representation" in check.notes
+    assert "features: representation (frozen)" in check.notes
     # the same labels, the same seed: the same ranking
     assert learner.label_issues().ids == check.ids
 

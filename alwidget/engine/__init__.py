@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Union
 
 from .local import Engine, EngineError, LocalEngine
-from .tasks import EMBED_BATCH, EmbedTask, ScoreTask, chunk_ranges
+from .tasks import EMBED_BATCH, EmbedTask, ScoreTask, chunk_ranges, embed_batch
 
-__all__ = ["ENGINES", "EMBED_BATCH", "EmbedTask", "Engine", "EngineError", "LocalEngine", "ScoreTask",
+__all__ = ["ENGINES", "EMBED_BATCH", "EmbedTask", "Engine", "EngineError", "LocalEngine", "ScoreTask", "embed_batch",
            "chunk_ranges", "create_engine"]
 
 ENGINES = ("local", "ray")

@@ -70,6 +70,8 @@ class RepresentationSet:
             if self.running or self.all_ready:
                 return
             self._stop.clear()
+            first = next(m for name in self.build_order if not (m := self.members[name]).ready)
+            first.start()  # at once: status() says "learning" from the first moment
             self._thread = threading.Thread(target=self._run, name="alwidget-representations", daemon=True)
             self._thread.start()
 

@@ -1,12 +1,15 @@
-"""The labels choose the representation: cross-validated accuracy of the graph classifier.
+"""The labels choose the representation, and how the fast cycle learns on it.
 
 Several representations of one pool can be at hand (pretrained features, a self-supervised
-trunk, the slow cycle's fine-tuned trunk, principal components of the pixels). Which is best
-depends on the pool, so no prior about the data is hard-coded: the labels decide.
-:func:`cross_validated_accuracy` splits the labelled items into folds, propagates the other
-folds' labels over a candidate's kNN graph (the fast cycle's classifier, with the class priors)
-and counts how many held-out labels it gets right; :func:`choose_representation` keeps the best.
-Pure functions on graphs and label arrays.
+trunk, the slow cycle's fine-tuned trunk, principal components of the pixels), and two ways to
+learn on each: spreading the labels over the kNN graph (Poisson learning, whose confident
+predictions become the head's pseudo-labels) or a linear classifier on the labels alone. Which
+is best depends on the pool — the graph wins where classes are clusters of look-alikes (digits),
+a linear probe where classes are semantic groups a pretrained trunk separates but whose
+neighbours cross classes (emoji categories: measured in BENCHMARKS.md) — so no prior about the
+data is hard-coded: the labels decide. :func:`cross_validated_accuracy` holds out folds of the
+labels and counts how many the other folds predict right; :func:`choose_representation` keeps
+the best pair. Pure functions on graphs, features and label arrays.
 """
 
 from __future__ import annotations
@@ -19,44 +22,86 @@ import numpy as np
 from .graph import KNNGraph
 from .propagate import propagate
 
-__all__ = ["RepresentationChoice", "choose_representation", "cross_validated_accuracy", "MIN_LABELS_TO_JUDGE"]
+__all__ = ["CLASSIFIERS", "RepresentationChoice", "choose_representation", "cross_validated_accuracy",
+           "linear_probe", "MIN_LABELS_TO_JUDGE"]
+
+CLASSIFIERS = ("graph", "linear")
+"""How the fast cycle learns on a representation: ``graph`` (propagation + pseudo-labels for the
+head) or ``linear`` (the head on the labels alone, judged by a logistic-regression probe)."""
 
 MIN_LABELS_TO_JUDGE = 10
 """Below this many labels the candidates are not judged: the first ready one in the order is used."""
 
 
-def cross_validated_accuracy(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int, *,
+def linear_probe(features_L_D: np.ndarray, y_L: np.ndarray, test_T_D: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class probabilities ``[T, C]`` of a multinomial logistic regression (scikit-learn, L2,
+    ``C=1``) fitted on standardised features of the labelled items (classes absent from ``y_L``
+    get probability 0). A single class predicts that class."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.asarray(y_L, dtype=np.int64)
+    out = np.zeros((len(test_T_D), n_classes))
+    present = np.unique(y)
+    if len(present) < 2:
+        out[:, present[0]] = 1.0
+        return out
+    scaler = StandardScaler().fit(features_L_D)
+    clf = LogisticRegression(max_iter=500).fit(scaler.transform(features_L_D), y)
+    out[:, clf.classes_] = clf.predict_proba(scaler.transform(test_T_D))
+    return out
+
+
+def cross_validated_accuracy(graph: Optional[KNNGraph], labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int, *,
                              prior_C: Optional[np.ndarray] = None, folds: int = 5, seed: int = 0,
-                             method: str = "poisson") -> float:
-    """Share in ``[0, 1]`` of labelled items whose class the graph predicts from the other folds' labels.
+                             method: str = "poisson", scored_L: Optional[np.ndarray] = None,
+                             features_N_D: Optional[np.ndarray] = None) -> float:
+    """Share in ``[0, 1]`` of held-out labels that the other folds' labels predict right: over the
+    candidate's kNN graph (``graph``), or by a linear probe on its features (``features_N_D``
+    given, ``graph`` ``None``).
 
     Parameters
     ----------
-    graph : KNNGraph
+    graph : KNNGraph or None
         The candidate representation's kNN graph of the whole pool.
+    features_N_D : ndarray, optional
+        The candidate's features of the whole pool, for the linear probe instead.
     labeled_L, y_L : arrays of int, shape (L,)
         Positions of labelled items in the graph and their classes.
     n_classes : int
     prior_C : ndarray, optional
         Class shares for the propagation (see :func:`~alwidget.semi.propagate.propagate`).
     folds : int
-        Folds (at most ``L``); items are assigned at random (seeded), not stratified, so a class
-        with a single label still counts (it is then predicted without its own label: wrong).
+        Folds (at most the number of scored items); items are assigned at random (seeded), not
+        stratified, so a class with a single label still counts (it is then predicted without
+        its own label: wrong).
+    scored_L : array of bool, shape (L,), optional
+        Which labels are held out and scored (default: all). The learner scores only the random
+        validation set: actively chosen labels are no fair sample of the pool, and a trunk
+        fine-tuned on the training labels would be judged on labels it has seen. The others
+        always stay on the training side.
     """
     pos = np.asarray(labeled_L, dtype=np.int64)
     y = np.asarray(y_L, dtype=np.int64)
     if len(pos) != len(y) or len(pos) < 2:
         raise ValueError("cross-validation needs at least two labelled items, one class each")
-    folds = int(min(max(2, folds), len(pos)))
+    scored = np.ones(len(pos), dtype=bool) if scored_L is None else np.asarray(scored_L, dtype=bool)
+    n_scored = int(scored.sum())
+    if n_scored < 2:
+        raise ValueError("cross-validation needs at least two scored labels")
+    folds = int(min(max(2, folds), n_scored))
     rng = np.random.default_rng(int(seed))
-    fold_of = np.empty(len(pos), dtype=np.int64)
-    fold_of[rng.permutation(len(pos))] = np.arange(len(pos)) % folds
+    fold_of = np.full(len(pos), -1, dtype=np.int64)
+    fold_of[np.flatnonzero(scored)[rng.permutation(n_scored)]] = np.arange(n_scored) % folds
     correct = 0
     for f in range(folds):
         held, kept = fold_of == f, fold_of != f
-        probs = propagate(graph, pos[kept], y[kept], n_classes, method=method, prior_C=prior_C)
-        correct += int(np.sum(probs[pos[held]].argmax(1) == y[held]))
-    return correct / len(pos)
+        if graph is None:
+            probs_held = linear_probe(features_N_D[pos[kept]], y[kept], features_N_D[pos[held]], n_classes)
+        else:
+            probs_held = propagate(graph, pos[kept], y[kept], n_classes, method=method, prior_C=prior_C)[pos[held]]
+        correct += int(np.sum(probs_held.argmax(1) == y[held]))
+    return correct / n_scored
 
 
 @dataclass
@@ -66,52 +111,69 @@ class RepresentationChoice:
     Attributes
     ----------
     name : str
+        The representation.
     scores : dict
-        ``{candidate: cross-validated accuracy}`` (empty when not judged).
+        ``{"<representation> <classifier>": cross-validated accuracy}`` (empty when not judged).
     reason : str
         One line for the report and the widget.
+    classifier : {"graph", "linear"}
+        How the fast cycle learns on it (see :data:`CLASSIFIERS`).
     """
 
     name: str
     scores: Dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    classifier: str = "graph"
 
 
-def choose_representation(graphs: Mapping[str, KNNGraph], labeled_L: np.ndarray, y_L: np.ndarray,
+def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: np.ndarray, y_L: np.ndarray,
                           n_classes: int, *, order: Sequence[str], prior_C: Optional[np.ndarray] = None,
                           current: Optional[str] = None, margin: float = 0.01, folds: int = 5,
-                          seed: int = 0, method: str = "poisson") -> RepresentationChoice:
-    """The candidate whose graph classifier cross-validates best on the labels.
+                          seed: int = 0, method: str = "poisson", scored_L: Optional[np.ndarray] = None,
+                          features: Optional[Mapping[str, np.ndarray]] = None) -> RepresentationChoice:
+    """The candidate (and classifier) that cross-validates best on the labels.
 
     Parameters
     ----------
     graphs : mapping of str to KNNGraph
-        The candidates at hand.
+        The candidates at hand, with their graphs.
     labeled_L, y_L : arrays of int
         All labels (validation and training): positions in the pool and classes.
     order : sequence of str
         Preference when the labels cannot decide (fewer than :data:`MIN_LABELS_TO_JUDGE`, or a
         tie): the first one in this order that is at hand.
     current : str, optional
-        The representation in use: kept unless another beats it by more than ``margin``
-        (a switch rebuilds the head on other features; noise should not cause one).
+        ``"<representation> <classifier>"`` in use: kept unless another beats it by more than
+        ``margin`` (a switch rebuilds the head on other features; noise should not cause one).
+    scored_L : array of bool, optional
+        Which labels are held out and scored (see :func:`cross_validated_accuracy`).
+    features : mapping of str to ndarray, optional
+        The candidates' features ``[N, D]``: each is then also judged with a linear probe.
     """
     at_hand = [name for name in order if name in graphs] + [n for n in graphs if n not in order]
     if not at_hand:
         raise ValueError("no representation at hand to choose from")
-    if len(at_hand) == 1:
+    pairs = [(name, "graph") for name in at_hand]
+    if features is not None:
+        pairs += [(name, "linear") for name in at_hand if name in features]
+    n = len(labeled_L) if scored_L is None else int(np.sum(scored_L))
+    if len(pairs) == 1:
         return RepresentationChoice(at_hand[0], {}, f"{at_hand[0]}: the only representation ready")
-    n = len(labeled_L)
     if n < MIN_LABELS_TO_JUDGE or len(np.unique(y_L)) < 2:
         return RepresentationChoice(at_hand[0], {}, f"{at_hand[0]}: {n} labels are too few to compare "
                                     f"{', '.join(at_hand)} (need {MIN_LABELS_TO_JUDGE} of 2+ classes)")
-    scores = {name: cross_validated_accuracy(graphs[name], labeled_L, y_L, n_classes, prior_C=prior_C,
-                                             folds=folds, seed=seed, method=method) for name in at_hand}
-    rank = {name: i for i, name in enumerate(at_hand)}
-    best = max(at_hand, key=lambda name: (round(scores[name], 9), -rank[name]))
-    table = ", ".join(f"{name} {100 * scores[name]:.1f}%" for name in at_hand)
+    scores = {}
+    for name, how in pairs:
+        scores[f"{name} {how}"] = cross_validated_accuracy(
+            graphs[name] if how == "graph" else None, labeled_L, y_L, n_classes, prior_C=prior_C, folds=folds,
+            seed=seed, method=method, scored_L=scored_L, features_N_D=None if how == "graph" else features[name])
+    rank = {key: i for i, key in enumerate(scores)}
+    best = max(scores, key=lambda key: (round(scores[key], 9), -rank[key]))
+    table = ", ".join(f"{key} {100 * v:.1f}%" for key, v in scores.items())
+    what = f"{n} {'validation ' if scored_L is not None else ''}labels"
     if current in scores and current != best and scores[best] - scores[current] <= margin:
-        return RepresentationChoice(current, scores, f"{current}: kept, within {100 * margin:.0f} point(s) of "
-                                    f"the best ({folds}-fold accuracy on {n} labels: {table})")
-    return RepresentationChoice(best, scores, f"{best}: best {folds}-fold accuracy of the graph classifier on "
-                                f"{n} labels ({table})")
+        name, how = current.rsplit(" ", 1)
+        return RepresentationChoice(name, scores, f"{current}: kept, within {100 * margin:.0f} point(s) of the "
+                                    f"best ({folds}-fold accuracy on {what}: {table})", how)
+    name, how = best.rsplit(" ", 1)
+    return RepresentationChoice(name, scores, f"{best}: best {folds}-fold accuracy on {what} ({table})", how)

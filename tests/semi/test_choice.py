@@ -36,18 +36,21 @@ def test_the_labels_choose_the_better_candidate_whatever_the_order(case):
     graphs = {"noise": case["noise"], "good": case["good"]}
     choice = choose_representation(graphs, lab, y[lab], 4, order=["noise", "good"])
     assert choice.name == "good"
-    assert set(choice.scores) == {"noise", "good"} and choice.scores["good"] > choice.scores["noise"] + 0.4
+    assert set(choice.scores) == {"noise graph", "good graph"}
+    assert choice.scores["good graph"] > choice.scores["noise graph"] + 0.4
+    assert choice.classifier == "graph"
     assert "good" in choice.reason and "noise" in choice.reason and "5-fold" in choice.reason
     # the representation in use is switched away from when another is clearly better
-    assert choose_representation(graphs, lab, y[lab], 4, order=["noise", "good"], current="noise").name == "good"
+    assert choose_representation(graphs, lab, y[lab], 4, order=["noise", "good"],
+                                 current="noise graph").name == "good"
 
 
 def test_within_the_margin_the_current_one_is_kept(case):
     y, lab = case["y"], case["labeled"]
     same = {"a": case["good"], "b": case["good"]}
     assert choose_representation(same, lab, y[lab], 4, order=["a", "b"]).name == "a"  # a tie: the order
-    kept = choose_representation(same, lab, y[lab], 4, order=["a", "b"], current="b")
-    assert kept.name == "b"
+    kept = choose_representation(same, lab, y[lab], 4, order=["a", "b"], current="b graph")
+    assert kept.name == "b" and "kept" in kept.reason
 
 
 def test_too_few_labels_take_the_order(case):
@@ -62,3 +65,30 @@ def test_a_single_candidate_needs_no_judgement(case):
     choice = choose_representation({"good": case["good"]}, case["labeled"], case["y"][case["labeled"]], 4,
                                    order=["good"])
     assert choice.name == "good" and "only representation" in choice.reason
+
+
+def test_a_linear_probe_wins_where_neighbours_cross_the_classes():
+    """Classes a linear boundary separates but whose nearest neighbours belong to other classes
+    (two classes interleaved along a line, split by a second coordinate that is small against
+    noise the neighbours see): the linear probe beats the graph, and the choice says so."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, n)
+    x = np.c_[(2 * y - 1) * 0.6 + rng.normal(0, 0.1, n), rng.normal(0, 3, (n, 8))]  # 1 informative, 8 loud
+    graph = knn_graph(x, k=10)
+    lab = rng.choice(n, 80, replace=False)
+    choice = choose_representation({"x": graph}, lab, y[lab], 2, order=["x"], features={"x": x})
+    assert set(choice.scores) == {"x graph", "x linear"}
+    assert choice.classifier == "linear" and choice.scores["x linear"] > choice.scores["x graph"] + 0.15, choice.scores
+    assert choice.reason.startswith("x linear: best 5-fold accuracy")
+
+
+def test_scored_labels_are_the_only_ones_held_out(case):
+    """With ``scored_L`` only those labels are held out: a perfect graph scores 1 on them."""
+    y, lab = case["y"], case["labeled"]
+    scored = np.zeros(len(lab), dtype=bool)
+    scored[:20] = True
+    acc = cross_validated_accuracy(case["good"], lab, y[lab], 4, scored_L=scored)
+    assert acc >= 0.95
+    with pytest.raises(ValueError, match="two scored labels"):
+        cross_validated_accuracy(case["good"], lab, y[lab], 4, scored_L=np.eye(1, len(lab), dtype=bool)[0])
