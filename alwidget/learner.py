@@ -46,7 +46,7 @@ from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
 from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice, choose_representation
-from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
+from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors, reweight
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
 from .stopping import StoppingRule, stop_reason
@@ -97,6 +97,9 @@ class _Model:
     """Seed of the posterior samples: new images are scored with the same dropout masks."""
     inputs: Optional[Tuple[int, int, Tuple[float, ...], Tuple[float, ...]]] = None
     """``(size, in_chans, mean, std)`` of the trunk's inputs (``None``: the learner's own)."""
+    class_weights_C: Optional[np.ndarray] = None
+    """Per-class factors on the head's beliefs: the label priors over the head's uniform training
+    priors (``C * prior``; ``None``: none)."""
 
 
 def _stop_background(representation: Optional[RepresentationSet], slow: Optional[SlowCycle]) -> None:
@@ -916,9 +919,15 @@ class ActiveLearner:
         else:
             feats = self._features_of(model, pool)
         gen = torch.Generator().manual_seed(model.sample_seed if seed is None else int(seed))
-        return self.estimator.posterior(model.classifier.head, feats,
+        post = self.estimator.posterior(model.classifier.head, feats,
                                         n_samples=self.mc_samples if n_samples is None else int(n_samples),
                                         generator=gen)
+        w = model.class_weights_C
+        if w is None:
+            return post
+        return replace(post, probs_N_C=torch.from_numpy(reweight(post.probs_N_C.numpy(), w).astype(np.float32)),
+                       samples_T_N_C=None if post.samples_T_N_C is None else torch.from_numpy(
+                           reweight(post.samples_T_N_C.numpy(), w).astype(np.float32)))
 
     def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
         """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
@@ -1035,6 +1044,12 @@ class ActiveLearner:
             prog("score", 0.0)
             sample_seed = _seed_for(self.seed, 3, cycle_no)
             probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel)
+            # the head learned from class-balanced batches, as if every class were equally common:
+            # Bayes' rule with the label priors gives the beliefs for the pool as it is
+            class_weights = self._prior_C * len(self.classes)
+            probs = reweight(probs, class_weights)
+            if samples is not None:
+                samples = reweight(samples, class_weights).astype(np.float32)
             estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
                                     alpha_N_C=alpha, labeled_N=self._labeled_mask())
             if not np.all(np.isfinite(estimate.probs_N_C)):
@@ -1062,7 +1077,8 @@ class ActiveLearner:
                               if p not in failed_before]
             with self._lock:
                 self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed,
-                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None)
+                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None,
+                                     class_weights)
                 self._trained_version = version
                 rep.stale = self._version != version
                 self.history.append(rep)

@@ -5,7 +5,14 @@ sampling is worse than random (the model's uncertainty is not yet trustworthy) a
 typical, covering points of a good representation is far better; with more labels the order
 flips. This strategy applies ``low`` (TypiClust) until ``switch_per_class × C`` training
 labels exist, **and** every class has at least ``min_per_class`` of them, then ``high``
-(margin). :meth:`rule` says which applies and why; the learner puts that in the report.
+(BADGE: uncertain *and* diverse, Ash et al. 2020). :meth:`rule` says which applies and why; the
+learner puts that in the report.
+
+Why BADGE and not plain margin for the second phase: on real collections full of
+near-duplicates and with one dominant class (the emoji set's skin-tone variants), the top-k of
+margin picks look-alikes and lost to random selection by 1–2 points at 100–200 labels on the
+development splits, while BADGE's k-means++ seeding on gradient embeddings beat random by 1–4
+(BENCHMARKS.md, "Real images"). Pass ``high="margin"`` for the previous rule.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ class BudgetAwareStrategy(Strategy):
     ----------
     low : str or Strategy, default "typiclust"
         Rule for small budgets (needs features).
-    high : str or Strategy, default "margin"
+    high : str or Strategy, default "badge"
         Rule once the classes are covered.
     switch_per_class : int, default 3
         Switch once there are at least this many training labels per class on average...
@@ -41,7 +48,7 @@ class BudgetAwareStrategy(Strategy):
     name = "budget_aware"
     requires = frozenset({"features"})
 
-    def __init__(self, low: Union[str, Strategy] = "typiclust", high: Union[str, Strategy] = "margin",
+    def __init__(self, low: Union[str, Strategy] = "typiclust", high: Union[str, Strategy] = "badge",
                  switch_per_class: int = 3, min_per_class: int = 1) -> None:
         self.low = create_strategy(low)
         self.high = create_strategy(high)

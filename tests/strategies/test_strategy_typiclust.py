@@ -65,8 +65,12 @@ def test_budget_aware_switches_when_the_classes_are_covered():
     labeled[[2, 3, 32, 33, 61, 62, 63]] = True  # 12 labels, every class has some
     est = PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled)
     rule, why = strategy.rule(est)
-    assert rule == "margin" and "every class covered" in why
-    assert sorted(strategy.select(est, 3, ~labeled, rng()).tolist()) == [7, 40, 70]
+    assert rule == "badge" and "every class covered" in why  # the default second phase: uncertain and diverse
+    np.testing.assert_array_equal(strategy.select(est, 3, ~labeled, rng()),
+                                  create_strategy("badge").select(est, 3, ~labeled, rng()))
+    by_margin = create_strategy("budget_aware", high="margin")
+    assert by_margin.rule(est)[0] == "margin"
+    assert sorted(by_margin.select(est, 3, ~labeled, rng()).tolist()) == [7, 40, 70]
     # a class without any label keeps the low-budget rule
     labeled[60:64] = False
     labeled[[4, 5, 6, 8, 34]] = True
