@@ -1,11 +1,12 @@
 """``python -m alwidget.demo``: an active-learning run on scikit-learn's digits, offline.
 
 Labels are answered from the known truth (a simulation), so the run shows in a few minutes
-what the widget does with a person: the pool's representation is learned first, without
-labels (in the widget this happens while the person labels the validation set), then cycles of
-fast cycle → query, validation accuracy with its interval, and how the default selection
-(budget-aware: typical points first, then margin) compares with random sampling at the same
-labels. Both runs share the one representation (same seed, same pool: a cache folder); the
+what the widget does with a person: the pool's candidate representations are built first,
+without labels (in the widget this happens while the person labels the validation set; offline,
+as here, the pixels' principal components and a self-supervised trunk), the labels choose one,
+then cycles of fast cycle → query, validation accuracy with its interval, and how the default
+selection (budget-aware: typical points first, then BADGE) compares with random sampling at the
+same labels. Both runs share the one representation (same seed, same pool: a cache folder); the
 slow cycle (every 50 labels) is shortened to 200 fine-tuning steps (600 by default) to keep the
 demo short. Environment variables shrink or grow it: ``ALWIDGET_DEMO_BUDGET`` (default 90),
 ``ALWIDGET_DEMO_STEP`` (default 10), ``ALWIDGET_DEMO_SEEDS`` (default 1),
@@ -31,7 +32,7 @@ def main(argv=None) -> int:
     digits = datasets.digits()
     test, pool = digits.split(0.25, seed=0)
     print(f"alwidget demo: digits, pool {len(pool)}, test {len(test)}, classes {digits.classes}")
-    print("Learning the pool's representation without labels first (self-supervised, once per seed)...",
+    print("Building the pool's representations without labels first (once per seed; the labels choose)...",
           flush=True)
     print(f"{'strategy':<12} {'seed':>4} {'labels':>6} {'test acc':>9} {'val acc':>8} {'cycle s':>8}")
     t0 = time.perf_counter()

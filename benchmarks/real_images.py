@@ -135,7 +135,7 @@ def pca_transform(train_X: np.ndarray, test_X: np.ndarray, seed: int, k: int = 5
 
 
 def learner_runs(pool, test, weights, strategies: Sequence[str], budget: int, step: int, seed: int,
-                 cache_dir: Path, num_threads: int) -> List[dict]:
+                 cache_dir: Path, num_threads: int, representation_steps=None) -> List[dict]:
     from alwidget import simulate
     from sklearn.metrics import balanced_accuracy_score
 
@@ -149,7 +149,9 @@ def learner_runs(pool, test, weights, strategies: Sequence[str], budget: int, st
 
             learner = ActiveLearner(pool, weights=weights, strategy=None if strategy == "default" else strategy,
                                     seed=seed, validation_from_truth=True, slow_cycle="inline",
-                                    cache_dir=cache_dir, num_threads=num_threads)
+                                    cache_dir=cache_dir, num_threads=num_threads,
+                                    representation_config=None if representation_steps is None else
+                                    {"steps": representation_steps})
         try:
             learner.prepare()  # the representations, built while a person labels the validation set
             first = learner.query(step)
@@ -204,12 +206,16 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/alwidget-real-images"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--quick", action="store_true", help="one seed, 40 labels, one image per emoji (CI smoke test)")
+    ap.add_argument("--representation-steps", type=int, default=None,
+                    help="override the self-supervised steps (default: the learner's own budget)")
+    ap.add_argument("--quick", action="store_true",
+                    help="one seed, 40 labels, one image per emoji, 20 self-supervised steps (CI smoke test)")
     args = ap.parse_args(argv)
     if args.data is None or not (args.data / "emoji-twitter").is_dir():
         ap.error("--data must be a folder holding emoji-twitter/ (or set $ALWIDGET_DATA)")
     if args.quick:
         args.seeds, args.budget, args.one_per_emoji = args.seeds[:1], 40, True
+        args.representation_steps = args.representation_steps or 20
     import torch
 
     torch.set_num_threads(args.threads)
@@ -250,7 +256,7 @@ def main(argv=None) -> int:
                 rows.append(dict(seed=seed, method=f"Lite0 {size}px + LR, random", n_labels=n, accuracy=acc,
                                  balanced_accuracy=bal))
         rows += learner_runs(pool, test, weights, args.strategies, args.budget, args.step, seed, args.cache_dir,
-                             args.threads)
+                             args.threads, args.representation_steps)
     cmd = "python benchmarks/real_images.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"\n`{cmd}` ({time.strftime('%Y-%m-%d')}, {time.perf_counter() - t_start:.0f} s); "
           f"median [min–max] over seeds {args.seeds}, test accuracy %:\n")

@@ -173,3 +173,22 @@ def test_knn_libraries_quick(data_dir):
     recs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert {r["library"] for r in recs} >= {"exact (scikit-learn)", "hnswlib"}
     assert all(r["recall_at_10"] > 0.9 for r in recs)
+
+
+def test_real_images_quick(data_dir, tmp_path):
+    """The emoji benchmark end to end, offline (the fallback): grouped split, anchors, the default
+    and random selection; the tables hold a row per method and finite percentages."""
+    if not (data_dir / "emoji-twitter").is_dir():
+        pytest.skip(f"emoji-twitter not found in {data_dir}")
+    out = tmp_path / "real.json"
+    res = _run("real_images.py", ["--data", str(data_dir), "--weights", "none", "--cache-dir", str(tmp_path / "c"),
+                                  "--json", str(out)], data_dir, timeout=400)
+    rows = _table_rows(res.stdout, "| method | 20 | 40 |")
+    assert [r[0] for r in rows] == ["largest class", "PCA-50 pixels + LR, random", "default", "random"]
+    for row in rows:
+        for cell in row[1:]:
+            assert 0.0 <= float(cell.split()[0]) <= 100.0, row
+    result = json.loads(out.read_text())
+    learner_rows = [r for r in result["rows"] if r["method"] == "default"]
+    assert [r["n_labels"] for r in learner_rows] == [20, 40]
+    assert all(r["representation"] and "5-fold" in r["reason"] and "HF_HUB_OFFLINE" in r["reason"] for r in learner_rows)
