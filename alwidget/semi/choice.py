@@ -23,7 +23,7 @@ from .graph import KNNGraph
 from .propagate import propagate
 
 __all__ = ["CLASSIFIERS", "RepresentationChoice", "choose_representation", "cross_validated_accuracy",
-           "linear_probe", "MIN_LABELS_TO_JUDGE"]
+           "cross_validated_hits", "linear_probe", "MIN_LABELS_TO_JUDGE"]
 
 CLASSIFIERS = ("graph", "linear")
 """How the fast cycle learns on a representation: ``graph`` (propagation + pseudo-labels for the
@@ -56,9 +56,20 @@ def cross_validated_accuracy(graph: Optional[KNNGraph], labeled_L: np.ndarray, y
                              prior_C: Optional[np.ndarray] = None, folds: int = 5, seed: int = 0,
                              method: str = "poisson", scored_L: Optional[np.ndarray] = None,
                              features_N_D: Optional[np.ndarray] = None) -> float:
-    """Share in ``[0, 1]`` of held-out labels that the other folds' labels predict right: over the
-    candidate's kNN graph (``graph``), or by a linear probe on its features (``features_N_D``
-    given, ``graph`` ``None``).
+    """The mean of :func:`cross_validated_hits` (same parameters): accuracy in ``[0, 1]``."""
+    return float(np.mean(cross_validated_hits(graph, labeled_L, y_L, n_classes, prior_C=prior_C, folds=folds,
+                                              seed=seed, method=method, scored_L=scored_L,
+                                              features_N_D=features_N_D)))
+
+
+def cross_validated_hits(graph: Optional[KNNGraph], labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int, *,
+                         prior_C: Optional[np.ndarray] = None, folds: int = 5, seed: int = 0,
+                         method: str = "poisson", scored_L: Optional[np.ndarray] = None,
+                         features_N_D: Optional[np.ndarray] = None) -> np.ndarray:
+    """Whether each scored label ``[S]`` (bool, in the order of the scored items) is predicted
+    right from the other folds' labels: over the candidate's kNN graph (``graph``), or by a linear
+    probe on its features (``features_N_D`` given, ``graph`` ``None``). The same seed gives the
+    same folds for every candidate, so two candidates' hits can be compared item by item.
 
     Parameters
     ----------
@@ -93,15 +104,15 @@ def cross_validated_accuracy(graph: Optional[KNNGraph], labeled_L: np.ndarray, y
     rng = np.random.default_rng(int(seed))
     fold_of = np.full(len(pos), -1, dtype=np.int64)
     fold_of[np.flatnonzero(scored)[rng.permutation(n_scored)]] = np.arange(n_scored) % folds
-    correct = 0
+    hits = np.zeros(len(pos), dtype=bool)
     for f in range(folds):
         held, kept = fold_of == f, fold_of != f
         if graph is None:
             probs_held = linear_probe(features_N_D[pos[kept]], y[kept], features_N_D[pos[held]], n_classes)
         else:
             probs_held = propagate(graph, pos[kept], y[kept], n_classes, method=method, prior_C=prior_C)[pos[held]]
-        correct += int(np.sum(probs_held.argmax(1) == y[held]))
-    return correct / n_scored
+        hits[held] = probs_held.argmax(1) == y[held]
+    return hits[scored]
 
 
 @dataclass
@@ -143,8 +154,12 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
         Preference when the labels cannot decide (fewer than :data:`MIN_LABELS_TO_JUDGE`, or a
         tie): the first one in this order that is at hand.
     current : str, optional
-        ``"<representation> <classifier>"`` in use: kept unless another beats it by more than
-        ``margin`` (a switch rebuilds the head on other features; noise should not cause one).
+        ``"<representation> <classifier>"`` in use. It is the *incumbent* (without one: the
+        best-scoring classifier of the first representation in ``order``), and another pair
+        replaces it only when it does better on the same held-out labels by more than one
+        standard error of the paired difference (and by more than ``margin``): a hundred
+        validation labels tell a clear difference from noise, not a one-point one, and a
+        switch rebuilds the head on other features.
     scored_L : array of bool, optional
         Which labels are held out and scored (see :func:`cross_validated_accuracy`).
     features : mapping of str to ndarray, optional
@@ -162,18 +177,25 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
     if n < MIN_LABELS_TO_JUDGE or len(np.unique(y_L)) < 2:
         return RepresentationChoice(at_hand[0], {}, f"{at_hand[0]}: {n} labels are too few to compare "
                                     f"{', '.join(at_hand)} (need {MIN_LABELS_TO_JUDGE} of 2+ classes)")
-    scores = {}
+    hits = {}
     for name, how in pairs:
-        scores[f"{name} {how}"] = cross_validated_accuracy(
+        hits[f"{name} {how}"] = cross_validated_hits(
             graphs[name] if how == "graph" else None, labeled_L, y_L, n_classes, prior_C=prior_C, folds=folds,
             seed=seed, method=method, scored_L=scored_L, features_N_D=None if how == "graph" else features[name])
+    scores = {key: float(np.mean(h)) for key, h in hits.items()}
     rank = {key: i for i, key in enumerate(scores)}
     best = max(scores, key=lambda key: (round(scores[key], 9), -rank[key]))
+    if current not in scores:  # the incumbent: the first representation's better classifier
+        first = [key for key in scores if key.rsplit(" ", 1)[0] == at_hand[0]]
+        current = max(first, key=lambda key: (round(scores[key], 9), -rank[key]))
     table = ", ".join(f"{key} {100 * v:.1f}%" for key, v in scores.items())
     what = f"{n} {'validation ' if scored_L is not None else ''}labels"
-    if current in scores and current != best and scores[best] - scores[current] <= margin:
+    diff = hits[best].astype(float) - hits[current].astype(float)
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    if best != current and float(np.mean(diff)) <= max(se, margin):
         name, how = current.rsplit(" ", 1)
-        return RepresentationChoice(name, scores, f"{current}: kept, within {100 * margin:.0f} point(s) of the "
-                                    f"best ({folds}-fold accuracy on {what}: {table})", how)
+        return RepresentationChoice(name, scores, f"{current}: kept; {best} is {100 * np.mean(diff):+.1f} points, "
+                                    f"within the noise (one standard error {100 * se:.1f}) ({folds}-fold accuracy "
+                                    f"on {what}: {table})", how)
     name, how = best.rsplit(" ", 1)
     return RepresentationChoice(name, scores, f"{best}: best {folds}-fold accuracy on {what} ({table})", how)
