@@ -33,11 +33,11 @@ weights when they can be had, :data:`DEFAULT_BACKBONE` learned from the pool oth
 
 PRETRAINED_BACKBONE = "tf_efficientnet_lite0"
 """The pretrained model ``backbone="auto"`` uses: EfficientNet-Lite0 (4.7 M parameters, 0.4
-GFLOPs at 224 px, 1,280 features). Chosen for CPU speed (21 images/s on one core here at 224 px,
-110 at 128 px; ResNet-50 is about 10x the compute) and for its ImageNet top-1 of 75 %, the
-best accuracy per FLOP among the small models timm has (MobileNetV3 is faster but weaker as a
-frozen feature extractor, and Lite0 has no squeeze-excitation or swish, so it runs well on any
-CPU backend). See the README's "Which backbone you get"."""
+GFLOPs at 224 px, 1,280 features). Chosen for CPU speed (24 photos/s on one core here at 224 px,
+decoding included: benchmarks/pretrained_path.py; ResNet-50 is about 10x the compute) and for
+its ImageNet top-1 of 75 %, the best accuracy per FLOP among the small models timm has
+(MobileNetV3 is faster but weaker as a frozen feature extractor, and Lite0 has no
+squeeze-excitation or swish, so it runs well on any CPU backend). See the README's "Which backbone you get"."""
 
 HUB_PROBE_TIMEOUT_S = 3.0
 """Seconds to wait for the weights host before declaring the machine offline."""
