@@ -116,6 +116,25 @@ def _out_of_memory(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
+def _times_priors(post: Posterior, class_weights_C: Optional[np.ndarray]) -> Posterior:
+    """``post`` with its probabilities and samples multiplied by ``class_weights_C`` and renormalised
+    (``None``: unchanged); float32 like every posterior."""
+    if class_weights_C is None:
+        return post
+    def weigh(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        return None if x is None else torch.from_numpy(reweight(x.numpy(), class_weights_C).astype(np.float32))
+    return replace(post, probs_N_C=weigh(post.probs_N_C), samples_T_N_C=weigh(post.samples_T_N_C))
+
+
+def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any]) -> torch.Tensor:
+    """Raw trunk features ``[len(pool), D]`` of any pool read at ``spec``'s size, channels and
+    normalisation: one streamed pass, no resized copy of the pool kept."""
+    from .representation.builder import embed_pool
+
+    tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
+    return embed_pool(trunk, tensors, stream=True)[0]
+
+
 def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
@@ -922,19 +941,12 @@ class ActiveLearner:
         post = self.estimator.posterior(model.classifier.head, feats,
                                         n_samples=self.mc_samples if n_samples is None else int(n_samples),
                                         generator=gen)
-        w = model.class_weights_C
-        if w is None:
-            return post
-        return replace(post, probs_N_C=torch.from_numpy(reweight(post.probs_N_C.numpy(), w).astype(np.float32)),
-                       samples_T_N_C=None if post.samples_T_N_C is None else torch.from_numpy(
-                           reweight(post.samples_T_N_C.numpy(), w).astype(np.float32)))
+        return _times_priors(post, model.class_weights_C)
 
     def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
         """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
         embedded chunk by chunk by the model's trunk (cached for the last pool and trunk, so a
         simulation that evaluates a test pool every cycle embeds it once per representation)."""
-        from .representation.builder import embed_pool
-
         spec = model.inputs or dict(size=self.image_size, in_chans=self.backbone_info.in_chans,
                                     mean=self.backbone_info.mean, std=self.backbone_info.std)
         trunk = model.classifier.trunk
@@ -943,8 +955,7 @@ class ActiveLearner:
         if cached is not None and cached[0] == key and cached[1] is trunk:
             raw = cached[2]
         else:
-            tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
-            raw, _, _ = embed_pool(trunk, tensors, stream=True)
+            raw = _streamed_features(trunk, pool, spec)
             self._foreign = (key, trunk, raw)
         with torch.no_grad():
             return model.classifier.norm(raw)
@@ -1535,7 +1546,9 @@ class ActiveLearner:
             model = self._model
         if model is None:
             raise RuntimeError("no model yet: call retrain() before save_model")
-        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(model), sample_seed=model.sample_seed))
+        weights = None if model.class_weights_C is None else [float(w) for w in model.class_weights_C]
+        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(model), sample_seed=model.sample_seed,
+                                                            class_weights=weights))
 
     def load_model(self, path: Union[str, Path]) -> None:
         """Load a model saved by :meth:`save_model` and score the pool with it."""
@@ -1565,14 +1578,14 @@ class ActiveLearner:
         if cfg["image_size"] == self.image_size:
             features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
         else:  # another input size (a pretrained trunk): one streamed pass, nothing cached
-            from .representation.builder import embed_pool
-
-            tensors = PoolTensors(self.pool, cfg["image_size"], cfg["in_chans"], cfg["mean"], cfg["std"], chunk_rows=512)
+            spec = dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=cfg["mean"], std=cfg["std"])
             with torch.no_grad():
-                features = classifier.norm(embed_pool(trunk, tensors, stream=True)[0])
+                features = classifier.norm(_streamed_features(trunk, self.pool, spec))
         sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
         gen = torch.Generator().manual_seed(sample_seed)
         post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
+        class_weights = None if cfg.get("class_weights") is None else np.asarray(cfg["class_weights"], dtype=np.float64)
+        post = _times_priors(post, class_weights)  # the beliefs the saved cycle gave: its head times its priors
         estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
                                 None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
                                 features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
@@ -1583,7 +1596,8 @@ class ActiveLearner:
             self._model = _Model(classifier, estimate, unc if scores is None else np.asarray(scores, float), unc,
                                  sample_seed, dict(size=cfg["image_size"], in_chans=cfg["in_chans"],
                                                    mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
-                                                   backbone=cfg["backbone"], timm=cfg.get("timm", True)))
+                                                   backbone=cfg["backbone"], timm=cfg.get("timm", True)),
+                                 class_weights)
 
     def _compatible_strategy(self, strategy: Strategy) -> Strategy:
         missing = set(strategy.requires) - set(self.estimator.produces) - {"features"}

@@ -324,7 +324,8 @@ def test_the_labels_switch_to_the_clearly_better_representation(semi_learner, or
     """A case built so that one candidate is clearly better: a 2-step self-supervised trunk (no
     better than chance) against the pixels' principal components (digits separate well in them).
     The labels choose the PCA, say so with the cross-validated figures, and queries use it."""
-    learner = semi_learner(representation="auto", representation_config={"steps": 2, "batch_size": 64})
+    learner = semi_learner(representation="auto", representation_config={"steps": 2, "batch_size": 64},
+                           validation_size=100)  # enough held-out labels to tell the two apart
     learner.prepare()
     assert set(learner.representations.ready()) == {"contrastive", "pca"}
     oracle(learner, learner.query(20))

@@ -79,13 +79,25 @@ class BackboneInfo:
     timm_kwargs: dict = field(default_factory=dict)
 
 
+PROBE_MEMORY_S = 300.0
+"""A host that did not answer is not probed again for this many seconds (a simulation creates
+many learners; each would otherwise wait the probe's 3 s)."""
+
+_PROBE_CACHE: dict = {}
+
+
 def _probe_host(url_or_host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     """Whether ``host:443`` accepts a connection within ``timeout`` seconds, name lookup included
     (a socket's own timeout does not bound the DNS lookup, so the probe runs on a daemon thread
-    that is abandoned when the time is up)."""
+    that is abandoned when the time is up). A failed probe is remembered for
+    :data:`PROBE_MEMORY_S` seconds."""
     import threading
+    import time
 
     host = urlparse(url_or_host).hostname or url_or_host
+    failed_at = _PROBE_CACHE.get(host)
+    if failed_at is not None and time.monotonic() - failed_at < PROBE_MEMORY_S:
+        return False
     answer: list = []
 
     def probe() -> None:
@@ -98,7 +110,10 @@ def _probe_host(url_or_host: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     thread = threading.Thread(target=probe, name="alwidget-hub-probe", daemon=True)
     thread.start()
     thread.join(timeout)
-    return bool(answer and answer[0])
+    ok = bool(answer and answer[0])
+    if not ok:
+        _PROBE_CACHE[host] = time.monotonic()
+    return ok
 
 
 def _cached_weights(pretrained_cfg: dict) -> Optional[str]:

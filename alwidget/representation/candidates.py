@@ -97,11 +97,14 @@ class RepresentationSet:
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the background builds end (or ``timeout`` seconds); returns whether they ended."""
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        threads = [self._thread] + [m._thread for m in self.members.values()]
+        for thread in threads:  # the driver, then each build's own thread (it outlives its done flag briefly)
+            if thread is not None:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t is not None and t.is_alive() for t in threads)
 
     def _wait_until(self, done, progress: Optional[ProgressCallback], cancel: Optional[CancelToken],
                     poll_s: float = 0.1) -> Dict[str, Representation]:
