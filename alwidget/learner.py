@@ -46,7 +46,7 @@ from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
 from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice, choose_representation
-from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors, reweight
+from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
 from .stopping import StoppingRule, stop_reason
@@ -114,16 +114,6 @@ def _out_of_memory(exc: BaseException) -> bool:
     """A failed allocation: Python's MemoryError or torch's CPU allocator error."""
     return isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
-
-
-def _times_priors(post: Posterior, class_weights_C: Optional[np.ndarray]) -> Posterior:
-    """``post`` with its probabilities and samples multiplied by ``class_weights_C`` and renormalised
-    (``None``: unchanged); float32 like every posterior."""
-    if class_weights_C is None:
-        return post
-    def weigh(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        return None if x is None else torch.from_numpy(reweight(x.numpy(), class_weights_C).astype(np.float32))
-    return replace(post, probs_N_C=weigh(post.probs_N_C), samples_T_N_C=weigh(post.samples_T_N_C))
 
 
 def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any]) -> torch.Tensor:
@@ -447,6 +437,11 @@ class ActiveLearner:
         """The candidate representations ``representation`` asks for, not built yet."""
         info, pool = self.backbone_info, self.pool
         engine = None if self.engine.name == "local" else self.engine
+        # scikit-learn (which imports pandas) is imported here, on the caller's thread: imported for
+        # the first time on a build thread, pandas can be seen half-initialised by the notebook's own
+        # imports meanwhile (plotly checks pandas' types while the widget is built)
+        import sklearn.decomposition  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
         members: Dict[str, PoolRepresentation] = {}
         fp = pool.fingerprint()
         if representation in ("auto", "pretrained"):
@@ -595,14 +590,16 @@ class ActiveLearner:
                       "session cannot reuse: pass cache_dir='cache' to keep them", UserWarning, stacklevel=3)
         return folder
 
-    def _score_pool(self, head: nn.Module, features: Any, sample_seed: int, prog, cancel: CancelToken):
+    def _score_pool(self, head: nn.Module, features: Any, sample_seed: int, prog, cancel: CancelToken,
+                    class_weights: Optional[np.ndarray] = None):
         """The posterior over the whole pool: ``(probs [N, C] float64, samples [T, N, C] or None,
         alpha [N, C] or None)``. Small pools in memory in one call; otherwise in chunks of
         :attr:`memory_plan` rows on the engine, keeping the samples only where they fit the
         budget or the strategy reads them."""
         n = len(self.pool)
         keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
-        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep)
+        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep,
+                         class_weights=None if class_weights is None else [float(w) for w in class_weights])
         if isinstance(features, torch.Tensor) and not self._chunked:
             out = task(features)
             return out["probs"], out["samples"], out["alpha"]
@@ -911,6 +908,15 @@ class ActiveLearner:
         it. Raises ``RuntimeError`` before the first cycle."""
         return self._latest_model().classifier
 
+    @property
+    def class_weights(self) -> Optional[np.ndarray]:
+        """Per-class factors ``[C]`` the latest model's beliefs carry on top of its head: the label
+        priors over the head's uniform training priors (``C * prior``). ``softmax(classifier(x)) *
+        class_weights``, renormalised, is the dropout-free prediction; ``None`` before a cycle."""
+        with self._lock:
+            model = self._model
+        return None if model is None or model.class_weights_C is None else model.class_weights_C.copy()
+
     def model_inputs(self, ids: Optional[Sequence[str]] = None) -> torch.Tensor:
         """The normalised float inputs ``[n, C_in, S, S]`` the network sees for pool items ``ids``
         (all of the pool, in ``pool.ids`` order, when ``None``): resized, channel-converted and
@@ -941,7 +947,7 @@ class ActiveLearner:
         post = self.estimator.posterior(model.classifier.head, feats,
                                         n_samples=self.mc_samples if n_samples is None else int(n_samples),
                                         generator=gen)
-        return _times_priors(post, model.class_weights_C)
+        return post.with_class_weights(model.class_weights_C)
 
     def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
         """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
@@ -1054,13 +1060,11 @@ class ActiveLearner:
             cancel.raise_if_cancelled()
             prog("score", 0.0)
             sample_seed = _seed_for(self.seed, 3, cycle_no)
-            probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel)
             # the head learned from class-balanced batches, as if every class were equally common:
             # Bayes' rule with the label priors gives the beliefs for the pool as it is
             class_weights = self._prior_C * len(self.classes)
-            probs = reweight(probs, class_weights)
-            if samples is not None:
-                samples = reweight(samples, class_weights).astype(np.float32)
+            probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel,
+                                                     class_weights)
             estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
                                     alpha_N_C=alpha, labeled_N=self._labeled_mask())
             if not np.all(np.isfinite(estimate.probs_N_C)):
@@ -1585,7 +1589,7 @@ class ActiveLearner:
         gen = torch.Generator().manual_seed(sample_seed)
         post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
         class_weights = None if cfg.get("class_weights") is None else np.asarray(cfg["class_weights"], dtype=np.float64)
-        post = _times_priors(post, class_weights)  # the beliefs the saved cycle gave: its head times its priors
+        post = post.with_class_weights(class_weights)  # the beliefs the saved cycle gave: its head times its priors
         estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
                                 None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
                                 features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy(),

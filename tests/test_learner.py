@@ -412,8 +412,12 @@ def test_public_model_api_matches_the_cycle(make_learner, oracle):
     assert other.samples_T_N_C.shape == (7, 300, 10)
     torch.testing.assert_close(learner.posterior(n_samples=7, seed=123).samples_T_N_C, other.samples_T_N_C)
     assert not torch.allclose(other.samples_T_N_C, post.samples_T_N_C[:7])
-    # the network maps model inputs to the head's outputs, as the dropout-free mean
+    # the network maps model inputs to the head's outputs; with the class-prior factors it is the
+    # dropout-free counterpart of the posterior mean
     with torch.no_grad():
         logits = net(x[:8])
     assert logits.shape == (8, 10)
-    assert (logits.argmax(1).numpy() == post.probs_N_C[:8].argmax(1).numpy()).mean() >= 0.75
+    weights = learner.class_weights
+    assert weights.shape == (10,) and np.isclose(np.mean(weights), 1.0)  # C x priors summing to 1
+    adjusted = logits.softmax(1).numpy() * weights
+    assert (adjusted.argmax(1) == post.probs_N_C[:8].argmax(1).numpy()).mean() >= 0.75

@@ -141,6 +141,10 @@ class ScoreTask:
         Seed of the posterior samples.
     keep_samples : bool
         Return ``samples`` ``[T, n, C]`` (else only the mean and concentrations).
+    class_weights : sequence of float, optional
+        Per-class factors applied to every sample before the mean
+        (:meth:`~alwidget.uncertainty.Posterior.with_class_weights`), so the mean is the same
+        whether or not the samples are kept.
     """
 
     head: nn.Module
@@ -148,6 +152,7 @@ class ScoreTask:
     n_samples: int
     seed: int
     keep_samples: bool = True
+    class_weights: Optional[Sequence[float]] = None
 
     def __call__(self, features_n_D: Any) -> Dict[str, Optional[np.ndarray]]:
         """``probs`` float64 ``[n, C]``, ``samples`` float32 ``[T, n, C]`` or ``None``, ``alpha``
@@ -155,6 +160,7 @@ class ScoreTask:
         x = features_n_D if isinstance(features_n_D, torch.Tensor) else torch.from_numpy(np.asarray(features_n_D))
         gen = torch.Generator().manual_seed(int(self.seed))
         post = self.estimator.posterior(self.head, x, n_samples=self.n_samples, generator=gen)
+        post = post.with_class_weights(self.class_weights)
         samples = post.samples_T_N_C.numpy() if (self.keep_samples and post.samples_T_N_C is not None) else None
         return {"probs": post.probs_N_C.numpy().astype(np.float64),
                 "samples": samples,

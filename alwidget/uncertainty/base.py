@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Dict, List, Optional, Type
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Type
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,24 @@ class Posterior:
     probs_N_C: torch.Tensor
     samples_T_N_C: Optional[torch.Tensor] = None
     alpha_N_C: Optional[torch.Tensor] = None
+
+    def with_class_weights(self, weights_C: Optional[Sequence[float]]) -> "Posterior":
+        """The posterior with each sample's class probabilities multiplied by ``weights_C`` ``[C]``
+        and renormalised (Bayes' rule for new class priors: a head trained on class-balanced
+        batches, times the priors); the mean is then the mean of the new samples. ``None``: this
+        posterior. Concentrations (``alpha_N_C``) are left as they are."""
+        if weights_C is None:
+            return self
+        w = torch.as_tensor([float(x) for x in weights_C], dtype=torch.float64)
+
+        def weigh(p: torch.Tensor) -> torch.Tensor:
+            q = p.double() * w
+            return q / q.sum(-1, keepdim=True).clamp_min(1e-300)
+
+        if self.samples_T_N_C is not None:
+            samples = weigh(self.samples_T_N_C)
+            return Posterior(samples.mean(0).float(), samples.float(), self.alpha_N_C)
+        return Posterior(weigh(self.probs_N_C).float(), None, self.alpha_N_C)
 
 
 class UncertaintyEstimator(ABC):
