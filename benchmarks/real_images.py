@@ -136,7 +136,6 @@ def pca_transform(train_X: np.ndarray, test_X: np.ndarray, seed: int, k: int = 5
 
 def learner_runs(pool, test, weights, strategies: Sequence[str], budget: int, step: int, seed: int,
                  cache_dir: Path, num_threads: int, representation_steps=None) -> List[dict]:
-    from alwidget import simulate
     from sklearn.metrics import balanced_accuracy_score
 
     classes = list(pool.classes)
@@ -181,7 +180,7 @@ def learner_runs(pool, test, weights, strategies: Sequence[str], budget: int, st
 
 def table(rows: List[dict], n_labels: Sequence[int], key: str = "accuracy") -> str:
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    lines = [f"| method | " + " | ".join(str(n) for n in n_labels) + " |",
+    lines = ["| method | " + " | ".join(str(n) for n in n_labels) + " |",
              "|---|" + "---|" * len(n_labels)]
     for m in methods:
         cells = []

@@ -226,7 +226,7 @@ def resolve_auto(weights: Optional[Union[str, Path]] = None, *, name: str = PRET
         why = str(exc)
         if "HF_HUB_OFFLINE" in why or "no connection" in why:
             host = why.split("no connection to ")[-1].split(" within")[0] if "no connection" in why else "the hub"
-            why = (f"offline: HF_HUB_OFFLINE is set" if "HF_HUB_OFFLINE" in why
+            why = ("offline: HF_HUB_OFFLINE is set" if "HF_HUB_OFFLINE" in why
                    else f"offline: {host} did not answer within {HUB_PROBE_TIMEOUT_S:g} s")
         return AutoBackbone(None, None, f"no pretrained weights for {name} ({why}); learning the pool from scratch. "
                             f"To use them, pass weights='path/to/{name}.pth'", time.perf_counter() - t0)
