@@ -35,13 +35,15 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine
-from .model.features import DiskFeatures, FeatureCache, Standardize, compute_features, weights_digest
+from .model.features import (PROJECTED_FEATURES, DiskFeatures, FeatureCache, compute_features,
+                             norm_from_state, weights_digest)
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .representation.cache import cache_digest
 from .representation import (WHERE, PoolRepresentation, RefineConfig, Representation, RepresentationCache,
                              SlowCycle, default_contrastive_config, representation_key)
+from .representation.adapt import AdaptConfig
 from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
@@ -102,12 +104,12 @@ class _Model:
     priors (``C * prior``; ``None``: none)."""
 
 
-def _stop_background(representation: Optional[RepresentationSet], slow: Optional[SlowCycle]) -> None:
-    """Cancel a learner's representation builds and slow cycle (run when the learner is collected)."""
+def _stop_background(representation: Optional[RepresentationSet], *slow: SlowCycle) -> None:
+    """Cancel a learner's representation builds and slow cycles (run when the learner is collected)."""
     if representation is not None:
         representation.cancel()
-    if slow is not None:
-        slow.cancel()
+    for cycle in slow:
+        cycle.cancel()
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -123,6 +125,13 @@ def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any
 
     tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
     return embed_pool(trunk, tensors, stream=True)[0]
+
+
+def _projection(method: str, width: int) -> Optional[int]:
+    """The width a frozen trunk's features are projected to for the fast cycle when they are wider
+    than :data:`~alwidget.model.features.PROJECT_ABOVE` (``None``: kept; a module's declared width
+    may differ from what it gives, so the representation checks the features themselves)."""
+    return PROJECTED_FEATURES if method == "frozen" else None
 
 
 def _seed_for(*parts: int) -> int:
@@ -292,7 +301,8 @@ class ActiveLearner:
             raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
-        self._slow: Optional[SlowCycle] = None
+        self._slow: Optional[SlowCycle] = None  # fine-tunes the trunk learned here
+        self._adapt: Optional[SlowCycle] = None  # adapts the pretrained features
         self.refine_every, self.slow_cycle = refine_every, slow_cycle  # the setters validate them
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
@@ -406,6 +416,11 @@ class ActiveLearner:
                 self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
                                        every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads,
                                        engine=None if self.engine.name == "local" else self.engine)
+            pretrained = self._candidates.members.get("pretrained")
+            if pretrained is not None:  # the pretrained trunk stays frozen; its features adapt
+                self._adapt = SlowCycle(pretrained, pretrained.tensors, len(self.classes), AdaptConfig(),
+                                        every=self.refine_every, where=self.slow_cycle,
+                                        num_threads=self.num_threads, kind="adapt")
 
         self._validation_ids = self._choose_validation(validation_size)
         if validation_from_truth:
@@ -426,7 +441,7 @@ class ActiveLearner:
         self.progress_callbacks: List[ProgressCallback] = []
         # a learner dropped without close() (a notebook cell run again) stops its background work:
         # those threads hold the learner only weakly, and this finalizer cancels them
-        self._finalizer = weakref.finalize(self, _stop_background, self._candidates, self._slow)
+        self._finalizer = weakref.finalize(self, _stop_background, self._candidates, *self._slow_cycles())
         if self._candidates is not None:  # learn the pool while the person labels the validation set
             for member in self._candidates.members.values():
                 member.callbacks.append(weak_progress(self._notify))
@@ -454,12 +469,14 @@ class ActiveLearner:
             own = "frozen" if representation == "frozen" or (representation == "auto" and self._pretrained) \
                 else "contrastive"
             config = default_contrastive_config(len(pool), **dict(representation_config or {}))
+            project = _projection(own, info.num_features)
             key = representation_key(pool_fingerprint=fp, backbone=info.name, weights=weights_digest(self._trunk),
                                      image_size=self.image_size, in_chans=info.in_chans, method=own, config=config,
                                      seed=self.seed)
             self._representation = PoolRepresentation(
                 self._tensors, self._trunk, info.num_features, method=own, config=config,
-                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine)
+                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine,
+                project_to=project)
             members[own] = self._representation
         if representation in ("auto", "pca"):
             key = representation_key(pool_fingerprint=fp, backbone=f"pca{PCA_COMPONENTS}", weights="",
@@ -483,12 +500,13 @@ class ActiveLearner:
         size = choose_image_size(native, info.image_size, pretrained=True)
         tensors = PoolTensors(self.pool, size, chans, info.mean, info.std,
                               chunk_rows=max(64, min(self.memory_plan.chunk_rows, 512)))
+        project = _projection("frozen", info.num_features)
         key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,
                                  weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
                                  config=None, seed=self.seed)
         return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
                                   cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
-                                  engine=engine, stream=True)
+                                  engine=engine, stream=True, project_to=project)
 
     @property
     def representations(self) -> Optional[RepresentationSet]:
@@ -504,17 +522,19 @@ class ActiveLearner:
     def _ready_representations(self, refined: bool = True) -> Dict[str, Representation]:
         """The candidates built so far (plus the slow cycle's latest refinement as ``"<own>+refined"``)."""
         ready = self._candidates.ready() if self._candidates is not None else {}
-        if refined and self._slow is not None:
-            latest, _ = self._slow.latest()
-            if latest is not None:
-                own = self._representation.name
-                out: Dict[str, Representation] = {}
-                for name, rep in ready.items():
-                    if name == own:
-                        out[f"{own}+refined"] = latest
-                    out[name] = rep
-                return out
-        return ready
+        if not refined:
+            return ready
+        extra: Dict[str, Tuple[str, Representation]] = {}
+        if self._slow is not None and self._slow.latest()[0] is not None:
+            extra[self._representation.name] = (f"{self._representation.name}+refined", self._slow.latest()[0])
+        if self._adapt is not None and self._adapt.latest()[0] is not None:
+            extra["pretrained"] = ("pretrained+adapted", self._adapt.latest()[0])
+        out: Dict[str, Representation] = {}
+        for name, rep in ready.items():
+            if name in extra:
+                out[extra[name][0]] = extra[name][1]
+            out[name] = rep
+        return out
 
     def _all_labels(self) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """Positions and classes of every readable label, validation first, and which of them are
@@ -802,11 +822,21 @@ class ActiveLearner:
         return [self.pool.ids[i] for i in picked]
 
     def _labeled_mask(self) -> np.ndarray:
-        mask = np.zeros(len(self.pool), dtype=bool)
-        for item in self.store.labels(split="train"):
-            if item in self._pos:
-                mask[self._pos[item]] = True
-        return mask
+        """``[N]`` bool: which pool items have a training label."""
+        return self._training_labels() >= 0
+
+    def _label_fields(self) -> Dict[str, np.ndarray]:
+        """``labeled_N`` and ``labels_N`` of a :class:`PoolEstimate`."""
+        given = self._training_labels()
+        return dict(labeled_N=given >= 0, labels_N=given)
+
+    def _training_labels(self) -> np.ndarray:
+        """``[N]`` int: the class index of each pool item's training label, ``-1`` for none."""
+        out = np.full(len(self.pool), -1, dtype=np.int64)
+        for item, label in self.store.labels(split="train").items():
+            if item in self._pos and label in self._class_index:
+                out[self._pos[item]] = self._class_index[label]
+        return out
 
     def _representation_estimate(self) -> PoolEstimate:
         """Before any cycle: the features of the representation the labels so far choose (the
@@ -814,7 +844,7 @@ class ActiveLearner:
         _, rep = self._chosen(lambda step, fraction: None)
         n, c = len(self.pool), len(self.classes)
         return PoolEstimate(probs_N_C=np.full((n, c), 1.0 / c), features_N_D=rep.features_N_D.numpy(),
-                            labeled_N=self._labeled_mask())
+                            **self._label_fields())
 
     def prepare(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
         """Run the pass over the pool now, on this thread, instead of inside the first cycle:
@@ -1066,7 +1096,7 @@ class ActiveLearner:
             probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel,
                                                      class_weights)
             estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
-                                    alpha_N_C=alpha, labeled_N=self._labeled_mask())
+                                    alpha_N_C=alpha, **self._label_fields())
             if not np.all(np.isfinite(estimate.probs_N_C)):
                 raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
             uncertainty = normalized_entropy(estimate.probs_N_C)
@@ -1141,6 +1171,8 @@ class ActiveLearner:
                 self._used_representation = name
                 if name.endswith("+refined"):
                     self._used_representation += f" on {self._slow.latest()[1]} labels"
+                elif name.endswith("+adapted"):
+                    self._used_representation += f" on {self._adapt.latest()[1]} labels"
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -1243,9 +1275,18 @@ class ActiveLearner:
         """Run (inline) or start (background) the slow cycle when it is due, and only while the labels
         prefer the trunk it fine-tunes (the one learned here): refining a trunk the labels do not
         use would spend the CPU for nothing."""
+        chosen = self._choice.name.split("+")[0] if self._choice is not None else None
+        if (self._adapt is not None and previous is not None and chosen == "pretrained"
+                and self._adapt.due(len(pos_l)) and not self._adapt.running):
+            # the labels alone (pseudo-labels did not help the adapter on the emoji development split)
+            kw = dict(n_labels=len(pos_l), n_pseudo=0, seed=_seed_for(self.seed, 29, len(pos_l)))
+            if self._adapt.where == "inline":
+                self._adapt.run(pos_l, y_l, progress=prog, cancel=cancel, **kw)
+            else:
+                self._adapt.start(pos_l, y_l, progress=weak_progress(self._notify), num_threads=self.num_threads, **kw)
         if self._slow is None or previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
             return
-        if self._choice is not None and self._choice.name.split("+")[0] != self._representation.name:
+        if chosen is not None and chosen != self._representation.name:
             return
         args, kw = self._slow_args(pos_l, y_l, previous)
         if self._slow.where == "inline":
@@ -1286,8 +1327,8 @@ class ActiveLearner:
         if value is not None and int(value) < 1:
             raise ValueError(f"refine_every must be a positive number of labels or None, got {value}")
         self._refine_every = None if value is None else int(value)
-        if self._slow is not None:
-            self._slow.every = self._refine_every
+        for cycle in self._slow_cycles():
+            cycle.every = self._refine_every
 
     @property
     def slow_cycle(self) -> str:
@@ -1299,18 +1340,23 @@ class ActiveLearner:
         if value not in WHERE:
             raise ValueError(f"slow_cycle must be 'background' or 'inline', got {value!r}")
         self._slow_cycle_where = value
-        if self._slow is not None:
-            self._slow.where = value
+        for cycle in self._slow_cycles():
+            cycle.where = value
+
+    def _slow_cycles(self) -> List[SlowCycle]:
+        """The slow cycles this learner has: the trunk's fine-tuning and the pretrained features' adapter."""
+        return [c for c in (getattr(self, "_slow", None), getattr(self, "_adapt", None)) if c is not None]
 
     @property
     def refining(self) -> bool:
-        """Whether a background slow cycle is running."""
-        return self._slow is not None and self._slow.running
+        """Whether a background slow cycle (fine-tuning or adapting) is running."""
+        return any(c.running for c in self._slow_cycles())
 
     @property
     def refine_status(self) -> str:
-        """One line: what the slow cycle did last (or why it failed)."""
-        return "no slow cycle in this mode" if self._slow is None else self._slow.status
+        """One line: what the slow cycle(s) did last (or why one failed)."""
+        cycles = self._slow_cycles()
+        return "no slow cycle in this mode" if not cycles else "; ".join(c.status for c in cycles)
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -1574,10 +1620,7 @@ class ActiveLearner:
         trunk.load_state_dict(trunk_state)
         head = self.estimator.build_head(cfg["num_features"], len(self.classes))
         head.load_state_dict(head_state)
-        norm = None
-        if norm_state:
-            norm = Standardize(cfg["num_features"])
-            norm.load_state_dict(norm_state)
+        norm = norm_from_state(norm_state) if norm_state else None
         classifier = Classifier(trunk, head, norm).eval()
         if cfg["image_size"] == self.image_size:
             features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
@@ -1593,7 +1636,7 @@ class ActiveLearner:
         estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
                                 None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
                                 features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
-                                labeled_N=self._labeled_mask())
+                                **self._label_fields())
         unc = normalized_entropy(estimate.probs_N_C)
         scores = self.strategy.score(estimate)
         with self._lock:
@@ -1633,8 +1676,8 @@ class ActiveLearner:
         self.cancel()
         if self._candidates is not None and self._candidates.cancel():
             self._candidates.wait(30)
-        if self._slow is not None:
-            self._slow.cancel(wait=30)
+        for cycle in self._slow_cycles():
+            cycle.cancel(wait=30)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

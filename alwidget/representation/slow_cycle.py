@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from .._threads import torch_threads
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
+from .adapt import AdaptConfig, adapt_representation
 from .builder import PoolRepresentation, Representation
 from .refine import RefineConfig, refine_representation
 
-__all__ = ["SlowCycle", "WHERE"]
+__all__ = ["SlowCycle", "WHERE", "KINDS"]
+
+KINDS = ("finetune", "adapt")
+"""What a slow cycle does: fine-tune the trunk learned here and re-embed the pool
+(:func:`~alwidget.representation.refine.refine_representation`), or adapt a frozen pretrained
+trunk's features with a residual block (:func:`~alwidget.representation.adapt.adapt_representation`)."""
 
 WHERE = ("background", "inline")
 """Where a due slow cycle runs."""
@@ -34,22 +40,28 @@ class SlowCycle:
     Parameters
     ----------
     base : PoolRepresentation
-        The pool's self-supervised representation; every slow cycle starts from its trunk.
+        The representation every slow cycle starts from: the pool's self-supervised one
+        (``kind="finetune"``) or the pretrained one (``kind="adapt"``).
     tensors : PoolTensors
         The pool's model inputs.
     n_classes : int
         ``C``.
-    config : RefineConfig
+    config : RefineConfig or AdaptConfig
+        As ``kind`` needs.
     every : int, optional
         Due after this many new training labels since the last one; ``None``: only on demand.
     where : {"background", "inline"}
     num_threads : int, optional
         torch threads of a background run.
+    kind : {"finetune", "adapt"}
+        See :data:`KINDS`.
     """
 
-    def __init__(self, base: PoolRepresentation, tensors: PoolTensors, n_classes: int, config: RefineConfig, *,
-                 every: Optional[int], where: str = "background", num_threads: Optional[int] = None,
-                 engine=None) -> None:
+    def __init__(self, base: PoolRepresentation, tensors: PoolTensors, n_classes: int,
+                 config: Union[RefineConfig, AdaptConfig], *, every: Optional[int], where: str = "background",
+                 num_threads: Optional[int] = None, engine=None, kind: str = "finetune") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"a slow cycle's kind must be one of {KINDS}, got {kind!r}")
         if where not in WHERE:
             raise ValueError(f"slow_cycle must be 'background' or 'inline', got {where!r}")
         if every is not None and int(every) < 1:
@@ -58,6 +70,7 @@ class SlowCycle:
         self.tensors = tensors
         self.n_classes = int(n_classes)
         self.config = config
+        self.kind = kind
         self.every = None if every is None else int(every)
         self.where = where
         self.num_threads = num_threads
@@ -67,7 +80,7 @@ class SlowCycle:
         self._token = CancelToken()
         self._result: Optional[Representation] = None
         self._labels = 0
-        self.status = "slow cycle not run yet"
+        self.status = "pretrained features not adapted yet" if kind == "adapt" else "slow cycle not run yet"
         """One line: what the slow cycle did last (or why it failed)."""
 
     @property
@@ -97,13 +110,18 @@ class SlowCycle:
         ``n_pseudo`` pseudo-labels (for the status line)."""
         base = self.base.result()
         t0 = time.perf_counter()
-        refined = refine_representation(base, self.tensors, positions_L, y_L, self.n_classes, self.config,
-                                        seed=seed, progress=progress, cancel=cancel, engine=self.engine)
+        if self.kind == "adapt":
+            refined = adapt_representation(base, positions_L, y_L, self.n_classes, self.config, seed=seed,
+                                           progress=progress, cancel=cancel)
+        else:
+            refined = refine_representation(base, self.tensors, positions_L, y_L, self.n_classes, self.config,
+                                            seed=seed, progress=progress, cancel=cancel, engine=self.engine)
         with self._lock:
             if n_labels < self._labels:  # a run on more labels ended meanwhile: it stays in use
                 return refined
             self._result, self._labels = refined, int(n_labels)
-        self.status = (f"slow cycle done on {n_labels} labels + {n_pseudo} pseudo-labels "
+        what = "adapted the pretrained features" if self.kind == "adapt" else "slow cycle done"
+        self.status = (f"{what} on {n_labels} labels + {n_pseudo} pseudo-labels "
                        f"in {time.perf_counter() - t0:.0f} s")
         return refined
 
@@ -137,7 +155,8 @@ class SlowCycle:
                     self.status = (f"slow cycle failed ({type(exc).__name__}: {exc}); the previous "
                                    "representation stays in use")
 
-            self.status = f"slow cycle running on {n_labels} labels"
+            self.status = (f"adapting the pretrained features on {n_labels} labels" if self.kind == "adapt"
+                           else f"slow cycle running on {n_labels} labels")
             self._thread = threading.Thread(target=work, name="alwidget-refine", daemon=True)
             self._thread.start()
             return True

@@ -33,6 +33,10 @@ class PoolEstimate:
     labeled_N : ndarray of bool, shape (N,), optional
         ``True`` for items with a training label (for coverage-based and budget-aware
         strategies); ``None`` when unknown.
+    labels_N : ndarray of int, shape (N,), optional
+        The class index of each item's training label, ``-1`` for items without one (what
+        coverage rules count: the model may predict a labelled item of a rare class as another
+        class); ``None`` when unknown.
     """
 
     probs_N_C: np.ndarray
@@ -40,6 +44,7 @@ class PoolEstimate:
     features_N_D: Optional[np.ndarray] = None
     alpha_N_C: Optional[np.ndarray] = None
     labeled_N: Optional[np.ndarray] = None
+    labels_N: Optional[np.ndarray] = None
 
     @property
     def n_items(self) -> int:

@@ -70,9 +70,11 @@ class BudgetAwareStrategy(Strategy):
         if n < need:
             return True, (f"{n} training labels < {need} ({self.switch_per_class} per class): the model's "
                           "uncertainty is not yet trustworthy, so typical points of uncovered clusters")
-        # the model's belief about the labelled items' classes is not available here; count
-        # the argmax of the (one-hot-like) predictions of labelled items as their class
-        per_class = np.bincount(estimate.probs_N_C[labeled].argmax(1), minlength=n_classes)
+        if estimate.labels_N is not None:  # the labels themselves
+            given = np.asarray(estimate.labels_N, dtype=np.int64)[labeled]
+            per_class = np.bincount(given[given >= 0], minlength=n_classes)
+        else:  # no labels given: the model's (one-hot-like) predictions of the labelled items
+            per_class = np.bincount(estimate.probs_N_C[labeled].argmax(1), minlength=n_classes)
         if per_class.min() < self.min_per_class:
             missing = int(np.sum(per_class < self.min_per_class))
             return True, f"{missing} class(es) have fewer than {self.min_per_class} label(s): keep covering"

@@ -66,11 +66,13 @@ class DropoutMLPHead(nn.Module):
         shape_h = (t, 1, self.hidden) if consistent_masks else (t, n, self.hidden)
         m_h = (torch.rand(shape_h, generator=generator) < keep).float() / max(keep, 1e-12)
         if consistent_masks:
-            # fold each input mask into fc1's weights: T small weight matrices, no [T, N, D] tensor
+            # fold each sample's masks into the weights: T small weight matrices, no [T, N, D] tensor,
+            # and the biases added inside the batched products (no extra [T, N, H] pass)
             w1_T_D_H = m_in.transpose(1, 2) * self.fc1.weight.T.unsqueeze(0)
-            z = torch.relu(torch.matmul(h_N_D.unsqueeze(0), w1_T_D_H) + self.fc1.bias)
-        else:
-            z = torch.relu((h_N_D.unsqueeze(0) * m_in) @ self.fc1.weight.T + self.fc1.bias)
+            w2_T_H_C = m_h.transpose(1, 2) * self.fc2.weight.T.unsqueeze(0)
+            z = torch.baddbmm(self.fc1.bias, h_N_D.unsqueeze(0).expand(t, n, d), w1_T_D_H).relu_()
+            return torch.baddbmm(self.fc2.bias, z, w2_T_H_C)
+        z = torch.relu((h_N_D.unsqueeze(0) * m_in) @ self.fc1.weight.T + self.fc1.bias)
         return (z * m_h) @ self.fc2.weight.T + self.fc2.bias
 
 

@@ -17,6 +17,7 @@ import torch
 
 from alwidget.model import backbone as backbone_mod
 from alwidget.model.backbone import HUB_PROBE_TIMEOUT_S, PRETRAINED_BACKBONE, create_backbone, resolve_auto
+from alwidget.model.features import PROJECTED_FEATURES, StandardizeProject
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -121,7 +122,8 @@ def test_weights_file_missing_corrupt_or_for_another_model(tmp_path, lite0_file)
         create_backbone(PRETRAINED_BACKBONE, in_chans=3, pretrained=True, weights=other)
 
 
-def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(digits_pool, lite0_file, learners):
+def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(digits_pool, lite0_file, learners,
+                                                                                 tmp_path):
     """``backbone="auto"`` with the file: the pretrained candidate's features (1,280-d, 224 px,
     streamed), a cycle on them, and images outside the pool embedded the same way."""
     pool, test = digits_pool.subset(digits_pool.ids[:80]), digits_pool.subset(digits_pool.ids[80:100])
@@ -134,7 +136,15 @@ def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(d
     learner.teach(ids, [pool.truth[i] for i in ids])
     report = learner.retrain()
     assert report.ok and report.representation == "pretrained"
-    assert learner.representations.ready()["pretrained"].features_N_D.shape == (80, 1280)
+    rep = learner.representations.ready()["pretrained"]
+    # the 1,280 features, projected on their leading principal directions for the fast cycle
+    assert rep.raw_N_D.shape == (80, 1280) and rep.features_N_D.shape == (80, PROJECTED_FEATURES)
+    assert isinstance(rep.norm, StandardizeProject)
     assert member.tensors.on_disk is False and len(member.tensors.failed) == 0
     probs = learner.predict_pool(test)
     assert probs.shape == (20, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    # the checkpoint keeps the projection: a loaded model predicts what the saved one did
+    weights_path, _ = learner.save_model(tmp_path / "model.pt")
+    before = learner.predict_pool(test)
+    learner.load_model(weights_path)
+    np.testing.assert_allclose(learner.predict_pool(test), before, atol=1e-5)

@@ -78,6 +78,25 @@ def test_budget_aware_switches_when_the_classes_are_covered():
     assert rule == "typiclust" and "1 class(es)" in why
 
 
+def test_budget_aware_counts_the_labels_not_the_models_guesses():
+    """Labelled items of a rare class that the model predicts as the common one still cover it."""
+    x = _blobs()
+    probs = np.full((90, 3), 0.1)
+    probs[:, 0] = 0.8  # the model predicts class 0 everywhere, labelled items included
+    labeled = np.zeros(90, bool)
+    labeled[[0, 1, 2, 3, 30, 31, 32, 60, 61, 62]] = True
+    labels = np.full(90, -1)
+    labels[labeled] = np.arange(90)[labeled] // 30
+    strategy = create_strategy("budget_aware")
+    guessed = strategy.rule(PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled))
+    assert guessed[0] == "typiclust" and "2 class(es)" in guessed[1]
+    rule, why = strategy.rule(PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled, labels_N=labels))
+    assert rule == "badge" and "every class covered" in why
+    labels[60:63] = 1  # no label of class 2: keep covering
+    labels_only = PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=labeled, labels_N=labels)
+    assert strategy.rule(labels_only)[0] == "typiclust"
+
+
 def test_parameters_are_validated():
     with pytest.raises(ValueError, match="switch_per_class"):
         create_strategy("budget_aware", switch_per_class=0)
