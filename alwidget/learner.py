@@ -35,8 +35,7 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine
-from .model.features import (PROJECTED_FEATURES, DiskFeatures, FeatureCache, compute_features,
-                             norm_from_state, weights_digest)
+from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -125,13 +124,6 @@ def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any
 
     tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
     return embed_pool(trunk, tensors, stream=True)[0]
-
-
-def _projection(method: str, width: int) -> Optional[int]:
-    """The width a frozen trunk's features are projected to for the fast cycle when they are wider
-    than :data:`~alwidget.model.features.PROJECT_ABOVE` (``None``: kept; a module's declared width
-    may differ from what it gives, so the representation checks the features themselves)."""
-    return PROJECTED_FEATURES if method == "frozen" else None
 
 
 def _seed_for(*parts: int) -> int:
@@ -469,14 +461,12 @@ class ActiveLearner:
             own = "frozen" if representation == "frozen" or (representation == "auto" and self._pretrained) \
                 else "contrastive"
             config = default_contrastive_config(len(pool), **dict(representation_config or {}))
-            project = _projection(own, info.num_features)
             key = representation_key(pool_fingerprint=fp, backbone=info.name, weights=weights_digest(self._trunk),
                                      image_size=self.image_size, in_chans=info.in_chans, method=own, config=config,
                                      seed=self.seed)
             self._representation = PoolRepresentation(
                 self._tensors, self._trunk, info.num_features, method=own, config=config,
-                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine,
-                project_to=project)
+                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine)
             members[own] = self._representation
         if representation in ("auto", "pca"):
             key = representation_key(pool_fingerprint=fp, backbone=f"pca{PCA_COMPONENTS}", weights="",
@@ -500,13 +490,12 @@ class ActiveLearner:
         size = choose_image_size(native, info.image_size, pretrained=True)
         tensors = PoolTensors(self.pool, size, chans, info.mean, info.std,
                               chunk_rows=max(64, min(self.memory_plan.chunk_rows, 512)))
-        project = _projection("frozen", info.num_features)
         key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,
                                  weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
                                  config=None, seed=self.seed)
         return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
                                   cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
-                                  engine=engine, stream=True, project_to=project)
+                                  engine=engine, stream=True)
 
     @property
     def representations(self) -> Optional[RepresentationSet]:

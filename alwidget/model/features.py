@@ -277,92 +277,14 @@ class Standardize(nn.Module):
         return (h_B_D - self.mean) / self.std
 
 
-PROJECTED_FEATURES = 128
-"""Width the fast cycle learns on when a frozen trunk's features are wider (e.g. EfficientNet's
-1,280): their leading principal directions after standardising. Chosen on the emoji development
-split (seeds 100–101, BENCHMARKS.md "Real images"): a linear probe on 128 such directions is
-as accurate as on all 1,280 standardised features (+0.3 to +1.2 points at 60–200 labels), and a
-10,000-image fast cycle is 3–4× faster."""
-
-PROJECT_ABOVE = 512
-"""Only features wider than this are projected (to :data:`PROJECTED_FEATURES`): narrower ones cost
-the fast cycle little, and on digits' 192 pixel values (a frozen "trunk") projecting them to 128
-cost the graph's pseudo-labels 8 points (``tests/test_learner_semi.py``)."""
-
-
-class StandardizeProject(Standardize):
-    """Standardise, then project on the leading principal directions: ``[B, D] -> [B, P]``.
-
-    ``((h - mean) / std) @ components_P_D.T / scale``. The components are those of the
-    standardised features; ``scale`` is one number (the root mean variance of the ``P``
-    projections), so the projections keep their relative variances: whitening them would give
-    the weak directions as much weight as the strong ones (on the emoji development split a
-    linear probe lost 5–9 points that way).
-
-    Parameters
-    ----------
-    dim : int
-        ``D``, the trunk's width.
-    n_components : int
-        ``P`` (at most ``D``).
-    """
-
-    def __init__(self, dim: int, n_components: int) -> None:
-        super().__init__(dim)
-        if not 0 < int(n_components) <= int(dim):
-            raise ValueError(f"n_components must be in [1, {dim}], got {n_components}")
-        self.register_buffer("components_P_D", torch.zeros(int(n_components), int(dim)))
-        self.register_buffer("scale", torch.ones(()))
-
-    @property
-    def out_features(self) -> int:
-        """``P``."""
-        return int(self.components_P_D.shape[0])
-
-    @classmethod
-    def fit(cls, features_N_D: torch.Tensor, n_components: int = PROJECTED_FEATURES, eps: float = 1e-6,
-            seed: int = 0, max_rows: int = 20_000) -> "StandardizeProject":
-        """Statistics and components of ``features_N_D`` (a seeded sample of at most ``max_rows``
-        rows fits the components, by scikit-learn's randomized PCA). ``n_components`` is capped at
-        the number of rows and of dimensions; directions beyond it are zero."""
-        from sklearn.decomposition import PCA
-
-        dim = int(features_N_D.shape[1])
-        out = cls(dim, min(int(n_components), dim))
-        if len(features_N_D) == 0:
-            return out
-        base = Standardize.fit(features_N_D, eps)
-        out.mean.copy_(base.mean)
-        out.std.copy_(base.std)
-        rng = np.random.default_rng(int(seed))
-        rows = np.sort(rng.choice(len(features_N_D), size=min(len(features_N_D), int(max_rows)), replace=False))
-        with torch.no_grad():
-            x = base(features_N_D[torch.as_tensor(rows)]).numpy().astype(np.float32)
-        k = int(min(out.out_features, x.shape[0] - 1 if x.shape[0] > 1 else 1, dim))
-        pca = PCA(n_components=k, svd_solver="randomized" if k < min(x.shape) else "full",
-                  random_state=int(rng.integers(2 ** 31))).fit(x)
-        with torch.no_grad():
-            out.components_P_D[:k] = torch.from_numpy(pca.components_.astype(np.float32))
-            var = float(np.sum(pca.explained_variance_)) / out.out_features
-            out.scale.fill_(max(np.sqrt(var), eps))
-        return out
-
-    def forward(self, h_B_D: torch.Tensor) -> torch.Tensor:
-        return (super().forward(h_B_D) @ self.components_P_D.T) / self.scale
-
-
 def norm_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
-    """The :class:`Standardize` (or :class:`StandardizeProject`, or the slow cycle's
+    """The :class:`Standardize` (or the slow cycle's
     :class:`~alwidget.representation.adapt.AdaptedNorm`) a saved ``state_dict`` came from."""
     if any(k.startswith("adapter.") for k in state):
         from ..representation.adapt import AdaptedNorm
 
-        return AdaptedNorm.from_state(state)  # type: ignore[return-value]
-    if "components_P_D" in state:
-        p, d = state["components_P_D"].shape
-        norm: Standardize = StandardizeProject(int(d), int(p))
-    else:
-        norm = Standardize(int(state["mean"].shape[0]))
+        return AdaptedNorm.from_state(state)
+    norm = Standardize(int(state["mean"].shape[0]))
     norm.load_state_dict(state)
     return norm
 

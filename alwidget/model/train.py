@@ -143,7 +143,7 @@ def fit(
     if n == 0:
         raise ValueError("no labelled training items; label some items before training")
     params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     bs = min(config.batch_size, n)
     steps_per_epoch = max(1, math.ceil(n / bs))
     total_steps = max(1, min(config.max_steps, config.max_epochs * steps_per_epoch))
@@ -175,9 +175,10 @@ def fit(
             idx = order[start:start + bs]
             out = forward(idx.numpy(), True)
             loss = loss_fn(out, y_t[idx], step / total_steps)
-            if not torch.isfinite(loss):
+            value = float(loss.detach())
+            if not math.isfinite(value):
                 raise TrainingDiverged(
-                    f"the training loss became {loss.item()} at step {step}; lower the learning rate "
+                    f"the training loss became {value} at step {step}; lower the learning rate "
                     "or check the images for extreme values"
                 )
             opt.zero_grad(set_to_none=True)
@@ -185,7 +186,7 @@ def fit(
             opt.step()
             sched.step()
             step += 1
-            epoch_loss += float(loss.detach()) * len(idx)
+            epoch_loss += value * len(idx)
             seen += len(idx)
             if step % 8 == 0:
                 check(cancel)

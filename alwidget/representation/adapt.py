@@ -3,14 +3,14 @@
 Fine-tuning a pretrained network at its own input size is out of reach here: one pass of
 EfficientNet-Lite0 at 224 px embeds about 24 images a second on one core, so every re-embedding
 of a 10,000-image pool would cost 7 minutes. The trunk therefore stays frozen, and what adapts
-is what sits on its features: the standardisation and projection
-(:class:`~alwidget.model.features.StandardizeProject`) are kept, and a residual block
+is what sits on its features: their standardisation
+(:class:`~alwidget.model.features.Standardize`) is kept, and a residual block
 
 ``z -> z + W2 · GELU(W1 · dropout(z))``   (``W2`` starts at zero: the block starts as the identity)
 
 is trained with a linear classifier on the labels plus the fast cycle's confident pseudo-labels
 (cross-entropy, class-balanced batches, input dropout as the augmentation), a few hundred steps
-on cached features: about a second. The adapted features ``[N, P]`` become one more candidate
+on cached features: a few seconds. The adapted features ``[N, D]`` become one more candidate
 representation (``"pretrained+adapted"``); the labels keep it only when the cross-validated
 accuracy on the validation labels (never trained on here) says it helps
 (:func:`~alwidget.semi.choice.choose_representation`).
@@ -69,12 +69,12 @@ class AdaptConfig:
 
 
 class ResidualAdapter(nn.Module):
-    """``z + W2 · GELU(W1 · dropout(z))``: ``[B, P] -> [B, P]``, the identity at initialisation.
+    """``z + W2 · GELU(W1 · dropout(z))``: ``[B, D] -> [B, D]``, the identity at initialisation.
 
     Parameters
     ----------
     dim : int
-        ``P``.
+        ``D``.
     hidden : int
     dropout : float
         On the block's input, in training mode only.
@@ -91,21 +91,27 @@ class ResidualAdapter(nn.Module):
         nn.init.zeros_(self.fc2.weight)
         nn.init.zeros_(self.fc2.bias)
 
-    def forward(self, z_B_P: torch.Tensor) -> torch.Tensor:
-        h = F.gelu(self.fc1(F.dropout(z_B_P, self.dropout, self.training)))
-        return z_B_P + self.fc2(h)
+        self.noise: Optional[torch.Generator] = None
+        """Draws the training dropout masks when set (never torch's global generator, which the
+        cycle thread seeds and draws from meanwhile); ``None``: the global one."""
+
+    def forward(self, z_B_D: torch.Tensor) -> torch.Tensor:
+        x = z_B_D
+        if self.training and self.dropout > 0:
+            keep = 1.0 - self.dropout
+            x = x * (torch.rand(x.shape, generator=self.noise) < keep).to(x.dtype) / keep
+        return z_B_D + self.fc2(F.gelu(self.fc1(x)))
 
 
 class AdaptedNorm(nn.Module):
-    """``adapter(base(h))``: the representation's own normalisation (and projection), then the
+    """``adapter(base(h))``: the representation's own standardisation, then the
     adapter. What a :class:`~alwidget.representation.builder.Representation` calls ``norm``, so
     new images and checkpoints go through the same steps.
 
     Parameters
     ----------
     base : Standardize
-        The pretrained representation's standardisation (a
-        :class:`~alwidget.model.features.StandardizeProject` for wide features).
+        The pretrained representation's standardisation.
     adapter : ResidualAdapter
     """
 
@@ -116,7 +122,7 @@ class AdaptedNorm(nn.Module):
 
     @property
     def out_features(self) -> int:
-        """The width of the adapted features ``P``."""
+        """The width of the adapted features ``D``."""
         return int(self.adapter.fc2.out_features)
 
     @classmethod
@@ -158,7 +164,7 @@ def adapt_representation(base: Representation, positions_L: np.ndarray, y_L: np.
     -------
     Representation
         Same trunk and raw features; ``norm`` is an :class:`AdaptedNorm`, ``features_N_D`` the
-        adapted features ``[N, P]``; ``seconds`` is the wall time.
+        adapted features ``[N, D]``; ``seconds`` is the wall time.
     """
     t0 = time.perf_counter()
     positions_L = np.asarray(positions_L, dtype=np.int64)
@@ -168,6 +174,7 @@ def adapt_representation(base: Representation, positions_L: np.ndarray, y_L: np.
     feats = base.features_N_D
     init = torch.Generator().manual_seed(int(seed))
     adapter = ResidualAdapter(feats.shape[1], config.hidden, config.dropout, init)
+    adapter.noise = torch.Generator().manual_seed(int(seed) + 2)
     head = seeded_linear(feats.shape[1], int(n_classes), init)
     module = nn.ModuleDict({"adapter": adapter, "head": head})
     x_L = feats[torch.as_tensor(positions_L)]
@@ -181,6 +188,7 @@ def adapt_representation(base: Representation, positions_L: np.ndarray, y_L: np.
         generator=torch.Generator().manual_seed(int(seed) + 1),
         progress=(lambda step, f: progress("adapt", f)) if progress else None, cancel=cancel)
     adapter.eval()
+    adapter.noise = None
     for p in adapter.parameters():
         p.requires_grad_(False)
     norm = AdaptedNorm(base.norm, adapter).eval()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model.features import PROJECT_ABOVE, Standardize, StandardizeProject, compute_features, norm_from_state
+from ..model.features import Standardize, compute_features, norm_from_state
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .cache import RepresentationCache
@@ -62,12 +62,12 @@ class Representation:
         The (self-supervised or pretrained) trunk, eval mode, frozen.
     raw_N_D : torch.Tensor
         The trunk's features of every pool item (rows of zeros for unreadable images).
-    norm : Standardize
-        Maps raw features to standardised ones (per-dimension zero mean, unit variance); a
-        :class:`~alwidget.model.features.StandardizeProject` also projects wide features
-        ``[N, D]`` on their ``P`` leading principal directions.
+    norm : nn.Module
+        Maps raw features to standardised ones (per-dimension zero mean, unit variance): a
+        :class:`~alwidget.model.features.Standardize`, or for the slow cycle's adapted pretrained
+        features an :class:`~alwidget.representation.adapt.AdaptedNorm` (standardise, then adapt).
     features_N_D : torch.Tensor
-        ``norm(raw_N_D)`` ``[N, P]`` (``P = D`` unless projected): what heads are trained on.
+        ``norm(raw_N_D)``: what heads are trained on.
     seconds : float
         Wall time spent building it in this session (0 when loaded from the cache).
     from_cache : bool
@@ -75,31 +75,26 @@ class Representation:
 
     trunk: nn.Module
     raw_N_D: torch.Tensor
-    norm: Standardize
+    norm: nn.Module
     features_N_D: torch.Tensor
     seconds: float = 0.0
     from_cache: bool = False
 
     def graph_features(self) -> np.ndarray:
         """L2-normalised raw features ``[N, D]`` (float32): the space the kNN graph is built in
-        (contrastive training makes cosine similarity the meaningful one). Projected features
-        ``[N, P]`` when the representation is projected or adapted (on the emoji development split
-        the graph of the projected features was 1–9 points more accurate than that of the raw
-        1,280 pretrained features)."""
-        # a projected (or adapted) representation: its features; otherwise the trunk's own dimensions
-        projected = getattr(self.norm, "out_features", None) is not None
-        x = (self.features_N_D if projected else self.raw_N_D).numpy().astype(np.float32)
+        (contrastive training makes cosine similarity the meaningful one). For adapted features
+        (an ``norm`` with ``out_features``, which the trunk's raw features share with the frozen
+        representation) the adapted ones."""
+        adapted = getattr(self.norm, "out_features", None) is not None
+        x = (self.features_N_D if adapted else self.raw_N_D).numpy().astype(np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None, step: str = "embed", engine=None, stream: bool = False,
-               project_to: Optional[int] = None, seed: int = 0):
+               cancel: Optional[CancelToken] = None, step: str = "embed", engine=None, stream: bool = False):
     """``(raw_N_D, norm, features_N_D)``: the trunk's features of every pool item, the
     standardisation fitted on the readable ones, and the standardised features (rows of zeros for
-    unreadable images). ``project_to=P`` with ``P < D``: ``norm`` also projects on the ``P``
-    leading principal directions (:class:`~alwidget.model.features.StandardizeProject`, fitted
-    with ``seed``), so ``features_N_D`` is ``[N, P]``. ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
+    unreadable images). ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
     e.g. Ray) computes the features in chunks of ``tensors.chunk_rows`` on its workers.
     ``stream=True`` reads each chunk from the pool, embeds it and drops the images (nothing is
     kept in ``tensors``): for a trunk whose input size is too large to cache the pool at."""
@@ -111,11 +106,7 @@ def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[Pro
         raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
     failed = sorted(tensors.failed)
     ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
-    fit_rows = raw[torch.as_tensor(ok)] if len(ok) else raw
-    if project_to is not None and int(project_to) < raw.shape[1]:
-        norm: Standardize = StandardizeProject.fit(fit_rows, int(project_to), seed=seed)
-    else:
-        norm = Standardize.fit(fit_rows)
+    norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
     with torch.no_grad():
         feats = norm(raw)
         if failed:
@@ -184,16 +175,12 @@ class PoolRepresentation:
         What reports call it (``"pretrained"``, ``"contrastive"``, ``"pca"``; default ``method``).
     stream : bool
         Embed the pool chunk by chunk without caching the resized images (see :func:`embed_pool`).
-    project_to : int, optional
-        Features wider than :data:`~alwidget.model.features.PROJECT_ABOVE` are projected on their
-        ``project_to`` leading principal directions for the fast cycle (see :func:`embed_pool`);
-        ``num_features`` stays the trunk's own width.
     """
 
     def __init__(self, tensors: PoolTensors, trunk: nn.Module, num_features: int, *, method: str,
                  cache: RepresentationCache, seed: int, config: Optional[ContrastiveConfig] = None,
                  num_threads: Optional[int] = None, engine=None, name: Optional[str] = None,
-                 stream: bool = False, project_to: Optional[int] = None) -> None:
+                 stream: bool = False) -> None:
         if method not in METHODS:
             raise ValueError(f"representation method must be one of {METHODS}, got {method!r}")
         self.tensors = tensors
@@ -202,7 +189,6 @@ class PoolRepresentation:
         self.method = method
         self.name = name or method
         self.stream = bool(stream)
-        self.project_to = None if project_to is None else int(project_to)
         self.config = config or default_contrastive_config(len(tensors.pool))
         self.cache = cache
         self.seed = int(seed)
@@ -340,7 +326,6 @@ class PoolRepresentation:
             self.tensors.failed.update({int(k): v for k, v in saved.get("failed", {}).items()})
             with torch.no_grad():
                 feats = norm(saved["raw"])
-            norm, feats = self._projected(saved["raw"], norm, feats)
             report(progress, "embed", 1.0)
             return Representation(trunk.eval(), saved["raw"], norm, feats, 0.0, True)
         t0 = time.perf_counter()
@@ -357,23 +342,7 @@ class PoolRepresentation:
                                        engine=self.engine, stream=self.stream)
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
-        norm, feats = self._projected(raw, norm, feats)
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)
-
-    def _projected(self, raw: torch.Tensor, norm: Standardize, feats: torch.Tensor):
-        """``(norm, features)``, projected on ``project_to`` principal directions when asked (fitted
-        on the readable rows each time the representation is built or loaded: about a second, and
-        the cache keeps only what the expensive pass made)."""
-        if self.project_to is None or raw.shape[1] <= PROJECT_ABOVE:  # narrow features are kept as they are
-            return norm, feats
-        ok = np.setdiff1d(np.arange(len(raw)), np.asarray(sorted(self.tensors.failed), dtype=np.int64))
-        proj = StandardizeProject.fit(raw[torch.as_tensor(ok)] if len(ok) else raw, self.project_to,
-                                      seed=int(np.random.SeedSequence([self.seed, 13]).generate_state(1)[0]))
-        with torch.no_grad():
-            out = proj(raw)
-            if len(ok) < len(raw):
-                out[torch.as_tensor(np.setdiff1d(np.arange(len(raw)), ok))] = 0.0
-        return proj, out
 
     def _train(self, trunk: nn.Module, progress, cancel) -> nn.Module:
         tensors = self.tensors

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.features import StandardizeProject
 from ..model.init import seeded_linear
 from ..model.preprocess import PoolTensors
 from ..model.train import TrainConfig, fit
@@ -126,7 +125,6 @@ def refine_representation(
     for p in trunk.parameters():
         p.requires_grad_(False)
     trunk.eval()
-    project = base.norm.out_features if isinstance(base.norm, StandardizeProject) else None  # as the base was
     raw, norm, feats = embed_pool(trunk, tensors, progress=progress, cancel=cancel, step="features",
-                                   engine=engine, project_to=project, seed=int(seed) + 2)
+                                   engine=engine)
     return Representation(trunk, raw, norm, feats, time.perf_counter() - t0, False)

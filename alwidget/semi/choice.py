@@ -35,14 +35,10 @@ MIN_LABELS_TO_JUDGE = 10
 
 def linear_probe(features_L_D: np.ndarray, y_L: np.ndarray, test_T_D: np.ndarray, n_classes: int) -> np.ndarray:
     """Class probabilities ``[T, C]`` of a multinomial logistic regression (scikit-learn, L2,
-    ``C=1``) fitted on the labelled items' features as they are (classes absent from ``y_L`` get
-    probability 0). A single class predicts that class.
-
-    The features are a representation's own (standardised over the pool, or projected on their
-    principal directions with one common scale): standardising them again on the few labelled
-    items would whiten a projection's weak directions, which cost the pretrained features 4–9
-    points on the emoji development split and made the labels choose a weaker representation."""
+    ``C=1``) fitted on standardised features of the labelled items (classes absent from ``y_L``
+    get probability 0). A single class predicts that class."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
     y = np.asarray(y_L, dtype=np.int64)
     out = np.zeros((len(test_T_D), n_classes))
@@ -50,8 +46,9 @@ def linear_probe(features_L_D: np.ndarray, y_L: np.ndarray, test_T_D: np.ndarray
     if len(present) < 2:
         out[:, present[0]] = 1.0
         return out
-    clf = LogisticRegression(max_iter=500).fit(features_L_D, y)
-    out[:, clf.classes_] = clf.predict_proba(test_T_D)
+    scaler = StandardScaler().fit(features_L_D)
+    clf = LogisticRegression(max_iter=500).fit(scaler.transform(features_L_D), y)
+    out[:, clf.classes_] = clf.predict_proba(scaler.transform(test_T_D))
     return out
 
 

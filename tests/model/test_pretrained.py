@@ -17,7 +17,6 @@ import torch
 
 from alwidget.model import backbone as backbone_mod
 from alwidget.model.backbone import HUB_PROBE_TIMEOUT_S, PRETRAINED_BACKBONE, create_backbone, resolve_auto
-from alwidget.model.features import PROJECTED_FEATURES, StandardizeProject
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -128,7 +127,8 @@ def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(d
     streamed), a cycle on them, and images outside the pool embedded the same way."""
     pool, test = digits_pool.subset(digits_pool.ids[:80]), digits_pool.subset(digits_pool.ids[80:100])
     learner = learners(pool, dict(mode="semi", weights=lite0_file, representation="pretrained"),
-                       validation_size=20, validation_from_truth=True, train=dict(max_steps=20), mc_samples=4)
+                       validation_size=20, validation_from_truth=True, train=dict(max_steps=20), mc_samples=4,
+                       refine_every=10, slow_cycle="inline")
     assert learner.backbone_message.startswith("pretrained tf_efficientnet_lite0")
     member = learner.representations.members["pretrained"]
     assert member.tensors.size == 224 and member.stream
@@ -137,14 +137,21 @@ def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(d
     report = learner.retrain()
     assert report.ok and report.representation == "pretrained"
     rep = learner.representations.ready()["pretrained"]
-    # the 1,280 features, projected on their leading principal directions for the fast cycle
-    assert rep.raw_N_D.shape == (80, 1280) and rep.features_N_D.shape == (80, PROJECTED_FEATURES)
-    assert isinstance(rep.norm, StandardizeProject)
+    assert rep.raw_N_D.shape == (80, 1280) and rep.features_N_D.shape == (80, 1280)
     assert member.tensors.on_disk is False and len(member.tensors.failed) == 0
     probs = learner.predict_pool(test)
     assert probs.shape == (20, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
-    # the checkpoint keeps the projection: a loaded model predicts what the saved one did
+    # a loaded model predicts what the saved one did
     weights_path, _ = learner.save_model(tmp_path / "model.pt")
     before = learner.predict_pool(test)
     learner.load_model(weights_path)
     np.testing.assert_allclose(learner.predict_pool(test), before, atol=1e-5)
+    # the slow cycle of a pretrained trunk: its features adapted on the 30 training labels, then
+    # judged by the validation labels beside the frozen ones
+    more = [i for i in pool.ids if i not in learner.validation_ids and i not in ids][:10]
+    learner.teach(more, [pool.truth[i] for i in more])
+    report = learner.retrain()
+    assert "adapted the pretrained features on 30 labels" in learner.refine_status
+    assert {"pretrained+adapted linear", "pretrained linear"} <= set(report.representation_scores)
+    adapted = learner._ready_representations()["pretrained+adapted"]
+    assert adapted.features_N_D.shape == (80, 1280) and adapted.trunk is rep.trunk

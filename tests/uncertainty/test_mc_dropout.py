@@ -176,3 +176,32 @@ def test_build_head_and_config():
     assert isinstance(head, DropoutMLPHead) and head.fc1.out_features == 7 and head.fc2.out_features == 2
     assert est.config() == dict(hidden=7, p_in=0.1, p=0.2, consistent_masks=False)
     assert est.produces == frozenset({"samples"})
+
+
+@pytest.mark.parametrize("consistent", [True, False])
+def test_without_input_dropout_the_first_layer_runs_once(consistent):
+    """``p_in=0``: only hidden masks are drawn ([T, 1, H] or [T, N, H]), and the samples equal the
+    network run explicitly with those masks and all inputs kept."""
+    head = _head(p_in=0.0)
+    x = torch.randn(7, 6)
+    t = 4
+    got = head.sample_logits(x, t, _gen(5), consistent_masks=consistent)
+    g = _gen(5)
+    if consistent:
+        m_h = (torch.rand((t, 1, 5), generator=g) < 0.5).float() / 0.5
+        want = explicit_masked_logits(head, x, torch.ones(t, 6), m_h[:, 0])
+    else:
+        m_h = (torch.rand((t, 7, 5), generator=g) < 0.5).float() / 0.5
+        z = F.relu(head.fc1(x))
+        want = (z.unsqueeze(0) * m_h) @ head.fc2.weight.T + head.fc2.bias
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_default_input_dropout_depends_on_the_width():
+    from alwidget.uncertainty.mc_dropout import INPUT_DROPOUT_UP_TO
+
+    est = MCDropout()
+    assert est.input_dropout(128) == 0.25 and est.input_dropout(INPUT_DROPOUT_UP_TO) == 0.25
+    assert est.input_dropout(1280) == 0.0
+    assert est.build_head(1280, 3).p_in == 0.0 and est.build_head(64, 3).p_in == 0.25
+    assert MCDropout(p_in=0.1).input_dropout(1280) == 0.1  # an explicit value is kept
