@@ -210,7 +210,10 @@ class ActiveLearner:
         ``semi`` mode: the slow cycle (fine-tune the trunk on the labels plus the fast cycle's
         confident pseudo-labels, then re-embed the pool; see
         :mod:`alwidget.representation.refine`) is due after this many new training labels;
-        ``None`` turns it off. Also on demand: :meth:`refine`.
+        ``None`` turns it off. Also on demand: :meth:`refine`. With a pretrained trunk, whose
+        fine-tuning a CPU cannot afford, the slow cycle adapts its features instead (a residual
+        block trained on the labels, :mod:`alwidget.representation.adapt`); the labels keep the
+        adapted features (``"pretrained+adapted"``) only when they judge them better.
     slow_cycle : {"background", "inline"}
         Where a due slow cycle runs: on its own thread while the fast cycles go on with the
         previous representation (the widget never waits), or inside :meth:`retrain` before
@@ -509,7 +512,8 @@ class ActiveLearner:
         return self._choice
 
     def _ready_representations(self, refined: bool = True) -> Dict[str, Representation]:
-        """The candidates built so far (plus the slow cycle's latest refinement as ``"<own>+refined"``)."""
+        """The candidates built so far, plus the slow cycles' latest results: the refined trunk as
+        ``"<own>+refined"`` and the adapted pretrained features as ``"pretrained+adapted"``."""
         ready = self._candidates.ready() if self._candidates is not None else {}
         if not refined:
             return ready
@@ -1261,9 +1265,10 @@ class ActiveLearner:
         return (pos, y), dict(n_labels=len(pos_l), n_pseudo=n_pseudo, seed=_seed_for(self.seed, 13, len(pos_l)))
 
     def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
-        """Run (inline) or start (background) the slow cycle when it is due, and only while the labels
-        prefer the trunk it fine-tunes (the one learned here): refining a trunk the labels do not
-        use would spend the CPU for nothing."""
+        """Run (inline) or start (background) a slow cycle when it is due, and only for the
+        representation the labels prefer: the pretrained features' adapter while they choose the
+        pretrained trunk, the fine-tuning while they choose the trunk learned here (refining a
+        representation the labels do not use would spend the CPU for nothing)."""
         chosen = self._choice.name.split("+")[0] if self._choice is not None else None
         if (self._adapt is not None and previous is not None and chosen == "pretrained"
                 and self._adapt.due(len(pos_l)) and not self._adapt.running):

@@ -4,7 +4,8 @@ Hacohen et al. (2022) measured a "budget phase transition": with few labels, unc
 sampling is worse than random (the model's uncertainty is not yet trustworthy) and picking
 typical, covering points of a good representation is far better; with more labels the order
 flips. This strategy applies ``low`` (TypiClust) until ``switch_per_class × C`` training
-labels exist, **and** every class has at least ``min_per_class`` of them, then ``high``
+labels exist, **and** every class has at least ``min_per_class`` of them (or, whatever the
+coverage, ``max_per_class × C`` labels exist), then ``high``
 (BADGE: uncertain *and* diverse, Ash et al. 2020). :meth:`rule` says which applies and why; the
 learner puts that in the report.
 
@@ -17,7 +18,7 @@ development splits, while BADGE's k-means++ seeding on gradient embeddings beat 
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -41,24 +42,32 @@ class BudgetAwareStrategy(Strategy):
     switch_per_class : int, default 3
         Switch once there are at least this many training labels per class on average...
     min_per_class : int, default 1
-        ... and every class predicted by the model has at least this many labels (a class
-        with none yet has no trustworthy uncertainty either).
+        ... and every class has at least this many training labels (a class with none yet has
+        no trustworthy uncertainty either) ...
+    max_per_class : int or None, default 6
+        ... or, whatever the coverage, once there are this many training labels per class on
+        average: on an imbalanced pool full of near-duplicates, typical points keep coming from
+        the dense majority class, and a rare class can stay uncovered for a long time (on the emoji
+        development split, 120 labels). ``None``: wait for coverage however long it takes.
     """
 
     name = "budget_aware"
     requires = frozenset({"features"})
 
     def __init__(self, low: Union[str, Strategy] = "typiclust", high: Union[str, Strategy] = "badge",
-                 switch_per_class: int = 3, min_per_class: int = 1) -> None:
+                 switch_per_class: int = 3, min_per_class: int = 1, max_per_class: Optional[int] = 6) -> None:
         self.low = create_strategy(low)
         self.high = create_strategy(high)
         self.switch_per_class = check_positive_int(self.name, "switch_per_class", switch_per_class)
         self.min_per_class = check_positive_int(self.name, "min_per_class", min_per_class)
+        self.max_per_class = (None if max_per_class is None
+                              else check_positive_int(self.name, "max_per_class", max_per_class))
         self.requires = frozenset(self.low.requires | self.high.requires | {"features"})
 
     def __repr__(self) -> str:
         return (f"BudgetAwareStrategy(low={self.low.name!r}, high={self.high.name!r}, "
-                f"switch_per_class={self.switch_per_class!r}, min_per_class={self.min_per_class!r})")
+                f"switch_per_class={self.switch_per_class!r}, min_per_class={self.min_per_class!r}, "
+                f"max_per_class={self.max_per_class!r})")
 
     def _use_low(self, estimate: PoolEstimate) -> Tuple[bool, str]:
         n_classes = estimate.probs_N_C.shape[1]
@@ -77,6 +86,10 @@ class BudgetAwareStrategy(Strategy):
             per_class = np.bincount(estimate.probs_N_C[labeled].argmax(1), minlength=n_classes)
         if per_class.min() < self.min_per_class:
             missing = int(np.sum(per_class < self.min_per_class))
+            if self.max_per_class is not None and n >= self.max_per_class * n_classes:
+                return False, (f"{n} training labels ≥ {self.max_per_class * n_classes} ({self.max_per_class} per "
+                               f"class), {missing} class(es) still uncovered: typical points have stopped finding "
+                               f"them, so the most uncertain, diverse items ({self.high.name})")
             return True, f"{missing} class(es) have fewer than {self.min_per_class} label(s): keep covering"
         return False, f"{n} training labels ≥ {need} and every class covered: the most uncertain items ({self.high.name})"
 

@@ -97,6 +97,24 @@ def test_budget_aware_counts_the_labels_not_the_models_guesses():
     assert strategy.rule(labels_only)[0] == "typiclust"
 
 
+def test_budget_aware_stops_covering_after_max_per_class():
+    """A class typical points never find does not keep the low-budget rule forever: at 6 labels
+    per class on average (18 for 3 classes) the second phase starts anyway, and says why."""
+    x = _blobs()
+    probs = np.full((90, 3), 1 / 3)
+    labels = np.full(90, -1)
+    labels[:17] = 0  # 17 labels, all of class 0
+    est = lambda lab: PoolEstimate(probs_N_C=probs, features_N_D=x, labeled_N=lab >= 0, labels_N=lab)
+    assert create_strategy("budget_aware").rule(est(labels))[0] == "typiclust"
+    labels[30] = 1  # 18 labels, class 2 still has none
+    rule, why = create_strategy("budget_aware").rule(est(labels))
+    assert rule == "badge" and "18 training labels ≥ 18" in why and "1 class(es) still uncovered" in why
+    assert create_strategy("budget_aware", max_per_class=None).rule(est(labels))[0] == "typiclust"
+    assert create_strategy("budget_aware", max_per_class=7).rule(est(labels))[0] == "typiclust"
+    with pytest.raises(ValueError, match="max_per_class"):
+        create_strategy("budget_aware", max_per_class=0)
+
+
 def test_parameters_are_validated():
     with pytest.raises(ValueError, match="switch_per_class"):
         create_strategy("budget_aware", switch_per_class=0)
