@@ -37,6 +37,11 @@ class SimulationRecord:
         Optimiser steps of the cycle's training.
     n_validation : int
         Validation labels ``validation_accuracy`` was measured on.
+    representation : str
+        What the cycle's head learned on (``report.representation``: e.g. ``"pca"``,
+        ``"contrastive+refined on 50 labels"``; empty outside ``semi`` mode).
+    selection : str
+        The rule that picks the next batch (``report.selection``).
     """
 
     strategy: str
@@ -47,6 +52,8 @@ class SimulationRecord:
     seconds: float
     train_steps: int = 0
     n_validation: int = 0
+    representation: str = ""
+    selection: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         """A plain dict (for pandas, JSON)."""
@@ -136,7 +143,8 @@ def run(
                 while True:
                     rep = learner.retrain()
                     rec = SimulationRecord(name, seed, rep.n_labels, learner.evaluate(test), rep.accuracy,
-                                           rep.timings.get("total", float("nan")), rep.train_steps, rep.n_validation)
+                                           rep.timings.get("total", float("nan")), rep.train_steps, rep.n_validation,
+                                           rep.representation or "", rep.selection or "")
                     rep.test_accuracy = rec.test_accuracy
                     records.append(rec)
                     if on_record is not None:

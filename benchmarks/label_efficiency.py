@@ -450,7 +450,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f.write(json.dumps(rec) + "\n")
             if "n_labels" in rec:
                 print(f"  {dataset} {rec['strategy']} seed {rec['seed']}: {rec['n_labels']} labels, test "
-                      f"{100 * rec['test_accuracy']:.1f} %, {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
+                      f"{100 * rec['test_accuracy']:.1f} %, {rec['seconds']:.1f} s, on {rec.get('representation') or '-'}, "
+                      f"picked by {rec.get('selection') or '-'}", file=sys.stderr, flush=True)
 
         for seed in args.seeds:  # seed by seed, so a cut-short run still compares the strategies
             for name in to_run:

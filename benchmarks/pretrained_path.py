@@ -11,7 +11,9 @@ the first ranking on 1,280-d features.
    maps 32 px images to 1,280 features (a fixed random projection, so the pass takes seconds; the
    cycle's cost depends on N and D, not on what made the features) stands in for the pretrained
    trunk; the validation set from the truth, then the **first ranking** (``query(k)`` once the
-   representation is ready) and ``--cycles`` fast cycles of ``k`` labels (median).
+   representation is ready) and ``--cycles`` fast cycles of ``k`` labels (median); then the same
+   with the head as it was before (dropout on its 1,280 inputs, ``MCDropout(p_in=0.25)``) as the
+   baseline, and the ratio.
 
 Usage::
 
@@ -88,8 +90,9 @@ def full_decode_pass_seconds(folder: Path, weights: Path, threads: int) -> float
     return time.perf_counter() - t0
 
 
-def cycle_speed(n: int, k: int, cycles: int, threads: int) -> dict:
-    """First ranking and fast cycles of a semi learner on ``n`` images with 1,280-d features."""
+def cycle_speed(n: int, k: int, cycles: int, threads: int, uncertainty=None) -> dict:
+    """First ranking and fast cycles of a semi learner on ``n`` images with 1,280-d features
+    (``uncertainty``: the learner's estimator, default its own)."""
     import torch
     from torch import nn
 
@@ -105,8 +108,9 @@ def cycle_speed(n: int, k: int, cycles: int, threads: int) -> dict:
     trunk.num_features = 1280
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        extra = {} if uncertainty is None else dict(uncertainty=uncertainty)
         learner = ActiveLearner(pool, backbone=trunk, representation="frozen", validation_from_truth=True,
-                                refine_every=None, num_threads=threads, image_size=32)
+                                refine_every=None, num_threads=threads, image_size=32, **extra)
     try:
         learner.prepare()
         t0 = time.perf_counter()
@@ -178,6 +182,15 @@ def main(argv=None) -> int:
               f"({', '.join(f'{c:.2f}' for c in r['cycles'])}) |")
         last = r["timings"][-1]
         print("| last cycle's steps | " + ", ".join(f"{k} {v:.2f} s" for k, v in last.items()) + " |")
+        from alwidget.uncertainty import MCDropout
+
+        # the baseline, same script: the head as it was before (dropout on its 1,280 inputs too, so
+        # the first layer runs once per MC sample)
+        b = cycle_speed(args.cycle_pool, args.k, args.cycles, args.threads, uncertainty=MCDropout(p_in=0.25))
+        print(f"| baseline: same cycle with input dropout on the 1,280 features (the head before), median | "
+              f"{b['median']:.2f} s ({', '.join(f'{c:.2f}' for c in b['cycles'])}) |")
+        print(f"| default ÷ baseline | {r['median'] / b['median']:.2f} (the baseline is "
+              f"{b['median'] / r['median']:.1f}× slower) |", flush=True)
     return 0
 
 

@@ -62,3 +62,24 @@ def test_bad_settings_say_what_to_do(base):
         SlowCycle(base, base.tensors, 10, RefineConfig(), every=50, where="later")
     with pytest.raises(ValueError, match="positive number of labels or None"):
         SlowCycle(base, base.tensors, 10, RefineConfig(), every=0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        SlowCycle(base, base.tensors, 10, RefineConfig(), every=50, kind="distil")
+
+
+def test_adapt_kind_keeps_the_trunk_and_adapts_the_features(base):
+    """``kind="adapt"`` (a pretrained trunk's slow cycle): the same trunk, the features moved by a
+    residual block trained on the labels, and its own status lines."""
+    from alwidget.representation.adapt import AdaptConfig, AdaptedNorm
+
+    slow = SlowCycle(base, base.tensors, 10, AdaptConfig(steps=20), every=30, where="inline", kind="adapt")
+    assert slow.status == "pretrained features not adapted yet" and slow.due(30)
+    pos = np.arange(60)
+    y = np.array([int(base.tensors.pool.truth[base.tensors.pool.ids[p]]) for p in pos])
+    rep = slow.run(pos, y, n_labels=60, n_pseudo=0, seed=4)
+    assert rep.trunk is base.result().trunk and isinstance(rep.norm, AdaptedNorm)
+    assert rep.features_N_D.shape == base.result().features_N_D.shape
+    assert not torch.allclose(rep.features_N_D, base.result().features_N_D)
+    assert slow.status.startswith("adapted the pretrained features on 60 labels + 0 pseudo-labels in ")
+    assert slow.start(pos, y, n_labels=90, n_pseudo=0, seed=5)  # in the background
+    slow._thread.join(60)
+    assert slow.labels == 90 and slow.status.startswith("adapted the pretrained features on 90 labels")
