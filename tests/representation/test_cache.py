@@ -56,3 +56,44 @@ def test_without_a_folder_nothing_is_written():
     cache.save({"raw": torch.zeros(1)})
     cache.save_partial({"step": 1})
     assert cache.load() is None and cache.load_partial() is None and cache.path is None
+
+
+class _CountingTrunk(torch.nn.Module):
+    """Images ``[B, 1, S, S]`` to their first 8 pixel values; counts the images embedded by any
+    copy (the builder embeds with a deep copy of its trunk) in the class attribute ``seen``."""
+
+    num_features = 8
+    seen = 0
+
+    def forward(self, x):
+        type(self).seen += int(x.shape[0])
+        return x.flatten(1)[:, :8].float()
+
+
+def test_a_streamed_pass_killed_half_way_resumes_where_it_stopped(small_pool, tmp_path, monkeypatch):
+    """A streamed (pretrained-style) pass checkpoints the rows done; the next build embeds only
+    the rest, and the result equals one uninterrupted pass."""
+    from alwidget.model.preprocess import PoolTensors
+    from alwidget.progress import CancelToken, CycleCancelled
+    from alwidget.representation import PoolRepresentation
+    from alwidget.representation import builder
+
+    monkeypatch.setattr(builder, "STREAM_CHECKPOINT_S", 0.0)  # a checkpoint after every chunk
+
+    def rep(trunk, cache_dir):
+        tensors = PoolTensors(small_pool, 8, 1, (0.5,), (0.5,), chunk_rows=50)
+        return PoolRepresentation(tensors, trunk, 8, method="frozen", stream=True, seed=0,
+                                  cache=RepresentationCache({"test": "stream"}, cache_dir))
+
+    token = CancelToken()
+    killed = rep(_CountingTrunk(), tmp_path)
+    with pytest.raises(CycleCancelled):
+        killed.build(progress=lambda step, f: token.cancel() if f >= 0.5 else None, cancel=token)
+    saved = killed.cache.load_partial()
+    assert saved["stream_rows"] == 150 and saved["stream_raw"].shape == (150, 8)
+    _CountingTrunk.seen = 0
+    resumed = rep(_CountingTrunk(), tmp_path).build()
+    assert _CountingTrunk.seen == 150  # rows 150-299 only
+    assert not killed.cache.partial_path.exists()  # the finished file replaced the checkpoint
+    whole = rep(_CountingTrunk(), tmp_path / "fresh").build()
+    torch.testing.assert_close(resumed.raw_N_D, whole.raw_N_D)
