@@ -34,7 +34,7 @@ from .data.store import LabelStore
 from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
-from .engine import Engine, ScoreTask, chunk_ranges, create_engine
+from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
 from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
@@ -84,6 +84,10 @@ BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
 #: Re-judge the representations when the labels grew by this factor since the last judgement
 #: (or a candidate arrived): cross-validation costs a few graph solves per candidate.
 REJUDGE_GROWTH = 1.2
+
+#: Input pixels per chunk of a streamed pretrained pass (64 images at 224 px): a chunk is read and
+#: resized in full before its batches go through the trunk.
+STREAM_CHUNK_PIXELS = 64 * 224 * 224
 
 
 @dataclass
@@ -491,8 +495,9 @@ class ActiveLearner:
             p.requires_grad_(False)
         self.pretrained_info = info
         size = choose_image_size(native, info.image_size, pretrained=True)
-        tensors = PoolTensors(self.pool, size, chans, info.mean, info.std,
-                              chunk_rows=max(64, min(self.memory_plan.chunk_rows, 512)))
+        # 64 images at 224 px per chunk, not 512: the quickstart's kernel peaked at 2.8 GB with 512
+        rows = max(embed_batch(size), min(self.memory_plan.chunk_rows, STREAM_CHUNK_PIXELS // size ** 2))
+        tensors = PoolTensors(self.pool, size, chans, info.mean, info.std, chunk_rows=rows)
         key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,
                                  weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
                                  config=None, seed=self.seed)

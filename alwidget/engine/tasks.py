@@ -24,10 +24,16 @@ EMBED_BATCH = 512
 """Images per forward pass of the trunk."""
 
 
+EMBED_PIXELS = 16 * 224 * 224
+"""Input pixels per forward pass of a large-input trunk (16 images at 224 px). 41 images at 224 px
+made the quickstart's kernel peak at 2.8 GB resident with the pretrained candidate (Binder gives
+about 2 GB); a CPU gains nothing from larger batches of convolutions that size."""
+
+
 def embed_batch(size: int) -> int:
-    """Images per forward pass at ``size`` px: :data:`EMBED_BATCH` up to 64 px, fewer above, so a
-    batch's activations stay near the same few hundred MB (41 images at 224 px)."""
-    return int(max(16, min(EMBED_BATCH, EMBED_BATCH * (64 / max(1, int(size))) ** 2)))
+    """Images per forward pass at ``size`` px: :data:`EMBED_BATCH` for small images, fewer above,
+    so a batch's activations stay near 100–200 MB (:data:`EMBED_PIXELS`: 16 images at 224 px)."""
+    return int(max(4, min(EMBED_BATCH, EMBED_PIXELS // max(1, int(size)) ** 2)))
 
 
 def chunk_ranges(n: int, rows: int) -> List[Tuple[int, int, int]]:
