@@ -1289,7 +1289,8 @@ class ActiveLearner:
         chosen = self._choice.name.split("+")[0] if self._choice is not None else None
         if (self._adapt is not None and previous is not None and chosen == "pretrained"
                 and self._adapt.due(len(pos_l)) and not self._adapt.running):
-            # the labels alone (pseudo-labels did not help the adapter on the emoji development split)
+            # the labels alone: in an exploratory check on the emoji development split (a script not
+            # kept), adding the fast cycle's pseudo-labels did not help the adapter
             kw = dict(n_labels=len(pos_l), n_pseudo=0, seed=_seed_for(self.seed, 29, len(pos_l)))
             if self._adapt.where == "inline":
                 self._adapt.run(pos_l, y_l, progress=prog, cancel=cancel, **kw)
