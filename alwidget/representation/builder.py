@@ -45,6 +45,23 @@ STREAM_CHECKPOINT_S = 30.0
 """A streamed pass (a pretrained trunk at 224 px: 24 images a second on one core here) saves the
 rows done so far this often, so a kernel killed half-way through a 10,000-photo pass resumes."""
 
+_BUILD_LOCKS: Dict[str, threading.Lock] = {}
+_BUILD_LOCKS_GUARD = threading.Lock()
+
+
+def _build_lock(cache: RepresentationCache) -> Optional[threading.Lock]:
+    """The process-wide lock of ``cache``'s file (``None`` without a cache folder).
+
+    Two learners on the same pool and settings in one kernel (the quickstart's session and its
+    random-selection baseline) would otherwise build the same representation at the same time:
+    twice the work on the same cores and, for a 224 px pass, twice its memory. Under this lock the
+    second waits for the first and then loads the file it wrote."""
+    if cache.path is None:
+        return None
+    key = str(cache.path.resolve())
+    with _BUILD_LOCKS_GUARD:
+        return _BUILD_LOCKS.setdefault(key, threading.Lock())
+
 
 def default_contrastive_config(n_items: int, **overrides: Any) -> ContrastiveConfig:
     """The default self-supervised budget for a pool of ``n_items``: 40 passes over the pool,
@@ -256,6 +273,8 @@ class PoolRepresentation:
             if isinstance(self._error, CycleCancelled):
                 return "representation cancelled; it resumes at the next cycle"
             return f"representation failed: {type(self._error).__name__}: {self._error}"
+        if self.running and self.step == "wait":
+            return f"waiting for another learner's build of the same representation ({self.name})"
         if self.running:
             return f"learning the pool's representation: {self.step} {100 * self.fraction:.0f} %"
         return "representation not started"
@@ -343,7 +362,26 @@ class PoolRepresentation:
 
     def build(self, progress: Optional[ProgressCallback] = None,
               cancel: Optional[CancelToken] = None) -> Representation:
-        """Build (or load) the representation on this thread and return it."""
+        """Build (or load) the representation on this thread and return it.
+
+        When another :class:`PoolRepresentation` in this process is building the same cached
+        representation, this one waits for it (``"wait"`` progress, cancellable) and loads its
+        result instead of building it a second time."""
+        lock = _build_lock(self.cache)
+        if lock is None:
+            return self._build(progress, cancel)
+        if not lock.acquire(blocking=False):
+            report(progress, "wait", 0.0)
+            while not lock.acquire(timeout=0.2):
+                if cancel is not None and cancel.cancelled:
+                    raise CycleCancelled("cancelled while waiting for another learner's build of the same "
+                                         "representation")
+        try:
+            return self._build(progress, cancel)
+        finally:
+            lock.release()
+
+    def _build(self, progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> Representation:
         saved = self.cache.load()
         if saved is not None:
             trunk = copy.deepcopy(self._initial)

@@ -67,7 +67,7 @@ def _esc(text: Any) -> str:
 _STEP_LABELS = {"done": "cycle done", "failed": "cycle failed", "represent": "learning the pool",
                 "embed": "embedding the pool", "load": "reading images", "graph": "building the graph",
                 "refine": "fine-tuning the trunk (background)", "features": "features",
-                "check labels": "checking labels"}
+                "check labels": "checking labels", "wait": "waiting for another learner's build of the same representation"}
 
 
 def _step_label(step: str, fraction: float) -> str:

@@ -97,3 +97,57 @@ def test_a_streamed_pass_killed_half_way_resumes_where_it_stopped(small_pool, tm
     assert not killed.cache.partial_path.exists()  # the finished file replaced the checkpoint
     whole = rep(_CountingTrunk(), tmp_path / "fresh").build()
     torch.testing.assert_close(resumed.raw_N_D, whole.raw_N_D)
+
+
+class _SlowCountingTrunk(_CountingTrunk):
+    """:class:`_CountingTrunk` that takes 20 ms per batch, so two builds started together overlap."""
+
+    def forward(self, x):
+        import time
+
+        time.sleep(0.02)
+        return super().forward(x)
+
+
+def test_two_builders_of_one_cached_representation_embed_the_pool_once(small_pool, tmp_path):
+    """Two learners on the same pool and settings in one kernel (a session and its random-selection
+    baseline): the second waits for the first's build and loads it, instead of a second pass that
+    doubles the work and, at 224 px, the memory."""
+    from alwidget.model.preprocess import PoolTensors
+    from alwidget.representation import PoolRepresentation
+
+    def rep():
+        tensors = PoolTensors(small_pool, 8, 1, (0.5,), (0.5,), chunk_rows=50)
+        return PoolRepresentation(tensors, _SlowCountingTrunk(), 8, method="frozen", stream=True, seed=0,
+                                  cache=RepresentationCache({"test": "shared"}, tmp_path))
+
+    _SlowCountingTrunk.seen = 0
+    first, second = rep(), rep()
+    steps = []
+    second.callbacks.append(lambda step, f: steps.append(step))
+    first.start()
+    while first.step == "pending":  # the first holds the file's lock before the second asks for it
+        first.wait(0.005)
+    second.start()
+    a, b = first.result(), second.result()
+    assert _SlowCountingTrunk.seen == len(small_pool)  # one pass, not two
+    assert not a.from_cache and b.from_cache
+    assert steps[0] == "wait"
+    torch.testing.assert_close(a.raw_N_D, b.raw_N_D)
+
+
+def test_a_waiting_builder_can_be_cancelled(small_pool, tmp_path):
+    from alwidget.model.preprocess import PoolTensors
+    from alwidget.progress import CancelToken, CycleCancelled
+    from alwidget.representation import PoolRepresentation, builder
+
+    cache = RepresentationCache({"test": "held"}, tmp_path)
+    tensors = PoolTensors(small_pool, 8, 1, (0.5,), (0.5,), chunk_rows=50)
+    waiting = PoolRepresentation(tensors, _CountingTrunk(), 8, method="frozen", stream=True, seed=0, cache=cache)
+    lock = builder._build_lock(cache)
+    token = CancelToken()
+    with lock:  # another builder holds the file
+        token.cancel()
+        with pytest.raises(CycleCancelled, match="waiting for another learner"):
+            waiting.build(cancel=token)
+    assert "waiting" not in waiting.status()
