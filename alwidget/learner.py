@@ -34,6 +34,7 @@ from .data.store import LabelStore
 from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
+from ._memory import limit_malloc_arenas, release_free_memory
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
 from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
@@ -298,6 +299,7 @@ class ActiveLearner:
             raise ValueError(f"propagation must be 'poisson' or 'laplace', got {propagation!r}")
         if not 0.0 <= float(pseudo_fraction) <= 1.0:
             raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
+        limit_malloc_arenas()  # before the first background thread allocates (see alwidget._memory)
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
         self._slow: Optional[SlowCycle] = None  # fine-tunes the trunk learned here
@@ -1020,8 +1022,11 @@ class ActiveLearner:
 
         Raises the cycle's exception (after recording a failed :class:`CycleReport`).
         """
-        with self._cycle_lock, torch_threads(self.num_threads):
-            return self._cycle(progress, cancel or CancelToken())
+        try:
+            with self._cycle_lock, torch_threads(self.num_threads):
+                return self._cycle(progress, cancel or CancelToken())
+        finally:
+            release_free_memory()  # the cycle's buffers are free: hand their pages back
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
         """Run one cycle on a worker thread; returns its Future.

@@ -73,11 +73,11 @@ def _kernels(root_pid: int) -> Dict[int, str]:
     return out
 
 
-def _peak_kb(pid: int) -> Optional[int]:
+def _peak_kb(pid: int, field: str = "VmHWM:") -> Optional[int]:
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -101,6 +101,7 @@ def run(notebook: Path, weights: str, weights_dir: Path, timeout: int) -> dict:
                                  f"--ExecutePreprocessor.timeout={timeout}", "--output", "executed.ipynb",
                                  str(nb)], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         peak: Dict[int, int] = {}
+        trace: list = []  # (wall clock, resident MB) of the kernel, to find the cell of the peak
         done = threading.Event()
 
         def poll() -> None:
@@ -109,6 +110,9 @@ def run(notebook: Path, weights: str, weights_dir: Path, timeout: int) -> dict:
                     kb = _peak_kb(pid)
                     if kb is not None:
                         peak[pid] = max(peak.get(pid, 0), kb)
+                    rss = _peak_kb(pid, "VmRSS:")
+                    if rss is not None:
+                        trace.append((time.time(), rss / 1024))
                 time.sleep(0.2)
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -119,7 +123,29 @@ def run(notebook: Path, weights: str, weights_dir: Path, timeout: int) -> dict:
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"the notebook failed:\n{out.decode(errors='replace')[-4000:]}")
-        return dict(peak_mb=max(peak.values()) / 1024 if peak else float("nan"), kernels=len(peak), seconds=wall)
+        return dict(peak_mb=max(peak.values()) / 1024 if peak else float("nan"), kernels=len(peak), seconds=wall,
+                    cells=_cells_by_memory(work / "executed.ipynb", trace))
+
+
+def _cells_by_memory(executed: Path, trace: list) -> list:
+    """``[(largest resident MB seen while the cell ran, cell number, first line)]`` of each code
+    cell, from the executed notebook's timing metadata and the poller's trace."""
+    import json
+    from datetime import datetime
+
+    cells = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
+    out = []
+    for i, cell in enumerate(cells, 1):
+        meta = cell.get("metadata", {}).get("execution", {})
+        try:
+            t0, t1 = (datetime.fromisoformat(meta[k].replace("Z", "+00:00")).timestamp()
+                      for k in ("iopub.execute_input", "shell.execute_reply"))
+        except (KeyError, ValueError):
+            continue
+        seen = [mb for t, mb in trace if t0 - 0.2 <= t <= t1 + 0.2]
+        first = next((ln for ln in "".join(cell["source"]).splitlines() if ln.strip()), "")
+        out.append((max(seen) if seen else float("nan"), i, first[:70]))
+    return out
 
 
 def main(argv=None) -> int:
@@ -133,6 +159,9 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/notebook_memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"`{cmd}` ({time.strftime('%Y-%m-%d %H:%M')}): kernel peak resident {res['peak_mb']:.0f} MB "
           f"(VmHWM, {res['kernels']} kernel), notebook run {res['seconds']:.0f} s")
+    print("largest resident MB while each cell ran:")
+    for mb, i, first in res["cells"]:
+        print(f"  cell {i:2d}: {mb:6.0f} MB  {first}")
     return 0
 
 

@@ -24,15 +24,17 @@ EMBED_BATCH = 512
 """Images per forward pass of the trunk."""
 
 
-EMBED_PIXELS = 16 * 224 * 224
-"""Input pixels per forward pass of a large-input trunk (16 images at 224 px). 41 images at 224 px
-made the quickstart's kernel peak at 2.8 GB resident with the pretrained candidate (Binder gives
-about 2 GB); a CPU gains nothing from larger batches of convolutions that size."""
+EMBED_PIXELS = 4 * 224 * 224
+"""Input pixels per forward pass of a large-input trunk (4 images at 224 px). Measured here
+(EfficientNet-Lite0 at 224 px, inference, ``benchmarks/embed_batch.py``): batches of 16 add
+383 MB to the resident set and embed 19.5 images/s on one core, batches of 4 add 121 MB and
+embed 26.8 images/s. A CPU gains nothing from larger batches of convolutions that size, and
+Binder gives about 2 GB."""
 
 
 def embed_batch(size: int) -> int:
     """Images per forward pass at ``size`` px: :data:`EMBED_BATCH` for small images, fewer above,
-    so a batch's activations stay near 100–200 MB (:data:`EMBED_PIXELS`: 16 images at 224 px)."""
+    so a batch's activations stay near 100 MB (:data:`EMBED_PIXELS`: 4 images at 224 px)."""
     return int(max(4, min(EMBED_BATCH, EMBED_PIXELS // max(1, int(size)) ** 2)))
 
 

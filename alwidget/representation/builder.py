@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._memory import release_free_memory
 from ..model.features import Standardize, compute_features, norm_from_state
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -358,6 +359,7 @@ class PoolRepresentation:
         finally:
             if self.num_threads:
                 torch.set_num_threads(before)
+            release_free_memory()  # the build's buffers are free: hand their pages back
             self._done.set()
 
     def build(self, progress: Optional[ProgressCallback] = None,

@@ -16,6 +16,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from .._memory import release_free_memory
 from .._threads import torch_threads
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
@@ -154,6 +155,8 @@ class SlowCycle:
                 except Exception as exc:  # the fast cycle goes on with the previous representation
                     self.status = (f"slow cycle failed ({type(exc).__name__}: {exc}); the previous "
                                    "representation stays in use")
+                finally:
+                    release_free_memory()  # the fine-tuning's buffers are free: hand their pages back
 
             self.status = (f"adapting the pretrained features on {n_labels} labels" if self.kind == "adapt"
                            else f"slow cycle running on {n_labels} labels")
