@@ -88,7 +88,7 @@ REJUDGE_GROWTH = 1.2
 
 #: Input pixels per chunk of a streamed pretrained pass (64 images at 224 px): a chunk is read and
 #: resized in full before its batches go through the trunk.
-STREAM_CHUNK_PIXELS = 64 * 224 * 224
+STREAM_CHUNK_PIXELS = 32 * 224 * 224
 
 
 @dataclass

@@ -20,8 +20,9 @@ from ..progress import CancelToken, check
 
 __all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges", "embed_batch"]
 
-EMBED_BATCH = 512
-"""Images per forward pass of the trunk."""
+EMBED_BATCH = 128
+"""Images per forward pass of a small-input trunk (the default CNN at 28 px: 57 MB of activations
+at 128 images against 146 MB at 512, and no slower on a CPU; BENCHMARKS.md)."""
 
 
 EMBED_PIXELS = 4 * 224 * 224

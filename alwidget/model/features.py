@@ -24,15 +24,21 @@ def compute_features(
     tensors: PoolTensors,
     positions: Sequence[int],
     *,
-    batch_size: int = 512,
+    batch_size: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     step: str = "embed",
 ) -> torch.Tensor:
     """Features ``[n, D]`` (float32) of the pool items at ``positions``, trunk in eval mode.
 
-    Unreadable images give rows of zeros; ``tensors.failed`` lists them.
+    ``batch_size`` images per forward pass (default: :func:`alwidget.engine.embed_batch` of the
+    images' size: 128 at 28 px, 4 at 224 px). Unreadable images give rows of zeros;
+    ``tensors.failed`` lists them.
     """
+    if batch_size is None:
+        from ..engine.tasks import embed_batch
+
+        batch_size = embed_batch(tensors.size)
     positions = np.asarray(positions, dtype=np.int64)
     trunk.eval()
     out = []
