@@ -5,8 +5,9 @@ A learner runs several threads at once: the cycle, the representation builds, th
 and torch's own workers. glibc gives each thread that allocates its own arena (up to eight per
 core), and memory freed in one arena is kept for that arena rather than returned to the system,
 so the kernel's resident set grows with the number of threads that ever allocated. Two arenas
-cost nothing measurable in speed here (torch's large buffers are single allocations) and took
-about 90 MB off the quickstart kernel's peak (``benchmarks/notebook_memory.py``; BENCHMARKS.md).
+took 66 MB off the peak of the quickstart's cells run as one script (1,549 → 1,483 MB), and the
+passes and the fast cycle ran no slower than the run-to-run noise here (BENCHMARKS.md, "The
+quickstart kernel's memory").
 
 The setting is process-wide. It is left alone when ``MALLOC_ARENA_MAX`` is set (glibc then
 follows it) and when ``ALWIDGET_MALLOC_ARENAS=0``; ``ALWIDGET_MALLOC_ARENAS=N`` asks for ``N``.

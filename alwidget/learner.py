@@ -86,7 +86,7 @@ BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
 #: (or a candidate arrived): cross-validation costs a few graph solves per candidate.
 REJUDGE_GROWTH = 1.2
 
-#: Input pixels per chunk of a streamed pretrained pass (64 images at 224 px): a chunk is read and
+#: Input pixels per chunk of a streamed pretrained pass (32 images at 224 px): a chunk is read and
 #: resized in full before its batches go through the trunk.
 STREAM_CHUNK_PIXELS = 32 * 224 * 224
 
@@ -497,7 +497,7 @@ class ActiveLearner:
             p.requires_grad_(False)
         self.pretrained_info = info
         size = choose_image_size(native, info.image_size, pretrained=True)
-        # 64 images at 224 px per chunk, not 512: the quickstart's kernel peaked at 2.8 GB with 512
+        # 32 images at 224 px per chunk (was 512): the quickstart's kernel peaked at 2.8 GB with 512
         rows = max(embed_batch(size), min(self.memory_plan.chunk_rows, STREAM_CHUNK_PIXELS // size ** 2))
         tensors = PoolTensors(self.pool, size, chans, info.mean, info.std, chunk_rows=rows)
         key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,

@@ -21,15 +21,16 @@ from ..progress import CancelToken, check
 __all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges", "embed_batch"]
 
 EMBED_BATCH = 128
-"""Images per forward pass of a small-input trunk (the default CNN at 28 px: 57 MB of activations
-at 128 images against 146 MB at 512, and no slower on a CPU; BENCHMARKS.md)."""
+"""Images per forward pass of a small-input trunk. The default CNN at 28 px, inference
+(``benchmarks/embed_batch.py --model alwidget_cnn --size 28``): 47 MB of activations at 128
+images against 156 MB at 512, and 1.18× faster on one thread (BENCHMARKS.md)."""
 
 
 EMBED_PIXELS = 4 * 224 * 224
 """Input pixels per forward pass of a large-input trunk (4 images at 224 px). Measured here
 (EfficientNet-Lite0 at 224 px, inference, ``benchmarks/embed_batch.py``): batches of 16 add
-383 MB to the resident set and embed 19.5 images/s on one core, batches of 4 add 121 MB and
-embed 26.8 images/s. A CPU gains nothing from larger batches of convolutions that size, and
+408 MB to the resident set and embed 20.3 images/s on one core, batches of 4 add 126 MB and
+embed 28.5 images/s. A CPU gains nothing from larger batches of convolutions that size, and
 Binder gives about 2 GB."""
 
 
