@@ -48,18 +48,18 @@ def limit_malloc_arenas(n: Optional[int] = None) -> Optional[int]:
         glibc, ``MALLOC_ARENA_MAX`` set by the user, ``0`` asked for, or ``mallopt`` refused.
     """
     global _applied
+    if n is None:
+        raw = os.environ.get("ALWIDGET_MALLOC_ARENAS", "").strip()
+        try:
+            n = int(raw) if raw else DEFAULT_ARENAS
+        except ValueError:
+            raise ValueError(f"ALWIDGET_MALLOC_ARENAS must be a whole number of arenas (0: leave malloc "
+                             f"alone), got {raw!r}") from None
+    if n < 0:
+        raise ValueError(f"malloc arenas must be ≥ 0 (0: leave malloc alone), got {n}")
     with _lock:
         if _applied is not None:
             return _applied
-        if n is None:
-            raw = os.environ.get("ALWIDGET_MALLOC_ARENAS", "").strip()
-            try:
-                n = int(raw) if raw else DEFAULT_ARENAS
-            except ValueError:
-                raise ValueError(f"ALWIDGET_MALLOC_ARENAS must be a whole number of arenas (0: leave malloc "
-                                 f"alone), got {raw!r}") from None
-        if n < 0:
-            raise ValueError(f"malloc arenas must be ≥ 0 (0: leave malloc alone), got {n}")
         if n == 0 or not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
             return None
         try:
