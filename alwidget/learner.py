@@ -1287,15 +1287,13 @@ class ActiveLearner:
         return (pos, y), dict(n_labels=len(pos_l), n_pseudo=n_pseudo, seed=_seed_for(self.seed, 13, len(pos_l)))
 
     def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
-        """Run (inline) or start (background) a slow cycle when it is due, and only for a
-        representation that can still win: the pretrained features' adapter while the labels
-        choose the pretrained trunk; the fine-tuning while they choose the trunk learned here
-        *or the pixels' PCA*. PCA is a floor that labels cannot improve, so while it leads the
-        trunk must keep its chance to catch up; before this rule a trunk fine-tuned on 100 labels
-        stayed stale while PCA led (Fashion-MNIST, seed 2 of the held-out run, 120-220 labels).
-        Refined there at 150 and 200 labels, it still did not win the lead back, so that seed's
-        curve is unchanged (BENCHMARKS.md). Only a pretrained trunk in use makes the fine-tuning
-        CPU spent for nothing."""
+        """Run (inline) or start (background) a slow cycle when it is due, and only for the
+        representation the labels prefer: the pretrained features' adapter while they choose the
+        pretrained trunk, the fine-tuning while they choose the trunk learned here (refining a
+        representation the labels do not use would spend the CPU for nothing). Refining the trunk
+        while the pixels' PCA leads was tried and not kept: on the Fashion-MNIST seed where PCA
+        led, the refined trunk never won the lead back and the curve was unchanged, while the
+        quickstart's kernel peaked at 1.51 GB instead of 1.42-1.43 (BENCHMARKS.md)."""
         chosen = self._choice.name.split("+")[0] if self._choice is not None else None
         if (self._adapt is not None and previous is not None and chosen == "pretrained"
                 and self._adapt.due(len(pos_l)) and not self._adapt.running):
@@ -1308,7 +1306,7 @@ class ActiveLearner:
                 self._adapt.start(pos_l, y_l, progress=weak_progress(self._notify), num_threads=self.num_threads, **kw)
         if self._slow is None or previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
             return
-        if chosen is not None and chosen not in (self._representation.name, "pca"):
+        if chosen is not None and chosen != self._representation.name:
             return
         args, kw = self._slow_args(pos_l, y_l, previous)
         if self._slow.where == "inline":

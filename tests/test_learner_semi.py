@@ -243,26 +243,6 @@ def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
         semi_learner(mode="finetune").refine()
 
 
-def test_the_trunk_is_still_refined_while_the_labels_choose_pca(semi_learner, oracle):
-    """PCA of the pixels cannot improve with labels; while it leads, the trunk learned here keeps
-    being fine-tuned when due, so it can win the lead back. A pretrained trunk in use, by
-    contrast, stops the fine-tuning (its CPU would be spent for nothing)."""
-    from alwidget.progress import CancelToken
-    from alwidget.semi.choice import RepresentationChoice
-
-    learner = semi_learner(representation="auto", refine_every=20, slow_cycle="inline", refine_config={"steps": 10})
-    assert set(learner.representations.members) == {"contrastive", "pca"}
-    oracle(learner, learner.query(20))
-    learner.retrain()
-    pos_l, y_l, _, _ = learner._training_set()
-    previous = learner._model
-    for chosen, refined in (("pretrained", False), ("pca", True)):
-        learner._choice = RepresentationChoice(chosen, {}, "set by the test")
-        learner._slow._labels = 0  # due again
-        learner._maybe_refine(pos_l, y_l, previous, lambda *a: None, CancelToken())
-        assert (learner._slow.labels == len(pos_l)) is refined, chosen
-
-
 def test_pretrained_weights_are_the_representation_at_their_own_size(tmp_path, semi_learner, oracle):
     """``pretrained=True`` with a local weights file: no self-supervised training, the trunk's own
     input size for the one feature pass, the features are exactly the pretrained trunk's."""
