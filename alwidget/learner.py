@@ -35,6 +35,7 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
 from ._memory import limit_malloc_arenas, release_free_memory
+from ._shutdown import Background, FutureWork, watch
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
 from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
@@ -106,14 +107,6 @@ class _Model:
     class_weights_C: Optional[np.ndarray] = None
     """Per-class factors on the head's beliefs: the label priors over the head's uniform training
     priors (``C * prior``; ``None``: none)."""
-
-
-def _stop_background(representation: Optional[RepresentationSet], *slow: SlowCycle) -> None:
-    """Cancel a learner's representation builds and slow cycles (run when the learner is collected)."""
-    if representation is not None:
-        representation.cancel()
-    for cycle in slow:
-        cycle.cancel()
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -442,7 +435,17 @@ class ActiveLearner:
         self.progress_callbacks: List[ProgressCallback] = []
         # a learner dropped without close() (a notebook cell run again) stops its background work:
         # those threads hold the learner only weakly, and this finalizer cancels them
-        self._finalizer = weakref.finalize(self, _stop_background, self._candidates, *self._slow_cycles())
+        self.background = Background()
+        """The learner's background work (representation builds, slow cycles, a ``retrain_async``
+        cycle, a widget's label check): cancelled together by :meth:`close`, when the learner is
+        collected, and when the interpreter exits (:mod:`alwidget._shutdown`)."""
+        if self._candidates is not None:
+            self.background.add("representations", self._candidates)
+        for name, cycle in (("slow cycle", getattr(self, "_slow", None)), ("adapter", getattr(self, "_adapt", None))):
+            if cycle is not None:
+                self.background.add(name, cycle)
+        self._finalizer = weakref.finalize(self, self.background.cancel)
+        watch(self.background)
         if self._candidates is not None:  # learn the pool while the person labels the validation set
             for member in self._candidates.members.values():
                 member.callbacks.append(weak_progress(self._notify))
@@ -1041,6 +1044,7 @@ class ActiveLearner:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alwidget-cycle")
             self._token = CancelToken()
             self._future = self._executor.submit(self.retrain, progress, self._token)
+            self.background.add("cycle", FutureWork(self._future, self._token))
             return self._future
 
     def cancel(self) -> bool:
@@ -1689,11 +1693,14 @@ class ActiveLearner:
         """Cancel a running cycle, representation build and slow cycle, stop the worker and close
         the store.
 
-        A learner dropped without ``close()`` stops its background work once Python collects it.
+        A learner dropped without ``close()`` stops its background work once Python collects it,
+        and a script that ends without it has that work cancelled and waited for before the
+        interpreter exits (:mod:`alwidget._shutdown`).
         One shown in a widget lives as long as the widget (ipywidgets keeps every open widget):
         before running such a notebook cell again, call ``learner.close()`` (or ``widget.close()``
         and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
+        self.background.cancel()  # a widget's label check too
         if self._candidates is not None and self._candidates.cancel():
             self._candidates.wait(30)
         for cycle in self._slow_cycles():

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .._memory import release_free_memory
+from .._shutdown import exiting
 from ..model.features import Standardize, compute_features, norm_from_state
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -294,6 +295,10 @@ class PoolRepresentation:
         or cancelled build is started again, resuming from its checkpoint)."""
         with self._lock:
             if self._result is not None or self.running:
+                return
+            if exiting():  # no new build while the interpreter exits: a waiter sees it cancelled
+                self._error = CycleCancelled("the interpreter is exiting")
+                self._done.set()
                 return
             self._error = None
             self._done.clear()

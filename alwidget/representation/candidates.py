@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from .._shutdown import exiting
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
 from .builder import PoolRepresentation, Representation
 
@@ -67,7 +68,7 @@ class RepresentationSet:
     def start(self) -> None:
         """Start building the candidates one after another (no-op while running or when all are ready)."""
         with self._lock:
-            if self.running or self.all_ready:
+            if self.running or self.all_ready or exiting():
                 return
             self._stop.clear()
             first = next(m for name in self.build_order if not (m := self.members[name]).ready)
@@ -79,7 +80,7 @@ class RepresentationSet:
         for name in self.build_order:
             member = self.members[name]
             with self._lock:  # a cancel() either sees this member running or stops the loop first
-                if self._stop.is_set():
+                if self._stop.is_set() or exiting():
                     return
                 if member.ready:
                     continue

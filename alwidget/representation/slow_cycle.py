@@ -17,6 +17,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .._memory import release_free_memory
+from .._shutdown import exiting
 from .._threads import torch_threads
 from ..model.preprocess import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
@@ -141,7 +142,7 @@ class SlowCycle:
         background run is not reproducible; ``where="inline"`` runs are."""
         threads = self.num_threads if num_threads is None else num_threads
         with self._lock:
-            if self.running:
+            if self.running or exiting():
                 return False
             self._token = token = CancelToken()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from ..progress import CancelToken, CycleCancelled
+
 __all__ = ["LabelChecker"]
 
 
@@ -29,6 +31,7 @@ class LabelChecker:
         self.learner = learner
         self._on_done = on_done
         self._thread: Optional[threading.Thread] = None
+        self._token = CancelToken()
         self._busy = False
         self.check = None
         self.page = 0
@@ -50,8 +53,16 @@ class LabelChecker:
             return False
         self.error = None
         self._busy = True
+        self._token = CancelToken()
         self._thread = threading.Thread(target=self._run, name="alwidget-check", daemon=True)
         self._thread.start()
+        return True
+
+    def cancel(self) -> bool:
+        """Ask a running check to stop at its next fold; returns whether one was running."""
+        if not self.running:
+            return False
+        self._token.cancel()
         return True
 
     def join(self, timeout: Optional[float] = None) -> bool:
@@ -64,8 +75,10 @@ class LabelChecker:
 
     def _run(self) -> None:
         try:
-            self.check = self.learner.label_issues()
+            self.check = self.learner.label_issues(cancel=self._token)
             self.page = 0
+        except CycleCancelled:
+            self.error = "the check was cancelled"
         except Exception as exc:
             self.error = f"{exc}" if isinstance(exc, (ValueError, RuntimeError)) else f"{type(exc).__name__}: {exc}"
         finally:
