@@ -182,8 +182,9 @@ class ActiveLearner:
         Training settings (defaults per mode in :data:`DEFAULT_TRAIN`).
     pseudo_label_threshold : float, optional
         Off by default. When set, unlabelled items whose previous predicted probability is at
-        least this value are added to training with the predicted class; they are never
-        stored and never counted as labels.
+        least this value are added to training with the predicted class (at most 10 per label,
+        most confident first; in ``semi`` mode beside the graph's pseudo-labels, whose class wins
+        where both name an item); they are never stored and never counted as labels.
     stopping : StoppingRule, optional
         When :meth:`stop_reason` suggests stopping.
     cache_dir : path, optional
@@ -1197,6 +1198,11 @@ class ActiveLearner:
                 t0 = time.perf_counter()
                 cancel.raise_if_cancelled()
                 ps_pos, ps_y = self._pseudo_labels(rep, pos_l, y_l, prog)
+                if len(pos_fit) > len(pos_l):  # pseudo_label_threshold's: beside the graph's (which wins a tie)
+                    extra, extra_y = pos_fit[len(pos_l):], y_fit[len(pos_l):]
+                    keep = ~np.isin(extra, ps_pos)
+                    ps_pos = np.concatenate([ps_pos, extra[keep]])
+                    ps_y = np.concatenate([ps_y, extra_y[keep]])
                 if len(ps_pos):
                     pos_fit, y_fit = with_pseudo_labels(pos_l, y_l, ps_pos, ps_y)
                 head = self.estimator.build_head(feats_all.shape[1], len(self.classes))

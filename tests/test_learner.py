@@ -375,6 +375,29 @@ def test_embed_mode_model_predicts_new_pools_and_roundtrips(tmp_path, make_learn
     np.testing.assert_allclose(fresh.predict(fresh.pool.ids[:50]), own, atol=1e-5)
 
 
+def test_load_model_gives_the_strategy_the_labels(tmp_path, make_learner, oracle):
+    """After ``load_model`` the budget-aware default counts the labels as before the save (it
+    once saw none: every query after a load was a cold start of typical points)."""
+    store = tmp_path / "labels.db"
+    learner = make_learner(mode="embed", strategy="budget_aware", validation_from_truth=True, store=store)
+    oracle(learner, learner.query(40))  # 4 per class on average: past the switch at 3
+    learner.retrain()
+    rule = learner.strategy.rule(learner._model.estimate)
+    assert rule[0] == "badge", rule
+    weights, _ = learner.save_model(tmp_path / "model.pt")
+    before = learner._model.estimate
+    selectable = learner._selectable_mask()
+    expected = learner.strategy.select(before, 10, selectable, np.random.default_rng(0))
+    learner.close()
+    fresh = make_learner(mode="embed", strategy="budget_aware", store=store)  # the labels come back from the store
+    fresh.load_model(weights)
+    after = fresh._model.estimate
+    np.testing.assert_array_equal(after.labeled_N, before.labeled_N)
+    np.testing.assert_array_equal(after.labels_N, before.labels_N)
+    assert fresh.strategy.rule(after) == rule
+    np.testing.assert_array_equal(fresh.strategy.select(after, 10, selectable, np.random.default_rng(0)), expected)
+
+
 def test_query_exclude_and_selectable_ids(make_learner, oracle):
     learner = make_learner(validation_from_truth=True)
     oracle(learner, learner.query(20))

@@ -357,3 +357,29 @@ def test_an_imbalanced_pool_reports_its_priors_and_balanced_accuracy(digits_pool
     assert 0.0 <= report.balanced_accuracy <= 1.0 and "balanced" in report.summary()
     predicted = learner.predict(pool.ids).argmax(1)
     assert np.mean(predicted == 0) > 0.8
+
+
+def test_pseudo_label_threshold_adds_to_the_graphs_pseudo_labels(semi_learner, oracle, monkeypatch):
+    """``pseudo_label_threshold`` in ``semi`` mode: the previous model's confident predictions
+    are trained on beside the graph's pseudo-labels (they were once replaced by them, never used)."""
+    import alwidget.learner as learner_module
+
+    trained_on = []
+    real_fit = learner_module.fit
+
+    def spy(module, forward, loss_fn, y, *args, **kwargs):
+        trained_on.append(len(y))
+        return real_fit(module, forward, loss_fn, y, *args, **kwargs)
+
+    monkeypatch.setattr(learner_module, "fit", spy)
+    runs = {}
+    for threshold in (None, 0.5):
+        learner = semi_learner(pseudo_label_threshold=threshold, seed=4)
+        oracle(learner, learner.query(30))
+        learner.retrain()
+        trained_on.clear()
+        runs[threshold] = (learner.retrain(), trained_on[-1])
+    (plain, n_plain), (with_threshold, n_threshold) = runs[None], runs[0.5]
+    assert plain.pseudo_labels > 0  # the graph gives pseudo-labels: the case that lost the others
+    assert with_threshold.pseudo_labels > plain.pseudo_labels
+    assert n_threshold > n_plain  # and the head trains on them
