@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -25,14 +25,20 @@ def torch_threads(n: Optional[int]) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def weak_progress(method: ProgressCallback) -> ProgressCallback:
-    """A progress callback that forwards to a bound ``method`` without keeping its object alive
-    (a background thread holding it must not keep a dropped learner, and its work, alive)."""
+def weak_callback(method: Callable[..., Any]) -> Callable[..., None]:
+    """A callback that forwards its arguments to a bound ``method`` without keeping its object
+    alive (a background thread holding it must not keep a dropped learner, and its work, alive);
+    once the object is gone it does nothing."""
     ref = weakref.WeakMethod(method)
 
-    def forward(step: str, fraction: float) -> None:
+    def forward(*args: Any) -> None:
         target = ref()
         if target is not None:
-            target(step, fraction)
+            target(*args)
 
     return forward
+
+
+def weak_progress(method: ProgressCallback) -> ProgressCallback:
+    """A progress callback ``(step, fraction)`` forwarded weakly (see :func:`weak_callback`)."""
+    return weak_callback(method)

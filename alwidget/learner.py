@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._threads import torch_threads, weak_progress
+from ._threads import torch_threads, weak_callback, weak_progress
 from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
@@ -35,7 +35,7 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, read_checkpoint, save_checkpoint
 from .model.head import fit_head_predict
 from ._memory import limit_malloc_arenas, release_free_memory
-from ._shutdown import Background, FutureWork, watch
+from ._shutdown import Background, FutureWork, exiting, watch
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
 from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
@@ -399,6 +399,7 @@ class ActiveLearner:
         self._candidates: Optional[RepresentationSet] = None
         self.pretrained_info: Optional[BackboneInfo] = None
         self._graphs: Dict[int, Tuple[Representation, KNNGraph]] = {}
+        self._graph_lock = threading.Lock()  # one build per graph, by the cycle or ahead of it
         self._choice: Optional[RepresentationChoice] = None
         self._judged: Tuple[int, Tuple[str, ...]] = (0, ())
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
@@ -450,6 +451,7 @@ class ActiveLearner:
         if self._candidates is not None:  # learn the pool while the person labels the validation set
             for member in self._candidates.members.values():
                 member.callbacks.append(weak_progress(self._notify))
+            self._candidates.on_ready.append(weak_callback(self._graph_ahead))
             self._candidates.start()
 
     # ------------------------------------------------------------------ representations (semi mode)
@@ -1270,16 +1272,28 @@ class ActiveLearner:
         n = len(self.pool)
         if n < 4:
             return None
-        hit = self._graphs.get(id(rep))
-        if hit is not None and hit[0] is rep:
-            return hit[1]
-        prog("graph", 0.0)
-        graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
-        alive = {id(r) for r in self._ready_representations().values()}
-        self._graphs = {k: v for k, v in self._graphs.items() if k in alive}
-        self._graphs[id(rep)] = (rep, graph)
-        prog("graph", 1.0)
-        return graph
+        with self._graph_lock:  # a build ahead of the cycle (see _graph_ahead) is waited for, not repeated
+            hit = self._graphs.get(id(rep))
+            if hit is not None and hit[0] is rep:
+                return hit[1]
+            prog("graph", 0.0)
+            graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
+            alive = {id(r) for r in self._ready_representations().values()} | {id(rep)}
+            self._graphs = {k: v for k, v in self._graphs.items() if k in alive}
+            self._graphs[id(rep)] = (rep, graph)
+            prog("graph", 1.0)
+            return graph
+
+    def _graph_ahead(self, name: str, rep: Representation) -> None:
+        """On the representations' build thread, as each candidate is ready: its kNN graph and
+        Poisson system, so that the first cycle after the validation set (which judges every
+        candidate on its graph) does not build them while the person waits (at 60,000 images
+        that was most of a 45 s first cycle: BENCHMARKS.md)."""
+        if exiting():
+            return
+        graph = self._ensure_graph(rep, lambda step, fraction: None)
+        if graph is not None:
+            graph.poisson()
 
     # ------------------------------------------------------------------ the slow cycle
     def _refine_set(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):

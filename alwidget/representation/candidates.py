@@ -12,7 +12,7 @@ CPU two at once only compete for the same cores.
 from __future__ import annotations
 
 import threading
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from .._shutdown import exiting
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
@@ -44,6 +44,11 @@ class RepresentationSet:
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.on_ready: List[Callable[[str, Representation], None]] = []
+        """Called as ``hook(name, representation)`` on the build thread once each candidate is
+        ready (a cached one too), before the next build starts: work that every candidate needs
+        before the person's first cycle (the learner builds its kNN graph there)."""
+        self._announced: set = set()
 
     # ------------------------------------------------------------------ state
     def ready(self) -> Dict[str, Representation]:
@@ -68,11 +73,13 @@ class RepresentationSet:
     def start(self) -> None:
         """Start building the candidates one after another (no-op while running or when all are ready)."""
         with self._lock:
-            if self.running or self.all_ready or exiting():
+            unannounced = self.on_ready and not self._announced >= set(self.members)
+            if self.running or (self.all_ready and not unannounced) or exiting():
                 return
             self._stop.clear()
-            first = next(m for name in self.build_order if not (m := self.members[name]).ready)
-            first.start()  # at once: status() says "learning" from the first moment
+            first = next((m for name in self.build_order if not (m := self.members[name]).ready), None)
+            if first is not None:
+                first.start()  # at once: status() says "learning" from the first moment
             self._thread = threading.Thread(target=self._run, name="alwidget-representations", daemon=True)
             self._thread.start()
 
@@ -82,11 +89,21 @@ class RepresentationSet:
             with self._lock:  # a cancel() either sees this member running or stops the loop first
                 if self._stop.is_set() or exiting():
                     return
-                if member.ready:
-                    continue
-                member.start()
-            member.wait()
+                started = not member.ready
+                if started:
+                    member.start()
+            if started:
+                member.wait()
             # a failed candidate is reported by its status and skipped; the others still come
+            if member.ready and name not in self._announced:
+                self._announced.add(name)
+                for hook in list(self.on_ready):
+                    if self._stop.is_set() or exiting():
+                        return
+                    try:
+                        hook(name, member.result())
+                    except Exception:  # the cycle does that work itself when it needs it
+                        pass
 
     def cancel(self) -> bool:
         """Stop after the running build (which is cancelled at its next batch); returns whether

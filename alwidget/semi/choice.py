@@ -20,7 +20,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from .graph import KNNGraph
-from .propagate import propagate
+from .propagate import propagate_many
 
 __all__ = ["CLASSIFIERS", "RepresentationChoice", "choose_representation", "cross_validated_accuracy",
            "cross_validated_hits", "linear_probe", "MIN_LABELS_TO_JUDGE"]
@@ -105,13 +105,16 @@ def cross_validated_hits(graph: Optional[KNNGraph], labeled_L: np.ndarray, y_L: 
     fold_of = np.full(len(pos), -1, dtype=np.int64)
     fold_of[np.flatnonzero(scored)[rng.permutation(n_scored)]] = np.arange(n_scored) % folds
     hits = np.zeros(len(pos), dtype=bool)
-    for f in range(folds):
-        held, kept = fold_of == f, fold_of != f
-        if graph is None:
+    splits = [(fold_of == f, fold_of != f) for f in range(folds)]
+    if graph is None:
+        for held, kept in splits:
             probs_held = linear_probe(features_N_D[pos[kept]], y[kept], features_N_D[pos[held]], n_classes)
-        else:
-            probs_held = propagate(graph, pos[kept], y[kept], n_classes, method=method, prior_C=prior_C)[pos[held]]
-        hits[held] = probs_held.argmax(1) == y[held]
+            hits[held] = probs_held.argmax(1) == y[held]
+    else:  # every fold on the graph's cached system (its Laplacian built once)
+        every = propagate_many(graph, [(pos[kept], y[kept]) for _, kept in splits], n_classes, method=method,
+                               prior_C=prior_C)
+        for (held, _), probs in zip(splits, every):
+            hits[held] = probs[pos[held]].argmax(1) == y[held]
     return hits[scored]
 
 

@@ -19,6 +19,8 @@ import numpy as np
 if TYPE_CHECKING:  # scipy is imported when a graph is built, not with alwidget (it is slow)
     from scipy import sparse
 
+    from .poisson import PoissonSystem
+
 __all__ = ["KNNGraph", "knn_graph", "DEFAULT_K"]
 
 DEFAULT_K = 10
@@ -54,6 +56,17 @@ class KNNGraph:
     def degree_N(self) -> np.ndarray:
         """Weighted degree of every item ``[N]``."""
         return np.asarray(self.weights_N_N.sum(axis=1)).ravel()
+
+    def poisson(self) -> "PoissonSystem":
+        """The graph's :class:`~alwidget.semi.poisson.PoissonSystem` (its normalised Laplacian
+        and components), built at the first call and kept: every propagation on this graph
+        reuses it."""
+        system = self.__dict__.get("_poisson")
+        if system is None:
+            from .poisson import PoissonSystem
+
+            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N)
+        return system
 
 
 def _gauss_weights(dist_M_K: np.ndarray) -> np.ndarray:

@@ -20,14 +20,14 @@ the labels with ``u = e_y`` on them; kept for comparison and as a reference poin
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 # scipy.sparse is imported inside the functions: importing it costs a few tenths of a second,
 # which ``import alwidget`` should not pay
 
-__all__ = ["poisson_learning", "laplace_learning", "scores_to_probs", "block_cg"]
+__all__ = ["PoissonSystem", "poisson_learning", "laplace_learning", "scores_to_probs", "block_cg"]
 
 
 def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000) -> np.ndarray:
@@ -37,7 +37,9 @@ def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000) -
     done for all columns together (one sparse matrix–matrix product per iteration instead of
     ``C`` matrix–vector products: about five times faster for ten classes on a 10,000-item
     graph here). ``A`` must be symmetric positive semi-definite and every column of ``B`` in
-    its range. Columns stop once ``|r| <= tol * |b|``.
+    its range. Columns stop once ``|r| <= tol * |b|``. (Starting from the previous cycle's
+    solution was tried: it saved 2-12 % of the iterations after a batch of new labels, see
+    BENCHMARKS.md, and was not kept.)
     """
     B = np.asarray(B_N_C, dtype=np.float64)
     X = np.zeros_like(B)
@@ -69,6 +71,108 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
     n = W.shape[0]
     if W.shape != (n, n):
         raise ValueError(f"weights must be square, got shape {W.shape}")
+    labeled_L, y_L = _check_labels(n, labeled_L, y_L, n_classes)
+    return W, labeled_L, y_L
+
+
+class PoissonSystem:
+    """The part of Poisson learning that depends on the graph only, built once per graph.
+
+    The operator ``L = D - W`` does not depend on which items are labelled (unlike Laplace
+    learning's), so a graph's symmetric normalised Laplacian, degrees and connected components
+    serve every solve on it: each fast cycle's propagation, and every fold of the labels' cross-
+    validation (:meth:`solve_many`). :class:`~alwidget.semi.graph.KNNGraph` keeps one
+    (:meth:`~alwidget.semi.graph.KNNGraph.poisson`).
+
+    Parameters
+    ----------
+    weights_N_N : sparse or dense array of shape (N, N)
+        Symmetric non-negative weights (the diagonal is ignored).
+    """
+
+    def __init__(self, weights_N_N) -> None:
+        from scipy import sparse
+        from scipy.sparse.csgraph import connected_components
+
+        W = sparse.csr_matrix(weights_N_N, dtype=np.float64)
+        n = W.shape[0]
+        if W.shape != (n, n):
+            raise ValueError(f"weights must be square, got shape {W.shape}")
+        W = W - sparse.diags(W.diagonal())
+        self.n_items = n
+        self.degree_N = np.asarray(W.sum(axis=1)).ravel()
+        self.n_components, self.component_N = connected_components(W, directed=False)
+        self.live_N = self.degree_N > 0
+        dl = self.degree_N[self.live_N]
+        self._inv_sqrt = 1.0 / np.sqrt(dl)
+        Wl = W[self.live_N][:, self.live_N]
+        self._L_norm = (sparse.identity(len(dl), format="csr")
+                        - sparse.diags(self._inv_sqrt) @ Wl @ sparse.diags(self._inv_sqrt)).tocsr()
+
+    def _source(self, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+        """``(b [N, C], absent [components, C])``: the source of one problem, zero-sum in each
+        component that holds labels, and which classes have no label in each component."""
+        n, comp = self.n_items, self.component_N
+        onehot = np.zeros((len(labeled_L), n_classes))
+        onehot[np.arange(len(labeled_L)), y_L] = 1.0
+        b = np.zeros((n, n_classes))
+        absent = np.ones((self.n_components, n_classes), dtype=bool)
+        if self.n_components == 1:
+            np.add.at(b, labeled_L, onehot - onehot.mean(0))
+            absent[0] = np.bincount(y_L, minlength=n_classes) == 0
+            return b, absent
+        for c in np.unique(comp[labeled_L]):  # components without a label keep b = 0 (and score 0)
+            lab = comp[labeled_L] == c
+            absent[c] = np.bincount(y_L[lab], minlength=n_classes) == 0
+            sub = onehot[lab]
+            np.add.at(b, labeled_L[lab], sub - sub.mean(0))
+        unlabelled = ~np.isin(np.arange(self.n_components), comp[labeled_L])
+        absent[unlabelled] = False
+        return b, absent
+
+    def _finish(self, out_live: np.ndarray, absent: np.ndarray) -> np.ndarray:
+        """Scores ``[N, C]`` from a solution on the live items: the free constant fixed per
+        component (degree-weighted mean zero), ``-inf`` for classes absent from a component."""
+        live, dl = self.live_N, self.degree_N[self.live_N]
+        u = np.zeros((self.n_items, out_live.shape[1]))
+        if self.n_components > 1:
+            comp_l = self.component_N[live]
+            for c in np.unique(comp_l):
+                m = comp_l == c
+                out_live[m] -= (dl[m] @ out_live[m]) / dl[m].sum()
+        elif len(dl):
+            out_live -= (dl @ out_live) / dl.sum()
+        u[live] = out_live
+        u[absent[self.component_N]] = -np.inf
+        return u
+
+    def solve(self, labeled_L, y_L, n_classes: int, *, tol: float = 1e-5, max_iter: int = 1000) -> np.ndarray:
+        """Poisson learning scores ``[N, C]`` for one set of labels (see :func:`poisson_learning`)."""
+        return next(self.solve_many([(labeled_L, y_L)], n_classes, tol=tol, max_iter=max_iter))
+
+    def solve_many(self, problems: Sequence[Tuple[np.ndarray, np.ndarray]], n_classes: int, *,
+                   tol: float = 1e-5, max_iter: int = 1000) -> Iterator[np.ndarray]:
+        """Scores ``[N, C]`` for each ``(labeled_L, y_L)`` in ``problems``, in order, one solve
+        after another on this system (all the labels are checked before anything is solved).
+
+        Stacking the problems' right-hand sides into one block was tried and not kept: with the
+        five folds of a cross-validation (50 columns) on a 60,000-item graph each sparse product
+        took 16 times as long as with 10 columns, not 5 (BENCHMARKS.md)."""
+        checked = [_check_labels(self.n_items, lab, y, n_classes) for lab, y in problems]
+        sources = [self._source(lab, y, n_classes) for lab, y in checked]
+        return self._solve_each(sources, n_classes, tol, max_iter)
+
+    def _solve_each(self, sources, n_classes: int, tol: float, max_iter: int) -> Iterator[np.ndarray]:
+        live, inv = self.live_N, self._inv_sqrt
+        for b, absent in sources:
+            if not live.any():
+                yield self._finish(np.zeros((0, n_classes)), absent)
+                continue
+            x = block_cg(self._L_norm, b[live] * inv[:, None], tol=tol, max_iter=max_iter) * inv[:, None]
+            yield self._finish(x, absent)
+
+
+def _check_labels(n: int, labeled_L, y_L, n_classes: int) -> Tuple[np.ndarray, np.ndarray]:
     labeled_L = np.asarray(labeled_L, dtype=np.int64).ravel()
     y_L = np.asarray(y_L, dtype=np.int64).ravel()
     if len(labeled_L) != len(y_L):
@@ -81,7 +185,7 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
         raise ValueError("labelled positions must be distinct")
     if y_L.min() < 0 or y_L.max() >= n_classes:
         raise ValueError(f"labels must be class indices in [0, {n_classes - 1}]")
-    return W, labeled_L, y_L
+    return labeled_L, y_L
 
 
 def poisson_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float = 1e-5,
@@ -90,11 +194,12 @@ def poisson_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
 
     Parameters
     ----------
-    weights_N_N : sparse or dense array of shape (N, N)
-        Symmetric non-negative weights (diagonal ignored). The equation is solved in each
-        connected component with the labels it holds; a class with no label in a component
-        scores ``-inf`` there (it is never predicted), and items of a component without any
-        label score 0 for every class.
+    weights_N_N : sparse or dense array of shape (N, N), or PoissonSystem
+        Symmetric non-negative weights (diagonal ignored), or the :class:`PoissonSystem` built
+        from them (reused across solves). The equation is solved in each connected component
+        with the labels it holds; a class with no label in a component scores ``-inf`` there
+        (it is never predicted), and items of a component without any label score 0 for every
+        class.
     labeled_L : array of int, shape (L,)
         Distinct positions of the labelled items.
     y_L : array of int, shape (L,)
@@ -110,53 +215,8 @@ def poisson_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float 
         Scores with degree-weighted mean zero per class within each labelled component
         (``-inf`` for classes without a label in the item's component).
     """
-    from scipy import sparse
-    from scipy.sparse.csgraph import connected_components
-
-    W, labeled_L, y_L = _check(weights_N_N, labeled_L, y_L, n_classes)
-    n = W.shape[0]
-    W = W - sparse.diags(W.diagonal())
-    d = np.asarray(W.sum(axis=1)).ravel()
-    onehot = np.zeros((len(labeled_L), n_classes))
-    onehot[np.arange(len(labeled_L)), y_L] = 1.0
-    b = np.zeros((n, n_classes))
-    np.add.at(b, labeled_L, onehot - onehot.mean(0))
-    u = np.zeros((n, n_classes))
-    # per connected component: the source must sum to zero there for L u = b to be solvable,
-    # and only the classes labelled in a component can be predicted in it
-    n_comp, comp = connected_components(W, directed=False)
-    absent = np.zeros((n_comp, n_classes), dtype=bool)
-    for c in range(n_comp):
-        lab = comp[labeled_L] == c
-        if not lab.any():
-            b[comp == c] = 0.0
-            continue
-        absent[c] = np.bincount(y_L[lab], minlength=n_classes) == 0
-        if n_comp > 1:
-            sub = onehot[lab]
-            b[comp == c] = 0.0
-            b[labeled_L[lab]] = sub - sub.mean(0)
-    live = d > 0
-    if not live.any():
-        u[absent[comp]] = -np.inf
-        return u
-    dl = d[live]
-    inv_sqrt = 1.0 / np.sqrt(dl)
-    Wl = W[live][:, live]
-    L_norm = sparse.identity(len(dl), format="csr") - sparse.diags(inv_sqrt) @ Wl @ sparse.diags(inv_sqrt)
-    rhs = b[live] * inv_sqrt[:, None]
-    out = block_cg(L_norm, rhs, tol=tol, max_iter=max_iter) * inv_sqrt[:, None]
-    # fix the free constant per component: degree-weighted mean zero
-    if n_comp > 1:
-        comp_l = comp[live]
-        for c in np.unique(comp_l):
-            m = comp_l == c
-            out[m] -= (dl[m] @ out[m]) / dl[m].sum()
-    else:
-        out -= (dl @ out) / dl.sum()
-    u[live] = out
-    u[absent[comp]] = -np.inf
-    return u
+    system = weights_N_N if isinstance(weights_N_N, PoissonSystem) else PoissonSystem(weights_N_N)
+    return system.solve(labeled_L, y_L, n_classes, tol=tol, max_iter=max_iter)
 
 
 def laplace_learning(weights_N_N, labeled_L, y_L, n_classes: int, *, tol: float = 1e-8,

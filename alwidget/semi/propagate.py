@@ -12,15 +12,15 @@ The fast cycle of the ``semi`` mode uses these two steps on the representation's
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .graph import KNNGraph
-from .poisson import laplace_learning, poisson_learning, scores_to_probs
+from .poisson import laplace_learning, scores_to_probs
 from .priors import pool_priors, prior_weights, reweight
 
-__all__ = ["PROPAGATIONS", "propagate", "pseudo_labels", "with_pseudo_labels"]
+__all__ = ["PROPAGATIONS", "propagate", "propagate_many", "pseudo_labels", "with_pseudo_labels"]
 
 PROPAGATIONS = ("poisson", "laplace")
 
@@ -50,15 +50,35 @@ def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes
         How many labels ``prior_C`` rests on: with ``prior_labels > 0`` the shares are first
         refined on the unlabelled rows (:func:`~alwidget.semi.priors.pool_priors`).
     """
+    return next(propagate_many(graph, [(labeled_L, y_L)], n_classes, method=method, temperature=temperature,
+                               prior_C=prior_C, prior_labels=prior_labels))
+
+
+def propagate_many(graph: KNNGraph, problems: Sequence[Tuple[np.ndarray, np.ndarray]], n_classes: int,
+                   method: str = "poisson", temperature: float = 0.1,
+                   prior_C: Optional[np.ndarray] = None, prior_labels: int = 0) -> Iterator[np.ndarray]:
+    """:func:`propagate` for each ``(labeled_L, y_L)`` in ``problems`` (e.g. the folds of a
+    cross-validation): Poisson learning solves them one after another on the graph's cached
+    :class:`~alwidget.semi.poisson.PoissonSystem`. Yields one ``[N, C]`` array per problem, in
+    order (the labels of all of them are checked first)."""
     if method not in PROPAGATIONS:
         raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {method!r}")
-    labeled_L = np.asarray(labeled_L, dtype=np.int64)
-    y_L = np.asarray(y_L, dtype=np.int64)
+    problems = [(np.asarray(lab, dtype=np.int64), np.asarray(y, dtype=np.int64)) for lab, y in problems]
     if method == "poisson":
-        probs = scores_to_probs(poisson_learning(graph.weights_N_N, labeled_L, y_L, n_classes), temperature)
-    else:
-        u = laplace_learning(graph.weights_N_N, labeled_L, y_L, n_classes)
-        probs = u / np.maximum(u.sum(1, keepdims=True), 1e-12)
+        scores = graph.poisson().solve_many(problems, n_classes)
+        return (_finish(scores_to_probs(u, temperature), lab, y, prior_C, prior_labels)
+                for u, (lab, y) in zip(scores, problems))
+    return (_finish(_laplace_probs(graph, lab, y, n_classes), lab, y, prior_C, prior_labels) for lab, y in problems)
+
+
+def _laplace_probs(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int) -> np.ndarray:
+    u = laplace_learning(graph.weights_N_N, labeled_L, y_L, n_classes)
+    return u / np.maximum(u.sum(1, keepdims=True), 1e-12)
+
+
+def _finish(probs: np.ndarray, labeled_L: np.ndarray, y_L: np.ndarray, prior_C: Optional[np.ndarray],
+            prior_labels: int) -> np.ndarray:
+    """The priors' reweighting of the unlabelled rows, and the labels' one-hot rows."""
     if prior_C is not None:
         free = np.ones(len(probs), dtype=bool)
         free[labeled_L] = False

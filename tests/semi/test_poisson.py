@@ -124,3 +124,46 @@ def test_scores_to_probs_rows_sum_to_one_and_keep_the_argmax_order():
     z = s / s.std(0) / 0.5
     e = np.exp(z - z.max(1, keepdims=True))
     np.testing.assert_allclose(p, e / e.sum(1, keepdims=True))
+
+
+# ---------------------------------------------------------------- the cached system, many folds, warm starts
+def _two_components(seed: int) -> sparse.csr_matrix:
+    a, b = _random_graph(seed, 30).toarray(), _random_graph(seed + 1, 20).toarray()
+    w = np.zeros((52, 52))  # and two isolated items (degree 0)
+    w[:30, :30], w[30:50, 30:50] = a, b
+    return sparse.csr_matrix(w)
+
+
+def test_solve_many_equals_separate_solves():
+    from alwidget.semi.poisson import PoissonSystem
+
+    W = _two_components(3)
+    rng = np.random.default_rng(0)
+    problems = []
+    for _ in range(5):
+        lab = rng.choice(50, size=12, replace=False)
+        problems.append((lab, rng.integers(0, 3, size=12)))
+    problems.append((np.array([0, 1]), np.array([0, 1])))  # the second component has no label
+    system = PoissonSystem(W)
+    together = list(system.solve_many(problems, 3, tol=1e-10))
+    assert len(together) == len(problems)
+    for (lab, y), u in zip(problems, together):
+        np.testing.assert_allclose(u, poisson_learning(W, lab, y, 3, tol=1e-10), atol=1e-7)
+    dense = _dense_poisson(W.toarray()[:30, :30], [0, 1], [0, 1], 3)
+    np.testing.assert_allclose(together[-1][:30], dense, atol=1e-6)  # by the dense reference
+    assert np.all(together[-1][30:] == 0)  # no label in that component, nor on isolated items
+
+
+def test_solve_many_checks_every_problem_before_solving():
+    from alwidget.semi.poisson import PoissonSystem
+
+    system = PoissonSystem(PATH3)
+    with pytest.raises(ValueError, match="distinct"):
+        system.solve_many([([0, 2], [0, 1]), ([0, 0], [0, 1])], 2)
+
+
+def test_a_graph_keeps_its_system():
+    from alwidget.semi import knn_graph
+
+    g = knn_graph(np.random.default_rng(0).normal(size=(60, 4)), k=5)
+    assert g.poisson() is g.poisson()
