@@ -87,6 +87,11 @@ BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
 #: (or a candidate arrived): cross-validation costs a few graph solves per candidate.
 REJUDGE_GROWTH = 1.2
 
+#: Pools up to this many items are judged in the cycle itself; larger ones in the background
+#: (``slow_cycle="background"``): a judgement of two or three candidates took 4-5 s of a
+#: 10,000-image cycle and 30 s of a 60,000-image one here (BENCHMARKS.md), about a second at 2,000.
+JUDGE_INLINE_UP_TO = 5_000
+
 #: Input pixels per chunk of a streamed pretrained pass (32 images at 224 px): a chunk is read and
 #: resized in full before its batches go through the trunk.
 STREAM_CHUNK_PIXELS = 32 * 224 * 224
@@ -402,6 +407,8 @@ class ActiveLearner:
         self._graph_lock = threading.Lock()  # one build per graph, by the cycle or ahead of it
         self._choice: Optional[RepresentationChoice] = None
         self._judged: Tuple[int, Tuple[str, ...]] = (0, ())
+        self._judge_thread: Optional[threading.Thread] = None  # a background judgement (see _judge)
+        self._judge_verdict: Optional[Tuple[RepresentationChoice, Tuple[int, Tuple[str, ...]]]] = None
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
@@ -554,20 +561,65 @@ class ActiveLearner:
 
     def _judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
                scored: Optional[np.ndarray], prog) -> RepresentationChoice:
-        """Let the labels choose among ``reps`` (kept until a candidate arrives or the labels grow)."""
+        """Let the labels choose among ``reps`` (kept until a candidate arrives or the labels grow).
+
+        With ``slow_cycle="background"`` and a pool of more than :data:`JUDGE_INLINE_UP_TO`
+        items, a judgement of two or more candidates runs on a thread of its own
+        ("alwidget-judge"), which the person would otherwise wait for: the cycle goes on with the
+        current choice (before the first: the first candidate at hand, marked provisional) and the
+        next cycle takes the verdict. ``"inline"`` judges here (reproducible)."""
+        verdict = self._judge_verdict
+        if verdict is not None:  # adopted by the cycle thread only: one choice for a whole cycle
+            self._judge_verdict = None
+            self._choice, self._judged = verdict
         names = tuple(reps)
         last_n, last_names = self._judged
-        if (self._choice is not None and self._choice.name in reps and names == last_names
-                and len(pos) < REJUDGE_GROWTH * max(1, last_n)):
+        if (self._choice is not None and not self._choice.provisional and self._choice.name in reps
+                and names == last_names and len(pos) < REJUDGE_GROWTH * max(1, last_n)):
             return self._choice
+        if self.slow_cycle == "inline" or len(reps) < 2 or len(pos) < 2 or len(self.pool) <= JUDGE_INLINE_UP_TO:
+            choice = self._judge_now(reps, pos, y, scored, prog)
+            self._choice, self._judged = choice, (len(pos), names)
+            return choice
+        self._start_judge(reps, pos, y, scored)
+        if self._choice is not None and self._choice.name in reps:
+            return self._choice
+        first = next(iter(reps))
+        self._choice = RepresentationChoice(first, {}, f"{first}: in use while the labels judge {', '.join(reps)} "
+                                            "in the background", provisional=True)
+        return self._choice
+
+    def _start_judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
+                     scored: Optional[np.ndarray]) -> None:
+        """Judge on the "alwidget-judge" thread (no-op while one runs); its verdict waits in
+        ``_judge_verdict`` for the next cycle."""
+        with self._lock:
+            if (self._judge_thread is not None and self._judge_thread.is_alive()) or exiting():
+                return
+            names = tuple(reps)
+
+            def work() -> None:
+                try:
+                    choice = self._judge_now(reps, pos, y, scored, lambda step, fraction: None)
+                except Exception:  # the cycle judges again when labels or candidates change
+                    return
+                self._judge_verdict = (choice, (len(pos), names))
+
+            self._judge_thread = threading.Thread(target=work, name="alwidget-judge", daemon=True)
+            self._judge_thread.start()
+
+    def _judge_now(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
+                   scored: Optional[np.ndarray], prog) -> RepresentationChoice:
+        """The labels' choice among ``reps``, computed on this thread."""
         order = list(reps)
         if len(reps) > 1 and len(pos) >= 2:
             graphs = {name: self._ensure_graph(rep, prog) for name, rep in reps.items()}
             if all(g is not None for g in graphs.values()):
                 prior = self._prior_C if self._prior_C is not None and len(self._prior_C) == len(self.classes) else None
                 prog("choose representation", 0.0)
-                current = f"{self._choice.name} {self._choice.classifier}" if self._choice else None
-                if self._choice is not None:
+                incumbent = self._choice if self._choice is not None and not self._choice.provisional else None
+                current = f"{incumbent.name} {incumbent.classifier}" if incumbent else None
+                if incumbent is not None:
                     # the fine-tuned trunk succeeds the trunk it started from: it is the incumbent,
                     # kept unless another is better by more than the noise (the judge's folds of 100
                     # validation labels rarely show what fine-tuning on every training label adds; on
@@ -575,10 +627,10 @@ class ActiveLearner:
                     # the default at 74.5 % with 320 labels, against 80.6 %). The adapted pretrained
                     # features are not: they must win (on the emoji development split a fresh
                     # adapter, made the incumbent, cost 5-7 points on held-out emoji twice in ten cycles)
-                    base = self._choice.name.split("+")[0]
+                    base = incumbent.name.split("+")[0]
                     successor = next((n for n in reps if n == f"{base}+refined"), None)
                     if successor is not None:
-                        current = f"{successor} {self._choice.classifier}"
+                        current = f"{successor} {incumbent.classifier}"
                 feats = {name: np.asarray(rep.features_N_D) for name, rep in reps.items()}
                 choice = choose_representation(graphs, pos, y, len(self.classes), order=order, prior_C=prior,
                                                current=current, seed=_seed_for(self.seed, 23),
@@ -589,7 +641,6 @@ class ActiveLearner:
         else:
             choice = choose_representation({n: None for n in order}, pos, y, len(self.classes), order=order,
                                            scored_L=scored)
-        self._choice, self._judged = choice, (len(pos), names)
         return choice
 
     def _chosen(self, prog) -> Tuple[str, Representation]:
@@ -1721,6 +1772,8 @@ class ActiveLearner:
         and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
         self.background.cancel()  # a widget's label check too
+        if self._judge_thread is not None:
+            self._judge_thread.join(30)
         if self._candidates is not None and self._candidates.cancel():
             self._candidates.wait(30)
         for cycle in self._slow_cycles():

@@ -383,3 +383,33 @@ def test_pseudo_label_threshold_adds_to_the_graphs_pseudo_labels(semi_learner, o
     assert plain.pseudo_labels > 0  # the graph gives pseudo-labels: the case that lost the others
     assert with_threshold.pseudo_labels > plain.pseudo_labels
     assert n_threshold > n_plain  # and the head trains on them
+
+
+def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, monkeypatch):
+    """Above ``JUDGE_INLINE_UP_TO`` items the cycle does not wait for the labels' judgement: the
+    first cycle runs on the first candidate, marked provisional, and the next takes the verdict
+    the judge thread reached on the same labels as the inline judgement would."""
+    import alwidget.learner as learner_module
+
+    inline = semi_learner(representation="auto", seed=5)
+    inline.representation.result()
+    inline._candidates.wait_all()
+    first = inline.query(20)
+    oracle(inline, first)
+    expected = inline.retrain()
+    assert not inline.representation_choice.provisional
+
+    monkeypatch.setattr(learner_module, "JUDGE_INLINE_UP_TO", 0)
+    learner = semi_learner(representation="auto", seed=5)
+    learner._candidates.wait_all()
+    oracle(learner, first)
+    report = learner.retrain()
+    choice = learner.representation_choice
+    assert choice.provisional and "in the background" in report.representation_reason
+    assert report.representation == next(iter(learner._ready_representations()))
+    learner._judge_thread.join(60)
+    oracle(learner, learner.query(2))  # too few new labels to call for another judgement
+    again = learner.retrain()
+    assert not learner.representation_choice.provisional
+    assert again.representation_scores == expected.representation_scores  # the same folds, the same labels
+    assert again.representation == expected.representation

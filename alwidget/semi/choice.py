@@ -132,12 +132,17 @@ class RepresentationChoice:
         One line for the report and the widget.
     classifier : {"graph", "linear"}
         How the fast cycle learns on it (see :data:`CLASSIFIERS`).
+    provisional : bool
+        See the attribute.
     """
 
     name: str
     scores: Dict[str, float] = field(default_factory=dict)
     reason: str = ""
     classifier: str = "graph"
+    provisional: bool = False
+    """In use while the labels' judgement runs in the background (the first representation at
+    hand); never the incumbent of that judgement."""
 
 
 def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: np.ndarray, y_L: np.ndarray,
