@@ -407,6 +407,7 @@ class ActiveLearner:
         self._graph_lock = threading.Lock()  # one build per graph, by the cycle or ahead of it
         self._choice: Optional[RepresentationChoice] = None
         self._judged: Tuple[int, Tuple[str, ...]] = (0, ())
+        self._graph_seconds = 0.0  # the last cycle's propagation and pseudo-labels
         self._judge_thread: Optional[threading.Thread] = None  # a background judgement (see _judge)
         self._judge_verdict: Optional[Tuple[RepresentationChoice, Tuple[int, Tuple[str, ...]]]] = None
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
@@ -1159,6 +1160,8 @@ class ActiveLearner:
             classifier, result, features, t_features, t_train = self._train(
                 pos_l, y_l, pos_v, y_v, previous, cycle_no, prog, cancel)
             timings["train"], timings["features"] = t_train, t_features
+            if self.mode == "semi":  # of "train": the propagation and the pseudo-labels
+                timings["graph"] = self._graph_seconds
             t0 = time.perf_counter()
             cancel.raise_if_cancelled()
             prog("score", 0.0)
@@ -1250,7 +1253,9 @@ class ActiveLearner:
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 cancel.raise_if_cancelled()
+                t_graph = time.perf_counter()
                 ps_pos, ps_y = self._pseudo_labels(rep, pos_l, y_l, prog)
+                self._graph_seconds = time.perf_counter() - t_graph
                 if len(pos_fit) > len(pos_l):  # pseudo_label_threshold's: beside the graph's (which wins a tie)
                     extra, extra_y = pos_fit[len(pos_l):], y_fit[len(pos_l):]
                     keep = ~np.isin(extra, ps_pos)

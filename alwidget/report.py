@@ -126,7 +126,9 @@ class CycleReport:
         cycle's top-k; ``None`` on the first cycle.
     timings : dict
         Seconds per step: ``"features"`` (embedding the pool: once in embed mode, after each
-        training in finetune mode), ``"train"``, ``"score"``, ``"report"``, ``"total"``.
+        training in finetune mode), ``"train"``, ``"score"``, ``"report"``, ``"total"``; in
+        ``semi`` mode also ``"graph"``, the part of ``"train"`` spent propagating the labels on
+        the graph and picking the pseudo-labels.
     strategy, estimator : str
         Names used.
     labels_version : int

@@ -413,3 +413,21 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
     assert not learner.representation_choice.provisional
     assert again.representation_scores == expected.representation_scores  # the same folds, the same labels
     assert again.representation == expected.representation
+
+
+def test_the_candidates_graphs_are_built_before_the_first_cycle(semi_learner, oracle, monkeypatch):
+    """Each candidate's kNN graph and Poisson system are built on the representations' thread as
+    it is ready; the first cycle finds them and builds none."""
+    import alwidget.learner as learner_module
+
+    learner = semi_learner(representation="auto")
+    learner._candidates.wait_all()
+    learner._candidates.wait(60)  # the build thread ends after its hooks
+    graphs = {id(rep): graph for rep, graph in learner._graphs.values()}
+    assert set(graphs) == {id(rep) for rep in learner._ready_representations().values()}
+    assert all("_poisson" in g.__dict__ for g in graphs.values())
+    built = []
+    real = learner_module.knn_graph
+    monkeypatch.setattr(learner_module, "knn_graph", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    oracle(learner, learner.query(20))
+    assert learner.retrain().ok and built == []
