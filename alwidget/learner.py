@@ -410,6 +410,7 @@ class ActiveLearner:
         self._graph_seconds = 0.0  # the last cycle's propagation and pseudo-labels
         self._judge_thread: Optional[threading.Thread] = None  # a background judgement (see _judge)
         self._judge_verdict: Optional[Tuple[RepresentationChoice, Tuple[int, Tuple[str, ...]]]] = None
+        self._judge_due: Optional[tuple] = None
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
@@ -566,9 +567,10 @@ class ActiveLearner:
 
         With ``slow_cycle="background"`` and a pool of more than :data:`JUDGE_INLINE_UP_TO`
         items, a judgement of two or more candidates runs on a thread of its own
-        ("alwidget-judge"), which the person would otherwise wait for: the cycle goes on with the
-        current choice (before the first: the first candidate at hand, marked provisional) and the
-        next cycle takes the verdict. ``"inline"`` judges here (reproducible)."""
+        ("alwidget-judge", started when the cycle ends, so that the two do not share the cores),
+        which the person would otherwise wait for: the cycle goes on with the current choice
+        (before the first: the first candidate at hand, marked provisional) and the next cycle
+        takes the verdict. ``"inline"`` judges here (reproducible)."""
         verdict = self._judge_verdict
         if verdict is not None:  # adopted by the cycle thread only: one choice for a whole cycle
             self._judge_verdict = None
@@ -582,7 +584,7 @@ class ActiveLearner:
             choice = self._judge_now(reps, pos, y, scored, prog)
             self._choice, self._judged = choice, (len(pos), names)
             return choice
-        self._start_judge(reps, pos, y, scored)
+        self._judge_due = (reps, pos, y, scored)  # started when this cycle ends (retrain)
         if self._choice is not None and self._choice.name in reps:
             return self._choice
         first = next(iter(reps))
@@ -1085,6 +1087,9 @@ class ActiveLearner:
                 return self._cycle(progress, cancel or CancelToken())
         finally:
             release_free_memory()  # the cycle's buffers are free: hand their pages back
+            due, self._judge_due = self._judge_due, None
+            if due is not None:  # after the cycle, not beside it: the two would share the cores
+                self._start_judge(*due)
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
         """Run one cycle on a worker thread; returns its Future.
