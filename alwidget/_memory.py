@@ -62,12 +62,9 @@ def limit_malloc_arenas(n: Optional[int] = None) -> Optional[int]:
             return _applied
         if n == 0 or not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
             return None
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):  # musl and other C libraries: nothing to tune
+        mallopt = _libc_function("mallopt", (ctypes.c_int, ctypes.c_int))
+        if mallopt is None:  # musl and other C libraries: nothing to tune
             return None
-        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
         if mallopt(_M_ARENA_MAX, int(n)) != 1:
             return None
         _applied = int(n)
@@ -89,12 +86,16 @@ def release_free_memory() -> bool:
     """
     global _trim
     if _trim is None:
-        _trim = False
-        if sys.platform.startswith("linux"):
-            try:
-                fn = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-                fn.argtypes, fn.restype = (ctypes.c_size_t,), ctypes.c_int
-                _trim = fn
-            except (OSError, AttributeError):
-                pass
+        _trim = (_libc_function("malloc_trim", (ctypes.c_size_t,)) if sys.platform.startswith("linux")
+                 else None) or False
     return bool(_trim(0)) if _trim else False
+
+
+def _libc_function(name: str, argtypes: tuple):
+    """The C library's function ``name`` returning ``int`` (``None``: no such library or function)."""
+    try:
+        fn = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    return fn

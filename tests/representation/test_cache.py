@@ -126,8 +126,8 @@ def test_two_builders_of_one_cached_representation_embed_the_pool_once(small_poo
     steps = []
     second.callbacks.append(lambda step, f: steps.append(step))
     first.start()
-    while first.step == "pending":  # the first holds the file's lock before the second asks for it
-        first.wait(0.005)
+    while first.step == "pending" and not first.wait(0.005):  # the first holds the file's lock first
+        pass
     second.start()
     a, b = first.result(), second.result()
     assert _SlowCountingTrunk.seen == len(small_pool)  # one pass, not two
