@@ -131,6 +131,7 @@ def main() -> int:
     ap.add_argument("--repr-steps", type=int, default=50, help="self-supervised steps (the speed, not the quality)")
     ap.add_argument("--cache-dir", default="/tmp/alwidget-fast-cycle")
     ap.add_argument("--no-pause", action="store_true", help="do not wait for background work between cycles")
+    ap.add_argument("--quick", action="store_true", help="a 600-image pool, 2 cycles, 5 steps (CI smoke test)")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -138,6 +139,8 @@ def main() -> int:
         print(json.dumps(one(args.one, args.data, args.k, args.cycles, args.seed, args.repr_steps, args.cache_dir,
                              not args.no_pause)))
         return 0
+    if args.quick:
+        args.pools, args.generated, args.cycles, args.repr_steps = [600], [], 2, 5
     specs = [f"fashion:{n}" for n in args.pools] + [f"generated:{n}" for n in args.generated]
     rows = []
     print("| pool | candidates + graphs ready s | first cycle s (graph / head / score / query) | "

@@ -219,3 +219,16 @@ def test_embed_batch_quick(data_dir):
     speed = {r[1]: float(r[3]) for r in rows}
     assert float(rows[1][4].rstrip("×")) == pytest.approx(speed["4"] / speed["16"], abs=0.01)
     assert all(float(r[2].split()[0]) > 0 for r in rows)
+
+
+def test_fast_cycle_quick(data_dir, tmp_path):
+    out = tmp_path / "fast.json"
+    res = _run("fast_cycle.py", ["--data", str(data_dir), "--cache-dir", str(tmp_path / "cache"), "--json", str(out)],
+               data_dir)
+    (row,) = _table_rows(res.stdout, "| pool |")
+    assert row[0] == "fashion:600"
+    (rec,) = json.loads(out.read_text())
+    assert len(rec["later"]) == 2 and rec["labels"] == 60  # 20 + 2 × 20 training labels
+    for cycle in [rec["first"]] + rec["later"]:
+        parts = sum(cycle[s] for s in ("graph", "head", "score", "query"))
+        assert cycle["graph"] > 0 and 0 < parts <= cycle["total"] + 1e-6

@@ -280,11 +280,12 @@ class _LRU:
 
 
 class _Source:
-    """Where a pool's images live; ``get(row, item)`` returns a read-only uint8 HWC array."""
+    """Where a pool's images live; ``get(row, item)`` returns a read-only uint8 HWC array
+    (``cache=False``: a lazy source does not keep it in its LRU cache)."""
 
     lazy = False
 
-    def get(self, row: int, item: str) -> np.ndarray:  # pragma: no cover - interface
+    def get(self, row: int, item: str, cache: bool = True) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def stacked(self) -> Optional[np.ndarray]:
@@ -305,7 +306,7 @@ class _ArraySource(_Source):
             return (_ArraySource, (self.array,))
         return (_open_mapped, (self.file[0], self.file[1], self.array.dtype.str, self.array.shape))
 
-    def get(self, row: int, item: str) -> np.ndarray:
+    def get(self, row: int, item: str, cache: bool = True) -> np.ndarray:
         return self.array[row]
 
     def stacked(self) -> Optional[np.ndarray]:
@@ -348,7 +349,7 @@ class _ListSource(_Source):
             array.flags.writeable = False
         self.arrays = arrays
 
-    def get(self, row: int, item: str) -> np.ndarray:
+    def get(self, row: int, item: str, cache: bool = True) -> np.ndarray:
         return self.arrays[row]
 
     def describe(self) -> str:
@@ -364,12 +365,13 @@ class _LazySource(_Source):
     def load(self, row: int, item: str) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def get(self, row: int, item: str) -> np.ndarray:
+    def get(self, row: int, item: str, cache: bool = True) -> np.ndarray:
         image = self.cache.get(row)
         if image is None:
             image = np.ascontiguousarray(self.load(row, item))
             image.flags.writeable = False
-            self.cache.put(row, image)
+            if cache:
+                self.cache.put(row, image)
         return image
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -879,13 +881,18 @@ class ImagePool:
         except (KeyError, TypeError):
             raise UnknownItemError(item) from None
 
-    def image(self, item: str) -> np.ndarray:
+    def image(self, item: str, *, cache: bool = True) -> np.ndarray:
         """The image of ``item``, decoded on first use for files and datasets.
 
         Parameters
         ----------
         item : str
             An item id.
+        cache : bool
+            Keep a decoded file or dataset image in the pool's cache (at most 256 MB, least
+            recently used first out), for the grid's thumbnails. A pass over the whole pool
+            reads with ``cache=False``: the model keeps its own resized copy, and a second
+            copy of every image in the cache would only cost memory (3 KB an item at 32 px).
 
         Returns
         -------
@@ -901,20 +908,20 @@ class ImagePool:
         """
         position = self.index(item)
         try:
-            return self._source.get(int(self._rows[position]), item)
+            return self._source.get(int(self._rows[position]), item, cache)
         except ImageReadError as exc:
             self._note_skipped(item, exc)
             raise
 
-    def image_for_size(self, item: str, size: int) -> np.ndarray:
+    def image_for_size(self, item: str, size: int, *, cache: bool = True) -> np.ndarray:
         """The image of ``item`` for a model that reads ``size``-pixel inputs: JPEG files are
         decoded at the smallest scale (1/2, 1/4, 1/8) whose sides stay at least ``size``
         (Pillow's draft mode: a 4032×3024 photo for 224 px decodes 8× smaller and about 25×
-        faster); other images as :meth:`image`. Same errors as :meth:`image`."""
+        faster); other images as :meth:`image` (with ``cache``). Same errors as :meth:`image`."""
         position = self.index(item)
         reduced = getattr(self._source, "reduced", None)
         if reduced is None:
-            return self.image(item)
+            return self.image(item, cache=cache)
         try:
             return reduced(int(self._rows[position]), item, int(size))
         except ImageReadError as exc:

@@ -81,7 +81,7 @@ def load_pool_rows(pool, start: int, stop: int, size: int, in_chans: int) -> Tup
     read = getattr(pool, "image_for_size", None)
     for p in range(start, stop):
         try:
-            img = read(ids[p], size) if read is not None else pool.image(ids[p])
+            img = read(ids[p], size, cache=False) if read is not None else pool.image(ids[p], cache=False)
         except Exception as exc:  # an unreadable image is skipped, never fatal
             failed[p] = str(exc)
             continue
@@ -209,7 +209,7 @@ class PoolTensors:
                 check(cancel)
                 report(progress, step, i / max(1, len(todo)))
             try:
-                img = self.pool.image(ids[p])
+                img = self.pool.image(ids[p], cache=False)  # this tensor is the copy kept
             except Exception as exc:  # an unreadable image is skipped, never fatal
                 with self._lock:
                     self.failed[p] = str(exc)

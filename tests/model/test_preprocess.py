@@ -82,3 +82,27 @@ def test_random_affine_is_mild_label_safe_and_seeded():
     torch.testing.assert_close(augment_batch(x, "shift", g()), random_shift(x, generator=g()))
     with pytest.raises(ValueError, match="augment must be"):
         augment_batch(x, "rotate")
+
+
+def test_a_pass_over_a_lazy_pool_does_not_fill_the_pools_image_cache():
+    """The resized copy the model keeps is the only one: reading every image of a dataset pool
+    for it once left a second copy of each in the pool's LRU cache (3 KB an item at 32 px)."""
+    from alwidget.model.preprocess import load_pool_rows
+
+    class Generated(torch.utils.data.Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return torch.full((3, 8, 8), i / 40.0), i % 2
+
+    pool = ImagePool.from_torch(Generated())
+    cache = pool._source.cache
+    tensors = PoolTensors(pool, 8, 3, (0.0,) * 3, (1.0,) * 3)
+    tensors.ensure(range(40))
+    rows, failed = load_pool_rows(pool, 0, 40, 8, 3)
+    assert cache._bytes == 0 and not failed
+    torch.testing.assert_close(rows, tensors._u8)
+    assert int(rows[10, 0, 0, 0]) == round(10 / 40 * 255)  # the images themselves
+    pool.image(pool.ids[3])  # the grid's thumbnails still use the cache
+    assert cache._bytes == 8 * 8 * 3
