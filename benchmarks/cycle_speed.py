@@ -24,11 +24,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import run_json  # noqa: E402
 
 
 def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
@@ -118,11 +121,9 @@ def main() -> int:
                     + (["--max-steps", str(args.max_steps)] if args.max_steps else []) \
                     + (["--repr-steps", str(args.repr_steps)] if args.repr_steps else []) \
                     + (["--cache-dir", args.cache_dir] if args.cache_dir else [])
-                res = subprocess.run(cmd, capture_output=True, text=True)
-                if res.returncode != 0:
-                    print(res.stderr[-2000:], file=sys.stderr)
+                r = run_json(cmd)
+                if r is None:
                     return 1
-                r = json.loads(res.stdout.strip().splitlines()[-1])
                 rows.append(r)
                 print(f"| {mode} | {pool} | {labels} | {r['train']:.2f} | {r['features']:.2f} | {r['score']:.3f} | "
                       f"{r['select']:.3f} | {r['report']:.3f} | {r['total']:.2f} | {r['peak_rss_mb']:.0f} | "

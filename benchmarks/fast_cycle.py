@@ -33,7 +33,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Dict, List
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _child import run_json  # noqa: E402
 STEPS = ("graph", "head", "score", "query", "total")
 
 
@@ -75,7 +76,6 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
     else:
         import numpy as np
 
-        sys.path.insert(0, str(HERE))
         from large_pool import make_pool_file
 
         path = Path(cache_dir) / f"generated-{n}.npy"
@@ -150,11 +150,9 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--one", spec, "--k", str(args.k), "--cycles", str(args.cycles),
                "--seed", str(args.seed), "--repr-steps", str(args.repr_steps), "--cache-dir", args.cache_dir] \
             + (["--data", args.data] if args.data else []) + (["--no-pause"] if args.no_pause else [])
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            print(res.stderr[-3000:], file=sys.stderr)
+        r = run_json(cmd)
+        if r is None:
             return 1
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(r)
         f, m = r["first"], r["median"]
         parts = lambda d: " / ".join(f"{d[s]:.2f}" for s in STEPS[:-1])

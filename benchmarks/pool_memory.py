@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _child import run_json  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -38,7 +39,6 @@ def one(n: int, cache_dir: str) -> dict:
     warnings.simplefilter("ignore")
     import torch
 
-    sys.path.insert(0, str(HERE))
     from large_pool import small_trunk
 
     from alwidget import ActiveLearner, ImagePool
@@ -93,12 +93,9 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for n in args.items:
         with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: the features are computed, not loaded
-            res = subprocess.run([sys.executable, __file__, "--one", str(n), "--cache-dir", tmp],
-                                 capture_output=True, text=True)
-        if res.returncode != 0:
-            print(res.stderr[-3000:], file=sys.stderr)
+            r = run_json([sys.executable, __file__, "--one", str(n), "--cache-dir", tmp])
+        if r is None:
             return 1
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(r)
         s, a = r["steps"], r["arrays"]
         rest = a["posterior samples"] + a["features"] + a["probabilities"]
