@@ -56,17 +56,26 @@ class Background:
         self._parts: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str, part: Any) -> None:
-        """Register ``part`` (with ``cancel()``) under ``name``, replacing what was there."""
+    def add(self, name: str, part: Any, *, weak: bool = False) -> None:
+        """Register ``part`` (with ``cancel()``) under ``name``, replacing what was there.
+
+        ``weak=True`` holds it weakly: for a part that holds the owner (a widget's label checker
+        holds its learner), which would otherwise keep the owner alive through its own
+        finalizer."""
         if not callable(getattr(part, "cancel", None)):
             raise TypeError(f"a background part needs a cancel() method, got {type(part).__name__}")
         with self._lock:
-            self._parts[name] = part
+            self._parts[name] = weakref.ref(part) if weak else part
+
+    def _live_parts(self) -> List[Any]:
+        with self._lock:
+            held = list(self._parts.values())
+        parts = [p() if isinstance(p, weakref.ref) else p for p in held]
+        return [p for p in parts if p is not None]
 
     def cancel(self) -> None:
         """Ask every part to stop; does not wait."""
-        with self._lock:
-            parts = list(self._parts.values())
+        parts = self._live_parts()
         for part in parts:
             try:
                 part.cancel()
@@ -77,8 +86,7 @@ class Background:
         """Wait for the parts that can be joined, all within ``timeout`` seconds; returns whether
         they all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            parts = list(self._parts.values())
+        parts = self._live_parts()
         ended = True
         for part in parts:
             join = getattr(part, "join", None)

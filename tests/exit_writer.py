@@ -52,7 +52,7 @@ def main() -> None:
         teach(learner, pool, learner.query(50))
         learner.retrain()
         checker = LabelChecker(learner, lambda error: None)
-        learner.background.add("label check", checker)
+        learner.background.add("label check", checker, weak=True)
         checker.start()
         print(f"running check {checker.running}", flush=True)
     elif phase == "cycle":

@@ -172,3 +172,32 @@ def test_no_new_build_or_slow_cycle_starts_while_the_interpreter_exits(monkeypat
     assert slow.start(np.arange(40), np.arange(40) % 10, n_labels=40, n_pseudo=0, seed=0) is False
     monkeypatch.setattr(_shutdown, "_exiting", False)
     assert rep.result().features_N_D.shape[0] == len(small_pool)  # built as usual otherwise
+
+
+def test_a_weak_part_does_not_keep_its_owner_alive():
+    """A widget's label checker holds its learner; registered weakly, it does not keep the learner
+    (and its work) alive through the learner's own finalizer."""
+    import gc
+    import weakref
+
+    class Owner:
+        def __init__(self):
+            self.background = _shutdown.Background()
+            self.part = _Part()
+            self.part.owner = self  # the part holds its owner, as the checker holds the learner
+            self.background.add("check", self.part, weak=True)
+            weakref.finalize(self, self.background.cancel)
+
+    owner = Owner()
+    part, gone = owner.part, weakref.ref(owner)
+    owner.background.cancel()
+    assert part.cancelled.is_set()  # used while alive
+    del owner, part
+    gc.collect()
+    assert gone() is None
+    strong = Owner()
+    strong.background.add("check", strong.part)  # held strongly: the finalizer keeps it alive
+    leak = weakref.ref(strong)
+    del strong
+    gc.collect()
+    assert leak() is not None

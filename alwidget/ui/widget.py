@@ -197,7 +197,7 @@ class LabelingWidget(widgets.VBox):
         self.forecast: Optional[Forecast] = None
         self._forecast_error = ""
         self._checker = LabelChecker(learner, self._check_done)
-        learner.background.add("label check", self._checker)
+        learner.background.add("label check", self._checker, weak=True)  # it holds the learner
 
         if self.simulate:
             self._label_validation_from_truth()
