@@ -28,20 +28,21 @@ def test_script_ending_during_background_work_exits_cleanly(tmp_path, phase):
     run = subprocess.run([sys.executable, str(WRITER), str(store), phase, str(cache)],
                          capture_output=True, text=True, timeout=240)
     seconds = time.monotonic() - t0
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "terminate called" not in run.stderr
-    assert "still running" not in run.stderr  # everything stopped within the bound
+    said = f"after {seconds:.0f} s, status {run.returncode}\nstdout: {run.stdout[-800:]}\nstderr: {run.stderr[-2000:]}"
+    assert run.returncode == 0, said
+    assert "terminate called" not in run.stderr, said
+    assert "still running" not in run.stderr, said  # everything stopped within the bound
     lines = run.stdout.splitlines()
-    assert f"running {phase} True" in lines  # the work was under way when the script ended
+    assert f"running {phase} True" in lines, said  # the work was under way when the script ended
     acked = dict(line.split()[1:] for line in lines if line.startswith("ack "))
     assert len(acked) == {"representation": 20, "slow": 100, "check": 50, "cycle": 50}[phase]
     with LabelStore(store) as reopened:
         saved = reopened.labels()
     assert {i: str(saved.get(i)) for i in acked} == acked  # every acknowledged label kept
-    assert seconds < 200  # not a wait for the 100,000-step work to finish
+    assert seconds < 200, said  # not a wait for the 100,000-step work to finish
     # the cache folder holds only whole files: finished ones or a checkpoint, never a temporary
     files = sorted(p.name for p in cache.glob("*")) if cache.exists() else []
-    assert not [f for f in files if ".tmp" in f], files
+    assert not [f for f in files if ".tmp" in f], (files, said)
     for f in cache.glob("*.pt"):
         torch.load(f, map_location="cpu", weights_only=True)  # readable
     if phase == "slow":  # the trunk finished before the slow cycle started: it stays cached
@@ -139,6 +140,8 @@ def test_stop_all_names_what_outlived_the_bound_and_ignores_other_threads(monkey
         assert time.monotonic() - t0 < 2
     finally:
         release.set()
+        for t in (stuck, foreign, idle):
+            t.join(5)
 
 
 def test_exit_wait_reads_the_environment(monkeypatch):
