@@ -167,3 +167,31 @@ def test_a_graph_keeps_its_system():
 
     g = knn_graph(np.random.default_rng(0).normal(size=(60, 4)), k=5)
     assert g.poisson() is g.poisson()
+
+
+def test_float32_products_give_the_float64_solution(monkeypatch):
+    """Above ``FLOAT32_FROM`` items conjugate gradients multiply with torch's float32 CSR
+    kernel: the product agrees with scipy's to float32 rounding, and the solution on a real
+    kNN graph (digits) agrees with the float64 one to the solver's tolerance."""
+    from sklearn.datasets import load_digits
+
+    from alwidget.semi import knn_graph
+    from alwidget.semi import poisson as P
+
+    x, y = load_digits(return_X_y=True)
+    graph = knn_graph(x.astype(np.float32))
+    f64 = P.PoissonSystem(graph.weights_N_N)
+    assert not isinstance(f64.operator, P.Float32Operator)  # 1,797 items: below the threshold
+    monkeypatch.setattr(P, "FLOAT32_FROM", 1000)
+    f32 = P.PoissonSystem(graph.weights_N_N)
+    assert isinstance(f32.operator, P.Float32Operator)
+    X = np.random.default_rng(0).standard_normal((f64._L_norm.shape[0], 10))
+    exact = f64._L_norm @ X
+    np.testing.assert_allclose(f32.operator @ X, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    lab = np.random.default_rng(1).choice(len(y), 30, replace=False)
+    u64 = f64.solve(lab, y[lab], 10)
+    u32 = f32.solve(lab, y[lab], 10)
+    finite = np.isfinite(u64)
+    assert (np.isfinite(u32) == finite).all()  # the same classes absent
+    np.testing.assert_allclose(u32[finite], u64[finite], rtol=0, atol=1e-3 * np.abs(u64[finite]).max())
+    assert (u32.argmax(1) == u64.argmax(1)).mean() > 0.999
