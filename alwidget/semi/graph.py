@@ -6,7 +6,9 @@ its ``k`` nearest neighbours (Euclidean distance on the features) with the weigh
 its ``k``-th neighbour (a self-tuning bandwidth), and the matrix is symmetrised,
 ``W = (W + Wᵀ) / 2``. Neighbours come from scikit-learn's exact search (``NearestNeighbors``),
 which takes about a second for 10,000 items of 128 dimensions here, and above
-:data:`EXACT_UP_TO` items from hnswlib's approximate HNSW index.
+:data:`EXACT_UP_TO` items from hnswlib's approximate HNSW index. From :data:`COARSE_FROM` items
+the graph also keeps a k-means partition of its items, the coarse level of Poisson learning's
+preconditioner (:class:`~alwidget.semi.poisson.PoissonSystem`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # scipy is imported when a graph is built, not with alwidget 
 
     from .poisson import PoissonSystem
 
-__all__ = ["KNNGraph", "knn_graph", "DEFAULT_K"]
+__all__ = ["KNNGraph", "knn_graph", "coarse_clusters", "DEFAULT_K", "COARSE_FROM"]
 
 DEFAULT_K = 10
 """Neighbours per item: GraphLearning's choice for MNIST-sized data (Calder et al. 2020)."""
@@ -41,12 +43,16 @@ class KNNGraph:
         Their Euclidean distances.
     k : int
         ``K``.
+    clusters_N : ndarray of int64, shape (N,), optional
+        A coarse partition of the items (k-means on the features, built from
+        :data:`COARSE_FROM` items), which Poisson learning uses to precondition its solves.
     """
 
     weights_N_N: sparse.csr_matrix
     neighbors_N_K: np.ndarray
     distances_N_K: np.ndarray
     k: int
+    clusters_N: Optional[np.ndarray] = None
 
     @property
     def n_items(self) -> int:
@@ -65,7 +71,7 @@ class KNNGraph:
         if system is None:
             from .poisson import PoissonSystem
 
-            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N)
+            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N, self.clusters_N)
         return system
 
 
@@ -88,6 +94,27 @@ EXACT_UP_TO = 50_000
 
 METHODS = ("auto", "exact", "hnsw")
 
+COARSE_FROM = 20_000
+"""From this many items ``knn_graph`` also partitions them by k-means (``clusters_N``): the
+coarse level of Poisson learning's preconditioner, whose gain grows with the graph (on 10,000
+items conjugate gradients need few enough iterations without it)."""
+
+COARSE_ITEMS_PER_CLUSTER = 100
+"""About this many items per cluster of the coarse partition, at most :data:`COARSE_MAX` clusters."""
+
+COARSE_MAX = 1000
+
+
+def coarse_clusters(features_N_D: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A partition ``[N]`` of the items into ``min(COARSE_MAX, N // COARSE_ITEMS_PER_CLUSTER)``
+    clusters by scikit-learn's mini-batch k-means (one initialisation, batches of 4,096)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    x = np.ascontiguousarray(features_N_D, dtype=np.float32)
+    m = max(2, min(COARSE_MAX, len(x) // COARSE_ITEMS_PER_CLUSTER))
+    km = MiniBatchKMeans(m, random_state=seed, n_init=1, batch_size=4096)
+    return km.fit_predict(x).astype(np.int64)
+
 
 def _neighbors_hnsw(x: np.ndarray, k: int, n_jobs: Optional[int], seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``(dist [N, k + 1], idx [N, k + 1])`` from an hnswlib HNSW index of ``x`` (Euclidean)."""
@@ -106,7 +133,7 @@ def _neighbors_hnsw(x: np.ndarray, k: int, n_jobs: Optional[int], seed: int = 0)
 
 
 def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[int] = 1,
-              method: str = "auto") -> KNNGraph:
+              method: str = "auto", coarse: Optional[bool] = None) -> KNNGraph:
     """The symmetric self-tuning kNN graph of ``features_N_D``.
 
     Parameters
@@ -122,6 +149,9 @@ def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[
         (recall@10 about 0.99 here); ``auto``: exact up to :data:`EXACT_UP_TO` items, HNSW above.
         hnswlib was chosen over pynndescent and faiss-cpu by measurement
         (``benchmarks/knn_libraries.py``, BENCHMARKS.md).
+    coarse : bool, optional
+        Also partition the items for Poisson learning's preconditioner (:func:`coarse_clusters`);
+        ``None``: from :data:`COARSE_FROM` items.
 
     Returns
     -------
@@ -163,4 +193,5 @@ def knn_graph(features_N_D: np.ndarray, k: int = DEFAULT_K, *, n_jobs: Optional[
     W = ((W + W.T) * 0.5).tocsr()
     W.setdiag(0.0)
     W.eliminate_zeros()
-    return KNNGraph(weights_N_N=W, neighbors_N_K=idx.astype(np.int64), distances_N_K=dist, k=k)
+    clusters = coarse_clusters(x) if (n >= COARSE_FROM if coarse is None else coarse) else None
+    return KNNGraph(weights_N_N=W, neighbors_N_K=idx.astype(np.int64), distances_N_K=dist, k=k, clusters_N=clusters)

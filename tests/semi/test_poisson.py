@@ -195,3 +195,45 @@ def test_float32_products_give_the_float64_solution(monkeypatch):
     assert (np.isfinite(u32) == finite).all()  # the same classes absent
     np.testing.assert_allclose(u32[finite], u64[finite], rtol=0, atol=1e-3 * np.abs(u64[finite]).max())
     assert (u32.argmax(1) == u64.argmax(1)).mean() > 0.999
+
+
+class _Counting:
+    """Counts the products conjugate gradients take."""
+
+    def __init__(self, A):
+        self.A, self.n = A, 0
+
+    def __matmul__(self, X):
+        self.n += 1
+        return self.A @ X
+
+
+def test_two_level_preconditioner_gives_the_same_scores_in_fewer_iterations():
+    """Digits' kNN graph, plus a copy of it as a second component that gets no label: with the
+    k-means clusters as the coarse level, conjugate gradients take far fewer products and the
+    scores equal the plain solve's (and stay exactly 0 in the unlabelled component)."""
+    from sklearn.datasets import load_digits
+
+    from alwidget.semi import knn_graph
+    from alwidget.semi import poisson as P
+    from alwidget.semi.graph import coarse_clusters
+
+    x, y = load_digits(return_X_y=True)
+    g = knn_graph(x.astype(np.float32), coarse=True)
+    assert g.clusters_N is not None and g.clusters_N.shape == (len(y),) and g.clusters_N.max() + 1 == 17
+    W = sparse.block_diag([g.weights_N_N, g.weights_N_N]).tocsr()
+    clusters = np.concatenate([g.clusters_N, g.clusters_N])  # each cluster spans both components
+    plain, two = P.PoissonSystem(W), P.PoissonSystem(W, clusters)
+    assert two.n_coarse == 2 * 17 and plain.precondition is None
+    plain.operator, two.operator = _Counting(plain.operator), _Counting(two.operator)
+    lab = np.random.default_rng(0).choice(len(y), 40, replace=False)
+    u_plain = plain.solve(lab, y[lab], 10, tol=1e-8)
+    u_two = two.solve(lab, y[lab], 10, tol=1e-8)
+    assert two.operator.n < 0.6 * plain.operator.n, (two.operator.n, plain.operator.n)
+    finite = np.isfinite(u_plain)
+    assert (np.isfinite(u_two) == finite).all()
+    np.testing.assert_allclose(u_two[finite], u_plain[finite], atol=1e-5 * np.abs(u_plain[finite]).max())
+    assert (u_two[len(y):] == 0).all()  # the copy has no label
+    with pytest.raises(ValueError, match="one entry per item"):
+        P.PoissonSystem(W, clusters[:10])
+    assert coarse_clusters(x[:250]).max() + 1 == 2  # at least two clusters, about 100 items each
