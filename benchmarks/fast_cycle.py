@@ -17,7 +17,8 @@ timed), the validation set from the truth, then
 Prints, per pool, the first cycle and the median of the later ones with their steps: ``graph``
 (propagating the labels and picking the pseudo-labels), the rest of ``train`` (the head),
 ``score`` (the posterior over the pool and the strategy's scores), ``query``; and the peak
-resident memory.
+resident memory, and of it what the interpreter held after its imports (torch, alwidget) before
+the pool and the learner were made.
 
     python benchmarks/fast_cycle.py --data ../shared/datasets --pools 10000 60000 --generated 100000 \\
         --cache-dir /tmp/fc
@@ -62,13 +63,24 @@ def _wait_background(learner) -> float:
     return time.perf_counter() - t0
 
 
+def _rss_mb() -> float:
+    """Resident set of this process now, MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: int, cache_dir: str,
         pause: bool) -> dict:
     """Run one pool in this process; returns its figures."""
     warnings.simplefilter("ignore")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch  # noqa: F401  (the baseline below includes it: every learner imports it)
+
     from alwidget import ActiveLearner, ImagePool, datasets
 
+    baseline_mb = _rss_mb()  # the interpreter and its imports, before any pool or learner
     kind, n = pool_spec.split(":")
     n = int(n)
     if kind == "fashion":
@@ -116,7 +128,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
     learner.close()
     median = {s: statistics.median(r[s] for r in later) for s in STEPS}
     return {"pool": pool_spec, "ready_s": ready_s, "first": first, "later": later, "median": median,
-            "paused_s": paused, "labels": n_labels,
+            "paused_s": paused, "labels": n_labels, "baseline_mb": baseline_mb,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -144,8 +156,9 @@ def main() -> int:
     specs = [f"fashion:{n}" for n in args.pools] + [f"generated:{n}" for n in args.generated]
     rows = []
     print("| pool | candidates + graphs ready s | first cycle s (graph / head / score / query) | "
-          f"later cycles, median of {args.cycles} s (graph / head / score / query) | peak RSS MB |")
-    print("|---|---|---|---|---|")
+          f"later cycles, median of {args.cycles} s (graph / head / score / query) | peak RSS MB | "
+          "of which the interpreter and imports MB |")
+    print("|---|---|---|---|---|---|")
     for spec in specs:
         cmd = [sys.executable, __file__, "--one", spec, "--k", str(args.k), "--cycles", str(args.cycles),
                "--seed", str(args.seed), "--repr-steps", str(args.repr_steps), "--cache-dir", args.cache_dir] \
@@ -157,7 +170,7 @@ def main() -> int:
         f, m = r["first"], r["median"]
         parts = lambda d: " / ".join(f"{d[s]:.2f}" for s in STEPS[:-1])
         print(f"| {spec} | {r['ready_s']:.0f} | {f['total']:.2f} ({parts(f)}) | {m['total']:.2f} ({parts(m)}) | "
-              f"{r['peak_rss_mb']:.0f} |", flush=True)
+              f"{r['peak_rss_mb']:.0f} | {r['baseline_mb']:.0f} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -1,0 +1,140 @@
+"""Poisson learning's solve on a large kNN graph: plain conjugate gradients against the default.
+
+For each pool: the pixels' first 50 principal components (scikit-learn's randomized PCA), the
+kNN graph of the fast cycle (``knn_graph``, with its k-means partition), random labels, and one
+Poisson solve four ways, in this process, one after another:
+
+- ``plain f64``: conjugate gradients with scipy's float64 product and no preconditioner (the
+  solver before 2026-12-03, fifth session: the baseline);
+- ``float32``: torch's float32 CSR product, no preconditioner;
+- ``two-level f64``: the k-means two-level preconditioner, scipy's product;
+- ``two-level float32``: both (what ``PoissonSystem`` does from 20,000 items);
+- ``default at this size``: what ``knn_graph(...).poisson()`` chose for this pool.
+
+Prints the products (iterations), seconds, the ratio to the baseline, test accuracy on the
+unlabelled items and the share of predictions equal to the baseline's.
+
+    python benchmarks/poisson_solver.py --data ../shared/datasets --fashion 60000 --generated 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class _Counting:
+    def __init__(self, A):
+        self.A, self.n = A, 0
+
+    def __matmul__(self, X):
+        self.n += 1
+        return self.A @ X
+
+
+def _features(spec: str, data: str, workdir: Path):
+    from sklearn.decomposition import PCA
+
+    kind, n = spec.split(":")
+    n = int(n)
+    if kind == "fashion":
+        from alwidget import datasets
+
+        pool = datasets.fashion_mnist(data, split="train", limit=n)
+        x = np.stack([np.asarray(pool.image(i, cache=False), dtype=np.float32).ravel() for i in pool.ids])
+        y = np.array([pool.classes.index(pool.truth[i]) for i in pool.ids])
+    else:
+        from large_pool import make_pool_file
+
+        path = workdir / f"generated-{n}.npy"
+        make_pool_file(path, n, seed=0)
+        x = np.load(path, mmap_mode="r").reshape(n, -1).astype(np.float32) / 255.0
+        y = np.load(path.with_suffix(".truth.npy")).astype(np.int64)
+    return PCA(50, svd_solver="randomized", random_state=0).fit_transform(x), y
+
+
+def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
+    warnings.simplefilter("ignore")
+    import torch
+
+    from alwidget.semi import knn_graph
+    from alwidget.semi import poisson as P
+
+    torch.set_num_threads(1)
+    f, y = _features(spec, data, workdir)
+    t0 = time.perf_counter()
+    graph = knn_graph(f)
+    graph_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    system = graph.poisson()
+    system_s = time.perf_counter() - t0
+    n = len(y)
+    lab = np.random.default_rng(0).choice(n, n_labels, replace=False)
+    free = np.ones(n, dtype=bool)
+    free[lab] = False
+    # below the library's thresholds (FLOAT32_FROM, COARSE_FROM) the default is plain f64; the
+    # other ways are built here all the same, so that small pools can be compared too
+    from alwidget.semi.graph import coarse_clusters
+
+    clusters = graph.clusters_N if graph.clusters_N is not None else coarse_clusters(f)
+    two_level = system.precondition or P.PoissonSystem(graph.weights_N_N, clusters).precondition
+    f32 = system.operator if isinstance(system.operator, P.Float32Operator) else P.Float32Operator(system._L_norm)
+    ways = {"plain f64": (None, system._L_norm), "float32": (None, f32),
+            "two-level f64": (two_level, system._L_norm), "two-level float32": (two_level, f32),
+            "default at this size": (system.precondition, system.operator)}
+    rows, base = [], None
+    for name, (pre, op) in ways.items():
+        system.precondition, system.operator = pre, _Counting(op)
+        t0 = time.perf_counter()
+        pred = system.solve(lab, y[lab], int(y.max()) + 1).argmax(1)
+        sec = time.perf_counter() - t0
+        base = pred if base is None else base
+        rows.append(dict(way=name, products=system.operator.n, seconds=sec,
+                         accuracy=float((pred[free] == y[free]).mean()), same=float((pred == base).mean())))
+    for r in rows:
+        r["speedup"] = rows[0]["seconds"] / r["seconds"]
+    return dict(pool=spec, n=n, labels=n_labels, graph_s=graph_s, system_s=system_s, coarse=system.n_coarse,
+                components=system.n_components, rows=rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.environ.get("ALWIDGET_DATA"), help="folder holding fashion-mnist/")
+    ap.add_argument("--fashion", nargs="*", type=int, default=[], help="Fashion-MNIST train pools")
+    ap.add_argument("--generated", nargs="*", type=int, default=[], help="generated pools (32 px colour)")
+    ap.add_argument("--labels", type=int, default=220, help="random labels")
+    ap.add_argument("--workdir", default="/tmp/alwidget-poisson-solver")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--quick", action="store_true", help="a 3,000-image Fashion-MNIST pool (CI smoke test)")
+    args = ap.parse_args()
+    if args.quick:
+        args.fashion, args.generated = [3000], []
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for spec in [f"fashion:{n}" for n in args.fashion] + [f"generated:{n}" for n in args.generated]:
+        r = one(spec, args.data, args.labels, workdir)
+        out.append(r)
+        print(f"\n{spec}: kNN graph + k-means {r['graph_s']:.1f} s, system (Laplacian, coarse level of "
+              f"{r['coarse']} clusters) {r['system_s']:.1f} s, {r['components']} components, {r['labels']} labels")
+        print("| solve | products | seconds | plain f64 ÷ this | accuracy (unlabelled) | same prediction as plain |")
+        print("|---|---|---|---|---|---|")
+        for row in r["rows"]:
+            print(f"| {row['way']} | {row['products']} | {row['seconds']:.2f} | {row['speedup']:.1f}× | "
+                  f"{100 * row['accuracy']:.2f} % | {100 * row['same']:.3f} % |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
