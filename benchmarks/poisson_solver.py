@@ -6,10 +6,11 @@ Poisson solve four ways, in this process, one after another:
 
 - ``plain f64``: conjugate gradients with scipy's float64 product and no preconditioner (the
   solver before 2026-12-03, fifth session: the baseline);
-- ``float32``: torch's float32 CSR product, no preconditioner;
+- ``torch f64`` / ``torch f32``: torch's CSR product in float64 / float32, no preconditioner;
 - ``two-level f64``: the k-means two-level preconditioner, scipy's product;
-- ``two-level float32``: both (what ``PoissonSystem`` does from 20,000 items);
-- ``default at this size``: what ``knn_graph(...).poisson()`` chose for this pool.
+- ``two-level torch f64`` / ``two-level torch f32``: the preconditioner with torch's product;
+- ``default at this size``: what ``knn_graph(...).poisson()`` chose for this pool (from 5,000
+  items: two-level, torch f64).
 
 Prints the products (iterations), seconds, the ratio to the baseline, test accuracy on the
 unlabelled items and the share of predictions equal to the baseline's.
@@ -81,16 +82,17 @@ def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
     lab = np.random.default_rng(0).choice(n, n_labels, replace=False)
     free = np.ones(n, dtype=bool)
     free[lab] = False
-    # below the library's thresholds (FLOAT32_FROM, COARSE_FROM) the default is plain f64; the
+    # below the library's thresholds (TORCH_FROM, COARSE_FROM) the default is plain f64; the
     # other ways are built here all the same, so that small pools can be compared too
     from alwidget.semi.graph import coarse_clusters
 
     clusters = graph.clusters_N if graph.clusters_N is not None else coarse_clusters(f)
     two_level = system.precondition or P.PoissonSystem(graph.weights_N_N, clusters).precondition
-    f32 = system.operator if isinstance(system.operator, P.Float32Operator) else P.Float32Operator(system._L_norm)
-    ways = {"plain f64": (None, system._L_norm), "float32": (None, f32),
-            "two-level f64": (two_level, system._L_norm), "two-level float32": (two_level, f32),
-            "default at this size": (system.precondition, system.operator)}
+    t64 = P.TorchCSROperator(system._L_norm)
+    t32 = P.TorchCSROperator(system._L_norm, dtype=np.float32)
+    ways = {"plain f64": (None, system._L_norm), "torch f64": (None, t64), "torch f32": (None, t32),
+            "two-level f64": (two_level, system._L_norm), "two-level torch f64": (two_level, t64),
+            "two-level torch f32": (two_level, t32), "default at this size": (system.precondition, system.operator)}
     rows, base = [], None
     for name, (pre, op) in ways.items():
         system.precondition, system.operator = pre, _Counting(op)

@@ -13,9 +13,9 @@ for ``u [N, C]`` with ``Σ_i d_i u_i = 0`` (the solution is unique up to constan
 Laplace learning, whose solution flattens to a constant between few labels ("degenerates":
 16 % on MNIST with one label per class in the paper), its scores stay informative at very low
 label rates. The system is solved by conjugate gradients on the symmetric normalised Laplacian;
-on large graphs (:data:`FLOAT32_FROM`, :data:`~alwidget.semi.graph.COARSE_FROM`) the products
-run in float32 and a two-level preconditioner on k-means clusters cuts the iterations about
-ninefold (:class:`PoissonSystem`).
+on graphs of :data:`TORCH_FROM` items or more the products run through torch's CSR kernel and a
+two-level preconditioner on k-means clusters (:data:`~alwidget.semi.graph.COARSE_FROM`) cuts
+the iterations three- to fivefold (:class:`PoissonSystem`).
 
 *Laplace learning* (Zhu, Ghahramani & Lafferty 2003) is the harmonic extension ``L u = 0`` off
 the labels with ``u = e_y`` on them; kept for comparison and as a reference point in tests.
@@ -30,7 +30,7 @@ import numpy as np
 # scipy.sparse is imported inside the functions: importing it costs a few tenths of a second,
 # which ``import alwidget`` should not pay
 
-__all__ = ["PoissonSystem", "Float32Operator", "FLOAT32_FROM", "poisson_learning", "laplace_learning",
+__all__ = ["PoissonSystem", "TorchCSROperator", "TORCH_FROM", "poisson_learning", "laplace_learning",
            "scores_to_probs", "block_cg"]
 
 
@@ -94,39 +94,41 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
     return W, labeled_L, y_L
 
 
-#: From this many connected items the Laplacian's products in conjugate gradients run in
-#: float32 through torch's CSR kernel (:class:`Float32Operator`) instead of scipy's float64
-#: product: 3.1× faster per product on a 100,000-item graph here, with about 10 % more
-#: iterations to the same tolerance and the same predictions (BENCHMARKS.md).
-FLOAT32_FROM = 20_000
+#: From this many connected items conjugate gradients multiply through torch's CSR kernel
+#: (:class:`TorchCSROperator`, float64), 1.3× faster per product than scipy's on a
+#: 100,000-item graph here, and the graph's k-means partition (if it has one) preconditions them.
+TORCH_FROM = 5_000
 
 
-class Float32Operator:
-    """``A @ X`` for a sparse ``A [N, N]`` in float32 with torch's CSR kernel.
+class TorchCSROperator:
+    """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
 
-    ``X [N, C]`` comes in and the product goes out as float64, so conjugate gradients keep
-    their recurrences in float64 and only the product carries float32 rounding (relative
-    error about 1e-7 per product, far below the solver's 1e-5 tolerance).
+    ``dtype=np.float32`` halves the memory traffic (2-3× faster per product here) but rounds
+    each product to about 1e-7 of ``|A| |X|``: harmless for plain conjugate gradients, but with
+    the two-level preconditioner the search directions are smooth vectors whose product is far
+    smaller than they are, and the rounding then stalls convergence (118 products instead of 51
+    on 100,000 generated images, BENCHMARKS.md); so the default is float64.
     """
 
-    def __init__(self, A) -> None:
+    def __init__(self, A, dtype=np.float64) -> None:
         import warnings
 
         import torch
 
         self.shape = A.shape
+        self.dtype = np.dtype(dtype)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all we use
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
             self._csr = torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
                                                 torch.from_numpy(A.indices.astype(np.int64)),
-                                                torch.from_numpy(A.data.astype(np.float32)), size=A.shape,
+                                                torch.from_numpy(A.data.astype(self.dtype)), size=A.shape,
                                                 check_invariants=False)  # scipy's CSR is valid
 
     def __matmul__(self, X_N_C: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(X_N_C, dtype=np.float32))
-        return (self._csr @ x).numpy().astype(np.float64)
+        x = torch.from_numpy(np.ascontiguousarray(X_N_C, dtype=self.dtype))
+        return (self._csr @ x).numpy().astype(np.float64, copy=False)
 
 
 class PoissonSystem:
@@ -143,8 +145,9 @@ class PoissonSystem:
     ``M⁻¹ = I + Z E⁺ Zᵀ`` with ``Z`` the clusters' indicator vectors (split by connected
     component) scaled by ``√d`` (the normalised Laplacian's null vector is ``√d``, so ``Z``
     spans the smooth, slowly converging directions) and ``E = Zᵀ L Z`` the coarse operator
-    (dense, pseudo-inverted once). On a 100,000-item kNN graph here it cut the iterations from
-    575 to 64 with the same predictions (BENCHMARKS.md).
+    (dense, pseudo-inverted once). On the kNN graphs of 10,000 and 60,000 Fashion-MNIST images
+    and 100,000 generated ones here it cut the iterations from 135, 180 and 264 to 44, 49 and 51
+    with the same predictions (``benchmarks/poisson_solver.py``, BENCHMARKS.md).
 
     Parameters
     ----------
@@ -171,8 +174,8 @@ class PoissonSystem:
         Wl = W[self.live_N][:, self.live_N]
         self._L_norm = (sparse.identity(len(dl), format="csr")
                         - sparse.diags(self._inv_sqrt) @ Wl @ sparse.diags(self._inv_sqrt)).tocsr()
-        #: what conjugate gradients multiply by: the float64 matrix, or its float32 operator
-        self.operator = Float32Operator(self._L_norm) if len(dl) >= FLOAT32_FROM else self._L_norm
+        #: what conjugate gradients multiply by: the scipy matrix, or its torch operator
+        self.operator = TorchCSROperator(self._L_norm) if len(dl) >= TORCH_FROM else self._L_norm
         #: the two-level preconditioner (``None``: plain conjugate gradients) and its coarse size
         self.precondition: Optional[Callable[[np.ndarray], np.ndarray]] = None
         self.n_coarse = 0

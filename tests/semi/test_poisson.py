@@ -169,10 +169,10 @@ def test_a_graph_keeps_its_system():
     assert g.poisson() is g.poisson()
 
 
-def test_float32_products_give_the_float64_solution(monkeypatch):
-    """Above ``FLOAT32_FROM`` items conjugate gradients multiply with torch's float32 CSR
-    kernel: the product agrees with scipy's to float32 rounding, and the solution on a real
-    kNN graph (digits) agrees with the float64 one to the solver's tolerance."""
+def test_torch_products_give_the_scipy_solution(monkeypatch):
+    """From ``TORCH_FROM`` items conjugate gradients multiply with torch's CSR kernel: in float64
+    the product equals scipy's to rounding and so does the solution on digits' kNN graph; in
+    float32 the product agrees to float32 rounding."""
     from sklearn.datasets import load_digits
 
     from alwidget.semi import knn_graph
@@ -180,21 +180,24 @@ def test_float32_products_give_the_float64_solution(monkeypatch):
 
     x, y = load_digits(return_X_y=True)
     graph = knn_graph(x.astype(np.float32))
-    f64 = P.PoissonSystem(graph.weights_N_N)
-    assert not isinstance(f64.operator, P.Float32Operator)  # 1,797 items: below the threshold
-    monkeypatch.setattr(P, "FLOAT32_FROM", 1000)
-    f32 = P.PoissonSystem(graph.weights_N_N)
-    assert isinstance(f32.operator, P.Float32Operator)
-    X = np.random.default_rng(0).standard_normal((f64._L_norm.shape[0], 10))
-    exact = f64._L_norm @ X
-    np.testing.assert_allclose(f32.operator @ X, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    scipy_system = P.PoissonSystem(graph.weights_N_N)
+    assert not isinstance(scipy_system.operator, P.TorchCSROperator)  # 1,797 items: below the threshold
+    monkeypatch.setattr(P, "TORCH_FROM", 1000)
+    torch_system = P.PoissonSystem(graph.weights_N_N)
+    assert isinstance(torch_system.operator, P.TorchCSROperator)
+    A = scipy_system._L_norm
+    X = np.random.default_rng(0).standard_normal((A.shape[0], 10))
+    exact = A @ X
+    np.testing.assert_allclose(torch_system.operator @ X, exact, rtol=0, atol=1e-12 * np.abs(exact).max())
+    f32 = P.TorchCSROperator(A, dtype=np.float32) @ X
+    assert f32.dtype == np.float64
+    np.testing.assert_allclose(f32, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
     lab = np.random.default_rng(1).choice(len(y), 30, replace=False)
-    u64 = f64.solve(lab, y[lab], 10)
-    u32 = f32.solve(lab, y[lab], 10)
-    finite = np.isfinite(u64)
-    assert (np.isfinite(u32) == finite).all()  # the same classes absent
-    np.testing.assert_allclose(u32[finite], u64[finite], rtol=0, atol=1e-3 * np.abs(u64[finite]).max())
-    assert (u32.argmax(1) == u64.argmax(1)).mean() > 0.999
+    u_scipy = scipy_system.solve(lab, y[lab], 10)
+    u_torch = torch_system.solve(lab, y[lab], 10)
+    finite = np.isfinite(u_scipy)
+    assert (np.isfinite(u_torch) == finite).all()
+    np.testing.assert_allclose(u_torch[finite], u_scipy[finite], rtol=0, atol=1e-9 * np.abs(u_scipy[finite]).max())
 
 
 class _Counting:
