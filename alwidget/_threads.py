@@ -8,7 +8,6 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
-from .progress import ProgressCallback
 
 
 @contextmanager
@@ -37,8 +36,3 @@ def weak_callback(method: Callable[..., Any]) -> Callable[..., None]:
             target(*args)
 
     return forward
-
-
-def weak_progress(method: ProgressCallback) -> ProgressCallback:
-    """A progress callback ``(step, fraction)`` forwarded weakly (see :func:`weak_callback`)."""
-    return weak_callback(method)

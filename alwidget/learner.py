@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._threads import torch_threads, weak_callback, weak_progress
+from ._threads import torch_threads, weak_callback
 from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
@@ -53,6 +53,7 @@ from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
 from .stopping import StoppingRule, stop_reason
+from .trust.calibration import ForecastCalibration
 from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
 from .trust.label_issues import LabelCheck, LabelIssue, out_of_sample_probs, rank_label_issues
 from .strategies import PoolEstimate, Strategy, create_strategy
@@ -459,7 +460,7 @@ class ActiveLearner:
         watch(self.background)
         if self._candidates is not None:  # learn the pool while the person labels the validation set
             for member in self._candidates.members.values():
-                member.callbacks.append(weak_progress(self._notify))
+                member.callbacks.append(weak_callback(self._notify))
             self._candidates.on_ready.append(weak_callback(self._graph_ahead))
             self._candidates.start()
 
@@ -1388,7 +1389,7 @@ class ActiveLearner:
             if self._adapt.where == "inline":
                 self._adapt.run(pos_l, y_l, progress=prog, cancel=cancel, **kw)
             else:
-                self._adapt.start(pos_l, y_l, progress=weak_progress(self._notify), num_threads=self.num_threads, **kw)
+                self._adapt.start(pos_l, y_l, progress=weak_callback(self._notify), num_threads=self.num_threads, **kw)
         if self._slow is None or previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
             return
         if chosen is not None and chosen != self._representation.name:
@@ -1397,7 +1398,7 @@ class ActiveLearner:
         if self._slow.where == "inline":
             self._refine_here(args, kw, prog, cancel)
         else:
-            self._slow.start(*args, progress=weak_progress(self._notify), num_threads=self.num_threads, **kw)
+            self._slow.start(*args, progress=weak_callback(self._notify), num_threads=self.num_threads, **kw)
 
     def _refine_here(self, args, kw, prog, cancel) -> Representation:
         """The slow cycle on this thread, with the global generator seeded too: a trunk with
@@ -1650,19 +1651,22 @@ class ActiveLearner:
         return check
 
     def forecast(self, target: Optional[float] = None, *, curve: str = DEFAULT_CURVE, level: float = 0.8,
-                 n_boot: int = 200) -> Forecast:
+                 n_boot: int = 200, calibration: Union[str, ForecastCalibration, None] = "default") -> Forecast:
         """How many training labels validation accuracy ``target`` needs, from the cycles so far.
 
         Fits a learning curve to validation accuracy against labels
-        (:func:`alwidget.trust.forecast.forecast_labels`) and solves it for ``target``, with a
-        range from a bootstrap of the validation set (``level``: the share the range claims).
+        (:func:`alwidget.trust.forecast.forecast_labels`) and solves it for ``target``. The range
+        (``level``: the share it claims) comes from what such forecasts got wrong on recorded
+        development runs at the same number of cycles (the shipped calibration,
+        :mod:`alwidget.trust.calibration`), or, with ``calibration=None``, from a bootstrap of the
+        validation set alone.
 
         Parameters
         ----------
         target : float, optional
             Validation accuracy in ``(0, 1]``; default: the stopping rule's
             ``target_accuracy``.
-        curve, level, n_boot
+        curve, level, n_boot, calibration
             See :func:`~alwidget.trust.forecast.forecast_labels`.
 
         Returns
@@ -1678,7 +1682,8 @@ class ActiveLearner:
                                  "stopping=StoppingRule(target_accuracy=...) on the learner")
         ok = [r for r in list(self.history) if r.error is None and r.n_validation > 0]
         return forecast_labels([r.n_labels for r in ok], [r.accuracy for r in ok], [r.n_validation for r in ok],
-                               float(target), curve=curve, level=level, n_boot=n_boot, seed=self.seed)
+                               float(target), curve=curve, level=level, n_boot=n_boot, seed=self.seed,
+                               calibration=calibration)
 
     # ------------------------------------------------------------------ stopping, models, lifecycle
     def stop_reason(self) -> Optional[str]:

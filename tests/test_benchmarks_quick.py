@@ -229,6 +229,74 @@ def test_fast_cycle_quick(data_dir, tmp_path):
     assert row[0] == "fashion:600"
     (rec,) = json.loads(out.read_text())
     assert len(rec["later"]) == 2 and rec["labels"] == 60  # 20 + 2 × 20 training labels
+    assert 100 < rec["baseline_mb"] < rec["peak_rss_mb"]  # torch alone is over 100 MB resident
     for cycle in [rec["first"]] + rec["later"]:
         parts = sum(cycle[s] for s in ("graph", "head", "score", "query"))
         assert cycle["graph"] > 0 and 0 < parts <= cycle["total"] + 1e-6
+
+
+def test_forecast_calibration_written_and_used(tmp_path):
+    """--write-calibration keeps log(truth / forecast) of every uncalibrated forecast by horizon;
+    scoring with that file recentres the number by the median residual (every run here is the
+    same curve, its validation accuracy a point above its test accuracy: the uncalibrated forecast
+    is always early) and --cross-validate prints the three ranges."""
+    from alwidget.trust.calibration import ForecastCalibration
+    from alwidget.trust.forecast import forecast_labels
+
+    records = tmp_path / "runs.jsonl"
+    with records.open("w") as fh:
+        for dataset in ("toy", "toy2"):
+            for seed in (0, 1, 2):
+                for n in range(20, 510, 20):
+                    acc = 0.98 - 0.6 * n ** -0.5
+                    fh.write(json.dumps(dict(dataset=dataset, strategy="default", seed=seed, n_labels=n,
+                                             validation_accuracy=round(acc, 4), test_accuracy=round(acc - 0.01, 4),
+                                             n_validation=100)) + "\n")
+    cal_path = tmp_path / "cal.json"
+    args = ["--records", str(records), "--target", "toy=0.93,0.94", "toy2=0.93"]
+    res = subprocess.run([sys.executable, str(BENCH / "forecast_backtest.py"), *args, "--write-calibration",
+                          str(cal_path), "--describe", "toy runs"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cal = ForecastCalibration.load(cal_path)
+    assert cal.source.startswith("toy runs:") and cal.curve == "log2"
+    # forecasts from 3 cycles on, while validation accuracy is below the highest target (0.94 from
+    # 240 labels, the 12th cycle, on): the last horizon with a residual is 11
+    assert min(cal.residuals) == 3 and max(cal.residuals) == 11
+    # by hand, one residual: seed 0's forecast from 3 cycles for 0.93 (no bootstrap is involved in the point)
+    seen = [20, 40, 60]
+    point = forecast_labels(seen, [round(0.98 - 0.6 * n ** -0.5, 4) for n in seen], [100] * 3, 0.93,
+                            calibration=None).labels
+    truth = next(n for n in range(20, 510, 20) if round(0.98 - 0.6 * n ** -0.5 - 0.01, 4) >= 0.93)
+    assert math.log(truth / point) == pytest.approx(cal.residuals[3][0])  # every run gives the same
+    assert len(set(cal.residuals[3])) <= 3 and len(cal.residuals[3]) == 9  # 3 targets x 3 seeds
+    out = tmp_path / "scored.json"
+    res = subprocess.run([sys.executable, str(BENCH / "forecast_backtest.py"), *args, "--calibration", str(cal_path),
+                          "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads(out.read_text())["curves"]["log2"]["rows"]
+    made = [r for r in rows if r["forecast"] is not None and not r["reached"]]
+    inside = [r["low"] <= r["truth"] <= (r["high"] or math.inf) for r in made]
+    assert len(made) > 20 and sum(inside) / len(made) >= 0.8  # in sample: the conformal level holds
+    err = lambda key: sorted(abs(r[key] - r["truth"]) for r in made)[len(made) // 2]
+    assert err("forecast") < 0.5 * err("point")  # recentred by the median residual: far closer
+    res = subprocess.run([sys.executable, str(BENCH / "forecast_backtest.py"), *args, "--cross-validate"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [line.split(", ")[1] for line in res.stdout.splitlines() if line.startswith("curve log2")] == [
+        "range bootstrap (leave one dataset out)", "range conformal (leave one dataset out)",
+        "range union (leave one dataset out)"]
+
+
+def test_poisson_solver_quick(data_dir, tmp_path):
+    """Four ways to solve one Poisson problem on 3,000 Fashion-MNIST images: the same predictions,
+    and the two-level preconditioner needs fewer products than plain conjugate gradients."""
+    out = tmp_path / "solver.json"
+    _run("poisson_solver.py", ["--workdir", str(tmp_path), "--json", str(out)], data_dir)
+    (rec,) = json.loads(out.read_text())
+    rows = {r["way"]: r for r in rec["rows"]}
+    assert rec["n"] == 3000 and rec["coarse"] == 0  # below COARSE_FROM: the graph has no partition
+    assert rows["two-level torch f64"]["products"] < 0.7 * rows["plain f64"]["products"]
+    assert rows["default at this size"]["products"] == rows["plain f64"]["products"]
+    assert all(r["same"] > 0.998 for r in rows.values())
+    assert rows["plain f64"]["accuracy"] > 0.5  # 220 random labels of ten classes
