@@ -367,8 +367,9 @@ def forecast_labels(n_labels_K: Sequence[float], accuracy_K: Sequence[float], n_
     out.grid_n = grid.tolist()
     out.fit_acc = np.clip(f(grid / shift, *params), 0.0, 1.0).tolist()  # calibrated: crosses at ``labels``
     if out.calibrated:  # the fitted curve stretched along the labels by the range's factors
+        # unbounded above: the accuracy may not rise at all, so the band's floor is today's fit
         out.band_low = (np.clip(f(grid / f_hi, *params), 0.0, 1.0) if math.isfinite(f_hi)
-                        else np.zeros_like(grid)).tolist()
+                        else np.full_like(grid, float(np.clip(f(n[-1], *params), 0.0, 1.0)))).tolist()
         out.band_high = np.clip(f(grid / max(f_lo, 1e-12), *params), 0.0, 1.0).tolist()
     elif len(boot_params):
         curves = np.clip(f(grid[None, :], *(boot_params[:, i:i + 1] for i in range(3))), 0.0, 1.0)

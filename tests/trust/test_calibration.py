@@ -110,6 +110,8 @@ def test_calibrated_forecast_is_the_point_times_the_horizons_factors():
     top = forecast_labels(N_K, ACC_K, [100] * 5, 0.8, calibration=ForecastCalibration({3: (0.0,) * 6 + (math.inf,) * 5}))
     assert top.high is None and "or more" in top.summary()
     assert top.labels == raw.labels  # median 0: no shift
+    floor = top.band_low[0]  # unbounded above: the band's floor is today's fitted accuracy, flat
+    assert all(v == floor for v in top.band_low) and floor == pytest.approx(top.fit_acc[0]) and floor < 0.8
 
 
 def test_a_calibration_for_another_curve_is_refused():
