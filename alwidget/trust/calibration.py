@@ -13,13 +13,14 @@ where *forecast* is the fitted curve's answer and *truth* the label count at whi
 test accuracy first reached the target. A new forecast from ``K`` cycles then gets the range
 ``forecast * exp([r_lo, r_hi])`` with ``r_lo, r_hi`` the split-conformal quantiles of the
 residuals of horizon ``K`` (:func:`conformal_bounds`): for a new run exchangeable with the
-recorded ones the range holds the truth with probability at least ``level``. The number stated
-is ``forecast * exp(median r)`` (:meth:`ForecastCalibration.shift`): on the development runs
-the fitted curve answered too early (the validation accuracy it is fitted to runs ahead of the
-accuracy on new images, partly because the labels' choice of representation is made on it), so
-the median residual is far from zero, and the shifted number is the median-unbiased answer. A run that never
-reached the target is a residual of ``+inf`` (its truth lies beyond its last label count; taken
-as far as possible, which can only widen the upper end).
+recorded ones the range holds the truth with probability at least ``level`` (the quantiles are
+taken at ``level + margin``, since a new dataset is not quite exchangeable with the recorded
+ones; horizons with few residuals are pooled, :data:`MIN_RESIDUALS`). The number stated is
+``forecast * exp(median r)`` (:meth:`ForecastCalibration.shift`): on the development runs the
+fitted curve answered too early (validation accuracy, which it is fitted to, ran ahead of test
+accuracy), and the shift halved the error there; on the held-out runs it did not (BENCHMARKS.md).
+A run that never reached the target is a residual of ``+inf`` (its truth lies beyond its last
+label count; taken as far as possible, which can only widen the upper end).
 
 The shipped calibration (:func:`default_calibration`, ``forecast_calibration.json`` beside this
 module) was made by ``benchmarks/forecast_backtest.py --write-calibration`` from development runs
