@@ -100,6 +100,11 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
 TORCH_FROM = 5_000
 
 
+#: Largest coarse level the two-level preconditioner builds (its dense ``E⁺`` is ``m × m``
+#: float64: 128 MB at 4,000); beyond it conjugate gradients run unpreconditioned.
+MAX_COARSE = 4_000
+
+
 class TorchCSROperator:
     """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
 
@@ -187,15 +192,28 @@ class PoissonSystem:
             if len(dl):
                 self.precondition = self._two_level(clusters_N[self.live_N], self.component_N[self.live_N])
 
-    def _two_level(self, clusters_l: np.ndarray, component_l: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """``R -> R + Z E⁺ Zᵀ R`` on the live items (see the class docstring)."""
+    def _two_level(self, clusters_l: np.ndarray,
+                   component_l: np.ndarray) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+        """``R -> R + Z E⁺ Zᵀ R`` on the live items (see the class docstring); ``None`` when
+        the coarse level would be empty or larger than :data:`MAX_COARSE`."""
         from scipy import sparse
 
-        # a cluster that spans components is split, so that no coarse vector joins two of them
+        # a cluster that spans components is split, so that no coarse vector joins two of them;
+        # a group that is a whole component is dropped (its vector is in the null space: a pool
+        # of many small components, e.g. duplicates, would otherwise make the coarse level large)
         _, group = np.unique(clusters_l * (int(component_l.max()) + 1) + component_l, return_inverse=True)
-        m = int(group.max()) + 1
+        group_size = np.bincount(group)
+        comp_size = np.bincount(component_l)
+        group_comp = np.zeros(len(group_size), dtype=np.int64)
+        group_comp[group] = component_l
+        keep = group_size < comp_size[group_comp]
+        new_id = np.cumsum(keep) - 1
+        rows = np.flatnonzero(keep[group])
+        m = int(keep.sum())
         nl = len(clusters_l)
-        Z = sparse.csr_matrix((1.0 / self._inv_sqrt, (np.arange(nl), group)), shape=(nl, m))
+        if m == 0 or m > MAX_COARSE:
+            return None
+        Z = sparse.csr_matrix(((1.0 / self._inv_sqrt)[rows], (rows, new_id[group[rows]])), shape=(nl, m))
         E = (Z.T @ (self._L_norm @ Z)).toarray()
         E_pinv = np.linalg.pinv((E + E.T) / 2.0, hermitian=True)
         Zt = Z.T.tocsr()

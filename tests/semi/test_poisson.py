@@ -211,7 +211,7 @@ class _Counting:
         return self.A @ X
 
 
-def test_two_level_preconditioner_gives_the_same_scores_in_fewer_iterations():
+def test_two_level_preconditioner_gives_the_same_scores_in_fewer_iterations(monkeypatch):
     """Digits' kNN graph, plus a copy of it as a second component that gets no label: with the
     k-means clusters as the coarse level, conjugate gradients take far fewer products and the
     scores equal the plain solve's (and stay exactly 0 in the unlabelled component)."""
@@ -239,4 +239,16 @@ def test_two_level_preconditioner_gives_the_same_scores_in_fewer_iterations():
     assert (u_two[len(y):] == 0).all()  # the copy has no label
     with pytest.raises(ValueError, match="one entry per item"):
         P.PoissonSystem(W, clusters[:10])
+    # 500 isolated pairs beside the digits, each in a cluster of its own: whole components, which
+    # the coarse level leaves out (their vectors are in the null space)
+    pairs = sparse.block_diag([sparse.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))] * 500)
+    W2 = sparse.block_diag([g.weights_N_N, pairs]).tocsr()
+    c2 = np.concatenate([g.clusters_N, 17 + np.repeat(np.arange(500), 2)])
+    s2 = P.PoissonSystem(W2, c2)
+    assert s2.n_coarse == 17 and s2.n_components == 501
+    np.testing.assert_allclose(s2.solve(lab, y[lab], 10, tol=1e-8)[:len(y)][finite[:len(y)]],
+                               u_plain[:len(y)][finite[:len(y)]], atol=1e-5 * np.abs(u_plain[finite]).max())
+    # every item its own cluster: 1,797 coarse vectors, over a cap of 1,000: no coarse level
+    monkeypatch.setattr(P, "MAX_COARSE", 1000)
+    assert P.PoissonSystem(W2, np.arange(len(c2))).precondition is None
     assert coarse_clusters(x[:250]).max() + 1 == 2  # at least two clusters, about 100 items each
