@@ -10,7 +10,7 @@ Poisson solve four ways, in this process, one after another:
 - ``two-level f64``: the k-means two-level preconditioner, scipy's product;
 - ``two-level torch f64`` / ``two-level torch f32``: the preconditioner with torch's product;
 - ``default at this size``: what ``knn_graph(...).poisson()`` chose for this pool (from 5,000
-  items: two-level, torch f64).
+  items: two-level, scipy f64).
 
 Prints the products (iterations), seconds, the ratio to the baseline, test accuracy on the
 unlabelled items and the share of predictions equal to the baseline's.
@@ -82,7 +82,7 @@ def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
     lab = np.random.default_rng(0).choice(n, n_labels, replace=False)
     free = np.ones(n, dtype=bool)
     free[lab] = False
-    # below the library's thresholds (TORCH_FROM, COARSE_FROM) the default is plain f64; the
+    # below the library's threshold (COARSE_FROM) the default is plain f64; the
     # other ways are built here all the same, so that small pools can be compared too
     from alwidget.semi.graph import coarse_clusters
 

@@ -13,9 +13,8 @@ for ``u [N, C]`` with ``Σ_i d_i u_i = 0`` (the solution is unique up to constan
 Laplace learning, whose solution flattens to a constant between few labels ("degenerates":
 16 % on MNIST with one label per class in the paper), its scores stay informative at very low
 label rates. The system is solved by conjugate gradients on the symmetric normalised Laplacian;
-on graphs of :data:`TORCH_FROM` items or more the products run through torch's CSR kernel and a
-two-level preconditioner on k-means clusters (:data:`~alwidget.semi.graph.COARSE_FROM`) cuts
-the iterations three- to fivefold (:class:`PoissonSystem`).
+on graphs of :data:`~alwidget.semi.graph.COARSE_FROM` items or more a two-level preconditioner on
+k-means clusters cuts the iterations three- to fivefold (:class:`PoissonSystem`).
 
 *Laplace learning* (Zhu, Ghahramani & Lafferty 2003) is the harmonic extension ``L u = 0`` off
 the labels with ``u = e_y`` on them; kept for comparison and as a reference point in tests.
@@ -30,8 +29,8 @@ import numpy as np
 # scipy.sparse is imported inside the functions: importing it costs a few tenths of a second,
 # which ``import alwidget`` should not pay
 
-__all__ = ["PoissonSystem", "TorchCSROperator", "TORCH_FROM", "poisson_learning", "laplace_learning",
-           "scores_to_probs", "block_cg"]
+__all__ = ["PoissonSystem", "TorchCSROperator", "poisson_learning", "laplace_learning", "scores_to_probs",
+           "block_cg"]
 
 
 def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000,
@@ -94,12 +93,6 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
     return W, labeled_L, y_L
 
 
-#: From this many connected items conjugate gradients multiply through torch's CSR kernel
-#: (:class:`TorchCSROperator`, float64), 1.3× faster per product than scipy's on a
-#: 100,000-item graph here, and the graph's k-means partition (if it has one) preconditions them.
-TORCH_FROM = 5_000
-
-
 #: Largest coarse level the two-level preconditioner builds (its dense ``E⁺`` is ``m × m``
 #: float64: 128 MB at 4,000); beyond it conjugate gradients run unpreconditioned.
 MAX_COARSE = 4_000
@@ -108,6 +101,9 @@ MAX_COARSE = 4_000
 class TorchCSROperator:
     """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
 
+    Not the default (:attr:`PoissonSystem.operator` is the scipy matrix): measured interleaved on a
+    60,000-item kNN graph here, a float64 product took 6.6 ms (int32 indices) or 8.6 ms (int64)
+    against scipy's 6.2 ms. Kept for ``benchmarks/poisson_solver.py``'s comparison.
     ``dtype=np.float32`` halves the memory traffic (2-3× faster per product here) but rounds
     each product to about 1e-7 of ``|A| |X|``: harmless for plain conjugate gradients, but with
     the two-level preconditioner the search directions are smooth vectors whose product is far
@@ -180,8 +176,8 @@ class PoissonSystem:
         Wl = W[self.live_N][:, self.live_N]
         self._L_norm = (sparse.identity(len(dl), format="csr")
                         - sparse.diags(self._inv_sqrt) @ Wl @ sparse.diags(self._inv_sqrt)).tocsr()
-        #: what conjugate gradients multiply by: the scipy matrix, or its torch operator
-        self.operator = TorchCSROperator(self._L_norm) if len(dl) >= TORCH_FROM else self._L_norm
+        #: what conjugate gradients multiply by (anything with ``@``; the scipy matrix by default)
+        self.operator = self._L_norm
         #: the two-level preconditioner (``None``: plain conjugate gradients) and its coarse size
         self.precondition: Optional[Callable[[np.ndarray], np.ndarray]] = None
         self.n_coarse = 0

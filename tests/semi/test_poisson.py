@@ -169,10 +169,10 @@ def test_a_graph_keeps_its_system():
     assert g.poisson() is g.poisson()
 
 
-def test_torch_products_give_the_scipy_solution(monkeypatch):
-    """From ``TORCH_FROM`` items conjugate gradients multiply with torch's CSR kernel: in float64
-    the product equals scipy's to rounding and so does the solution on digits' kNN graph; in
-    float32 the product agrees to float32 rounding."""
+def test_torch_products_give_the_scipy_solution():
+    """The torch CSR operator (kept for the solver benchmark): in float64 the product and the
+    solution on digits' kNN graph equal scipy's to rounding; in float32 the product agrees to
+    float32 rounding."""
     from sklearn.datasets import load_digits
 
     from alwidget.semi import knn_graph
@@ -181,11 +181,10 @@ def test_torch_products_give_the_scipy_solution(monkeypatch):
     x, y = load_digits(return_X_y=True)
     graph = knn_graph(x.astype(np.float32))
     scipy_system = P.PoissonSystem(graph.weights_N_N)
-    assert not isinstance(scipy_system.operator, P.TorchCSROperator)  # 1,797 items: below the threshold
-    monkeypatch.setattr(P, "TORCH_FROM", 1000)
     torch_system = P.PoissonSystem(graph.weights_N_N)
-    assert isinstance(torch_system.operator, P.TorchCSROperator)
     A = scipy_system._L_norm
+    assert scipy_system.operator is A  # the default
+    torch_system.operator = P.TorchCSROperator(A)
     X = np.random.default_rng(0).standard_normal((A.shape[0], 10))
     exact = A @ X
     np.testing.assert_allclose(torch_system.operator @ X, exact, rtol=0, atol=1e-12 * np.abs(exact).max())
