@@ -42,6 +42,41 @@ class _Counting:
         return self.A @ X
 
 
+class TorchCSROperator:
+    """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
+
+    Not what the package uses (``PoissonSystem.operator`` is the scipy matrix): measured
+    interleaved on a 60,000-item kNN graph here, a float64 product took 6.6 ms (int32 indices) or
+    8.6 ms (int64) against scipy's 6.2 ms. Here for this script's comparison only.
+    ``dtype=np.float32`` halves the memory traffic (2-3× faster per product here) but rounds
+    each product to about 1e-7 of ``|A| |X|``: harmless for plain conjugate gradients, but with
+    the two-level preconditioner the search directions are smooth vectors whose product is far
+    smaller than they are, and the rounding then stalls convergence (118 products instead of 51
+    on 100,000 generated images, BENCHMARKS.md); so the default is float64.
+    """
+
+    def __init__(self, A, dtype=np.float64) -> None:
+        import warnings
+
+        import torch
+
+        self.shape = A.shape
+        self.dtype = np.dtype(dtype)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all we use
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+            index = np.int32 if A.nnz < 2 ** 31 else np.int64  # int32: 4 bytes less per stored weight
+            self._csr = torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(index)),
+                                                torch.from_numpy(A.indices.astype(index)),
+                                                torch.from_numpy(A.data.astype(self.dtype)), size=A.shape,
+                                                check_invariants=False)  # scipy's CSR is valid
+
+    def __matmul__(self, X_N_C: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(X_N_C, dtype=self.dtype))
+        return (self._csr @ x).numpy().astype(np.float64, copy=False)
+
+
 def _features(spec: str, data: str, workdir: Path):
     from sklearn.decomposition import PCA
 
@@ -88,8 +123,8 @@ def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
 
     clusters = graph.clusters_N if graph.clusters_N is not None else coarse_clusters(f)
     two_level = system.precondition or P.PoissonSystem(graph.weights_N_N, clusters).precondition
-    t64 = P.TorchCSROperator(system._L_norm)
-    t32 = P.TorchCSROperator(system._L_norm, dtype=np.float32)
+    t64 = TorchCSROperator(system._L_norm)
+    t32 = TorchCSROperator(system._L_norm, dtype=np.float32)
     ways = {"plain f64": (None, system._L_norm), "torch f64": (None, t64), "torch f32": (None, t32),
             "two-level f64": (two_level, system._L_norm), "two-level torch f64": (two_level, t64),
             "two-level torch f32": (two_level, t32), "default at this size": (system.precondition, system.operator)}

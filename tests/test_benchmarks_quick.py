@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,3 +301,37 @@ def test_poisson_solver_quick(data_dir, tmp_path):
     assert rows["default at this size"]["products"] == rows["plain f64"]["products"]
     assert all(r["same"] > 0.998 for r in rows.values())
     assert rows["plain f64"]["accuracy"] > 0.5  # 220 random labels of ten classes
+
+
+def test_torch_products_give_the_scipy_solution():
+    """benchmarks/poisson_solver.py's torch CSR operator: in float64 the product and the
+    solution on digits' kNN graph equal scipy's to rounding; in float32 the product agrees to
+    float32 rounding."""
+    from sklearn.datasets import load_digits
+
+    from alwidget.semi import knn_graph
+    from alwidget.semi import poisson as P
+
+    spec = importlib.util.spec_from_file_location("poisson_solver", BENCH / "poisson_solver.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    x, y = load_digits(return_X_y=True)
+    graph = knn_graph(x.astype(np.float32))
+    scipy_system = P.PoissonSystem(graph.weights_N_N)
+    torch_system = P.PoissonSystem(graph.weights_N_N)
+    A = scipy_system._L_norm
+    assert scipy_system.operator is A  # the default
+    torch_system.operator = bench.TorchCSROperator(A)
+    X = np.random.default_rng(0).standard_normal((A.shape[0], 10))
+    exact = A @ X
+    np.testing.assert_allclose(torch_system.operator @ X, exact, rtol=0, atol=1e-12 * np.abs(exact).max())
+    f32 = bench.TorchCSROperator(A, dtype=np.float32) @ X
+    assert f32.dtype == np.float64
+    np.testing.assert_allclose(f32, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    lab = np.random.default_rng(1).choice(len(y), 30, replace=False)
+    u_scipy = scipy_system.solve(lab, y[lab], 10)
+    u_torch = torch_system.solve(lab, y[lab], 10)
+    finite = np.isfinite(u_scipy)
+    assert (np.isfinite(u_torch) == finite).all()
+    np.testing.assert_allclose(u_torch[finite], u_scipy[finite], rtol=0, atol=1e-9 * np.abs(u_scipy[finite]).max())

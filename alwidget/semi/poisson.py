@@ -29,8 +29,7 @@ import numpy as np
 # scipy.sparse is imported inside the functions: importing it costs a few tenths of a second,
 # which ``import alwidget`` should not pay
 
-__all__ = ["PoissonSystem", "TorchCSROperator", "poisson_learning", "laplace_learning", "scores_to_probs",
-           "block_cg"]
+__all__ = ["PoissonSystem", "poisson_learning", "laplace_learning", "scores_to_probs", "block_cg"]
 
 
 def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000,
@@ -96,41 +95,6 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
 #: Largest coarse level the two-level preconditioner builds (its dense ``E⁺`` is ``m × m``
 #: float64: 128 MB at 4,000); beyond it conjugate gradients run unpreconditioned.
 MAX_COARSE = 4_000
-
-
-class TorchCSROperator:
-    """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
-
-    Not the default (:attr:`PoissonSystem.operator` is the scipy matrix): measured interleaved on a
-    60,000-item kNN graph here, a float64 product took 6.6 ms (int32 indices) or 8.6 ms (int64)
-    against scipy's 6.2 ms. Kept for ``benchmarks/poisson_solver.py``'s comparison.
-    ``dtype=np.float32`` halves the memory traffic (2-3× faster per product here) but rounds
-    each product to about 1e-7 of ``|A| |X|``: harmless for plain conjugate gradients, but with
-    the two-level preconditioner the search directions are smooth vectors whose product is far
-    smaller than they are, and the rounding then stalls convergence (118 products instead of 51
-    on 100,000 generated images, BENCHMARKS.md); so the default is float64.
-    """
-
-    def __init__(self, A, dtype=np.float64) -> None:
-        import warnings
-
-        import torch
-
-        self.shape = A.shape
-        self.dtype = np.dtype(dtype)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all we use
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-            index = np.int32 if A.nnz < 2 ** 31 else np.int64  # int32: 4 bytes less per stored weight
-            self._csr = torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(index)),
-                                                torch.from_numpy(A.indices.astype(index)),
-                                                torch.from_numpy(A.data.astype(self.dtype)), size=A.shape,
-                                                check_invariants=False)  # scipy's CSR is valid
-
-    def __matmul__(self, X_N_C: np.ndarray) -> np.ndarray:
-        import torch
-
-        x = torch.from_numpy(np.ascontiguousarray(X_N_C, dtype=self.dtype))
-        return (self._csr @ x).numpy().astype(np.float64, copy=False)
 
 
 class PoissonSystem:

@@ -169,36 +169,6 @@ def test_a_graph_keeps_its_system():
     assert g.poisson() is g.poisson()
 
 
-def test_torch_products_give_the_scipy_solution():
-    """The torch CSR operator (kept for the solver benchmark): in float64 the product and the
-    solution on digits' kNN graph equal scipy's to rounding; in float32 the product agrees to
-    float32 rounding."""
-    from sklearn.datasets import load_digits
-
-    from alwidget.semi import knn_graph
-    from alwidget.semi import poisson as P
-
-    x, y = load_digits(return_X_y=True)
-    graph = knn_graph(x.astype(np.float32))
-    scipy_system = P.PoissonSystem(graph.weights_N_N)
-    torch_system = P.PoissonSystem(graph.weights_N_N)
-    A = scipy_system._L_norm
-    assert scipy_system.operator is A  # the default
-    torch_system.operator = P.TorchCSROperator(A)
-    X = np.random.default_rng(0).standard_normal((A.shape[0], 10))
-    exact = A @ X
-    np.testing.assert_allclose(torch_system.operator @ X, exact, rtol=0, atol=1e-12 * np.abs(exact).max())
-    f32 = P.TorchCSROperator(A, dtype=np.float32) @ X
-    assert f32.dtype == np.float64
-    np.testing.assert_allclose(f32, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
-    lab = np.random.default_rng(1).choice(len(y), 30, replace=False)
-    u_scipy = scipy_system.solve(lab, y[lab], 10)
-    u_torch = torch_system.solve(lab, y[lab], 10)
-    finite = np.isfinite(u_scipy)
-    assert (np.isfinite(u_torch) == finite).all()
-    np.testing.assert_allclose(u_torch[finite], u_scipy[finite], rtol=0, atol=1e-9 * np.abs(u_scipy[finite]).max())
-
-
 class _Counting:
     """Counts the products conjugate gradients take."""
 
