@@ -2,15 +2,18 @@
 
 For each pool: the pixels' first 50 principal components (scikit-learn's randomized PCA), the
 kNN graph of the fast cycle (``knn_graph``, with its k-means partition), random labels, and one
-Poisson solve four ways, in this process, one after another:
+Poisson solve eight ways, in this process, one after another:
 
 - ``plain f64``: conjugate gradients with scipy's float64 product and no preconditioner (the
   solver before 2026-12-03, fifth session: the baseline);
 - ``torch f64`` / ``torch f32``: torch's CSR product in float64 / float32, no preconditioner;
 - ``two-level f64``: the k-means two-level preconditioner, scipy's product;
 - ``two-level torch f64`` / ``two-level torch f32``: the preconditioner with torch's product;
-- ``default at this size``: what ``knn_graph(...).poisson()`` chose for this pool (from 5,000
-  items: two-level, scipy f64).
+- ``two-level f32``: the preconditioner and scipy's product, all in float32 (inner products in
+  float64);
+- ``default at this size, tol 0.001``: what the fast cycle runs, ``knn_graph(...).poisson()``
+  (float32; two-level from 5,000 items) stopped at ``propagate``'s ``PROPAGATION_TOL``.
+  The other ways stop at a relative residual of 1e-5.
 
 Prints the products (iterations), seconds, the ratio to the baseline, test accuracy on the
 unlabelled items and the share of predictions equal to the baseline's.
@@ -111,31 +114,37 @@ def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
     graph = knn_graph(f)
     graph_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    system = graph.poisson()
+    system = graph.poisson()  # what the fast cycle uses: float32, two-level from COARSE_FROM items
     system_s = time.perf_counter() - t0
     n = len(y)
     lab = np.random.default_rng(0).choice(n, n_labels, replace=False)
     free = np.ones(n, dtype=bool)
     free[lab] = False
-    # below the library's threshold (COARSE_FROM) the default is plain f64; the
-    # other ways are built here all the same, so that small pools can be compared too
+    # below the library's threshold (COARSE_FROM) the default is plain; the other ways are built
+    # here all the same, so that small pools can be compared too
     from alwidget.semi.graph import coarse_clusters
+    from alwidget.semi.propagate import PROPAGATION_TOL
 
     clusters = graph.clusters_N if graph.clusters_N is not None else coarse_clusters(f)
-    two_level = system.precondition or P.PoissonSystem(graph.weights_N_N, clusters).precondition
-    t64 = TorchCSROperator(system._L_norm)
-    t32 = TorchCSROperator(system._L_norm, dtype=np.float32)
-    ways = {"plain f64": (None, system._L_norm), "torch f64": (None, t64), "torch f32": (None, t32),
-            "two-level f64": (two_level, system._L_norm), "two-level torch f64": (two_level, t64),
-            "two-level torch f32": (two_level, t32), "default at this size": (system.precondition, system.operator)}
+    s64 = P.PoissonSystem(graph.weights_N_N, clusters)  # float64, two-level
+    s32 = P.PoissonSystem(graph.weights_N_N, clusters, dtype=np.float32)
+    t64 = TorchCSROperator(s64._L_norm)
+    t32 = TorchCSROperator(s64._L_norm, dtype=np.float32)
+    two = s64.precondition
+    ways = {"plain f64": (s64, None, s64._L_norm, 1e-5), "torch f64": (s64, None, t64, 1e-5),
+            "torch f32": (s64, None, t32, 1e-5), "two-level f64": (s64, two, s64._L_norm, 1e-5),
+            "two-level torch f64": (s64, two, t64, 1e-5), "two-level torch f32": (s64, two, t32, 1e-5),
+            "two-level f32": (s32, s32.precondition, s32.operator, 1e-5),
+            f"default at this size, tol {PROPAGATION_TOL:g} (the fast cycle's)":
+                (system, system.precondition, system.operator, PROPAGATION_TOL)}
     rows, base = [], None
-    for name, (pre, op) in ways.items():
-        system.precondition, system.operator = pre, _Counting(op)
+    for name, (solver, pre, op, tol) in ways.items():
+        solver.precondition, solver.operator = pre, _Counting(op)
         t0 = time.perf_counter()
-        pred = system.solve(lab, y[lab], int(y.max()) + 1).argmax(1)
+        pred = solver.solve(lab, y[lab], int(y.max()) + 1, tol=tol).argmax(1)
         sec = time.perf_counter() - t0
         base = pred if base is None else base
-        rows.append(dict(way=name, products=system.operator.n, seconds=sec,
+        rows.append(dict(way=name, products=solver.operator.n, seconds=sec,
                          accuracy=float((pred[free] == y[free]).mean()), same=float((pred == base).mean())))
     for r in rows:
         r["speedup"] = rows[0]["seconds"] / r["seconds"]

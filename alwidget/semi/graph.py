@@ -66,12 +66,13 @@ class KNNGraph:
     def poisson(self) -> "PoissonSystem":
         """The graph's :class:`~alwidget.semi.poisson.PoissonSystem` (its normalised Laplacian
         and components), built at the first call and kept: every propagation on this graph
-        reuses it."""
+        reuses it. It solves in float32 on torch's kernels (see the system's ``dtype`` and
+        ``backend``)."""
         system = self.__dict__.get("_poisson")
         if system is None:
             from .poisson import PoissonSystem
 
-            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N, self.clusters_N)
+            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N, self.clusters_N, dtype=np.float32, backend="torch")
         return system
 
 

@@ -32,8 +32,8 @@ import numpy as np
 __all__ = ["PoissonSystem", "poisson_learning", "laplace_learning", "scores_to_probs", "block_cg"]
 
 
-def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000,
-             precondition: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
+def block_cg(A, B_N_C, *, tol: float = 1e-6, max_iter: int = 1000,
+             precondition: Optional[Callable] = None):
     """(Preconditioned) conjugate gradients for ``A X = B`` with ``C`` right-hand sides at once.
 
     Each column runs its own CG recursion (its own step sizes), but the matrix products are
@@ -44,36 +44,127 @@ def block_cg(A, B_N_C: np.ndarray, *, tol: float = 1e-6, max_iter: int = 1000,
     ``M⁻¹`` to every column. Columns stop once ``|r| <= tol * |b|`` (the unpreconditioned
     residual). (Starting from the previous cycle's solution was tried: it saved 2-12 % of the
     iterations after a batch of new labels, see BENCHMARKS.md, and was not kept.)
+
+    ``B`` is a numpy array (``A`` then a scipy sparse or numpy matrix) or a torch tensor (``A`` a
+    torch sparse or dense tensor: torch's kernels use every thread torch is allowed, which
+    numpy's sparse product does not). float32 is solved in float32 (``A`` and ``precondition``
+    then work in float32 too: half the memory traffic of every iteration, which is what an
+    iteration costs), everything else in float64; the column inner products are accumulated
+    in float64 either way. The vectors are updated in place: an iteration allocates only what
+    ``A @ P`` and ``precondition`` return.
+
+    Returns
+    -------
+    ndarray or Tensor of shape (N, C)
+        ``X``, of ``B``'s kind; float32 for a float32 ``B``, else float64.
     """
-    B = np.asarray(B_N_C, dtype=np.float64)
-    X = np.zeros_like(B)
-    R = B.copy()
+    ops = _TorchOps() if type(B_N_C).__module__.startswith("torch") else _NumpyOps()
+    B = ops.prepare(B_N_C)
+    X = ops.zeros_like(B)
+    R = ops.copy(B)
     Z = R if precondition is None else precondition(R)
-    P = Z.copy()
-    rr = np.einsum("ij,ij->j", R, R)
-    rz = rr if precondition is None else np.einsum("ij,ij->j", R, Z)
+    P = ops.copy(Z)
+    tmp = ops.empty_like(B)
+    rr = ops.dots(R, R)
+    rz = rr if precondition is None else ops.dots(R, Z)
     stop = tol * tol * rr
     for _ in range(int(max_iter)):
         active = rr > stop  # converged columns take no more steps (alpha = 0)
         if not active.any():
             break
         AP = A @ P
-        pap = np.einsum("ij,ij->j", P, AP)
+        pap = ops.dots(P, AP)
         ok = active & (pap > 0)
-        alpha = np.where(ok, rz / np.where(ok, pap, 1.0), 0.0)
-        X += P * alpha
-        R -= AP * alpha
-        rr_new = np.einsum("ij,ij->j", R, R)
+        alpha = ops.small(np.where(ok, rz / np.where(ok, pap, 1.0), 0.0), B)
+        X += ops.multiply(P, alpha, tmp)
+        R -= ops.multiply(AP, alpha, tmp)
+        rr_new = ops.dots(R, R)
         if precondition is None:
             Z, rz_new = R, rr_new
         else:
             Z = precondition(R)
-            rz_new = np.einsum("ij,ij->j", R, Z)
-        beta = np.where(ok, rz_new / np.maximum(rz, 1e-300), 0.0)
-        P = Z + P * beta
+            rz_new = ops.dots(R, Z)
+        beta = ops.small(np.where(ok, rz_new / np.maximum(rz, 1e-300), 0.0), B)
+        P *= beta
+        P += Z
         rr = np.where(ok, rr_new, 0.0)
         rz = np.where(ok, rz_new, 0.0)
     return X
+
+
+class _NumpyOps:
+    """:func:`block_cg`'s large-array operations on numpy arrays (the ``[C]`` step sizes stay
+    numpy float64 in both kinds)."""
+
+    def prepare(self, B):
+        B = np.asarray(B)
+        return B.astype(np.float32 if B.dtype == np.float32 else np.float64, copy=False)
+
+    zeros_like, empty_like = staticmethod(np.zeros_like), staticmethod(np.empty_like)
+
+    @staticmethod
+    def copy(A):
+        return A.copy()
+
+    @staticmethod
+    def dots(U, V) -> np.ndarray:
+        return np.einsum("ij,ij->j", U, V, dtype=np.float64)
+
+    @staticmethod
+    def small(v: np.ndarray, like):
+        return v.astype(like.dtype)
+
+    @staticmethod
+    def multiply(U, v, out):
+        return np.multiply(U, v, out=out)
+
+
+class _TorchOps:
+    """The same on torch tensors."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+
+    def prepare(self, B):
+        t = self.torch
+        return B.to(t.float32 if B.dtype == t.float32 else t.float64).contiguous()
+
+    def zeros_like(self, A):
+        return self.torch.zeros_like(A)
+
+    def empty_like(self, A):
+        return self.torch.empty_like(A)
+
+    @staticmethod
+    def copy(A):
+        return A.clone()
+
+    def dots(self, U, V) -> np.ndarray:
+        return (U * V).sum(0, dtype=self.torch.float64).numpy()
+
+    def small(self, v: np.ndarray, like):
+        return self.torch.from_numpy(v).to(like.dtype)
+
+    def multiply(self, U, v, out):
+        return self.torch.mul(U, v, out=out)
+
+
+def _torch_csr(A, dtype):
+    """A scipy sparse matrix as a torch CSR tensor of ``dtype`` (int32 indices when they fit)."""
+    import warnings
+
+    import torch
+
+    A = A.tocsr()
+    index = np.int32 if A.nnz < 2 ** 31 else np.int64
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all we use
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(index)),
+                                       torch.from_numpy(A.indices.astype(index)),
+                                       torch.from_numpy(A.data.astype(dtype)), size=A.shape,
+                                       check_invariants=False)  # scipy's CSR is valid
 
 
 def _square_csr(weights_N_N):
@@ -95,7 +186,6 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
 #: Largest coarse level the two-level preconditioner builds (its dense ``E⁺`` is ``m × m``
 #: float64: 128 MB at 4,000); beyond it conjugate gradients run unpreconditioned.
 MAX_COARSE = 4_000
-
 
 class PoissonSystem:
     """The part of Poisson learning that depends on the graph only, built once per graph.
@@ -122,9 +212,19 @@ class PoissonSystem:
     clusters_N : array of int, shape (N,), optional
         A partition of the items into a few hundred to a few thousand clusters; ``None``:
         plain conjugate gradients.
+    dtype : {numpy.float64, numpy.float32}
+        What the solves compute in (the system itself is built in float64). float32 halves the
+        memory traffic of every iteration and gives scores to about 1e-4 of their range
+        (``KNNGraph.poisson()``'s choice: the fast cycle reads the scores' order and
+        confidence, not their fifth digit); float64 is the reference.
+    backend : {"numpy", "torch"}
+        Whose kernels the solves run on: scipy's sparse product (one thread) or torch's CSR
+        product and tensors (the threads torch is allowed: with two, a float32 solve on the
+        100,000-item graph here took 0.68 s against 1.21 s with numpy; BENCHMARKS.md).
     """
 
-    def __init__(self, weights_N_N, clusters_N: Optional[np.ndarray] = None) -> None:
+    def __init__(self, weights_N_N, clusters_N: Optional[np.ndarray] = None, *, dtype=np.float64,
+                 backend: str = "numpy") -> None:
         from scipy import sparse
         from scipy.sparse.csgraph import connected_components
 
@@ -140,8 +240,16 @@ class PoissonSystem:
         Wl = W[self.live_N][:, self.live_N]
         self._L_norm = (sparse.identity(len(dl), format="csr")
                         - sparse.diags(self._inv_sqrt) @ Wl @ sparse.diags(self._inv_sqrt)).tocsr()
-        #: what conjugate gradients multiply by (anything with ``@``; the scipy matrix by default)
-        self.operator = self._L_norm
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+        self.backend = backend
+        #: what conjugate gradients multiply by (anything with ``@``): the normalised Laplacian in
+        #: ``dtype``, a scipy matrix or a torch CSR tensor (splitting scipy's product by rows over
+        #: two threads was tried and was no faster: BENCHMARKS.md)
+        self.operator = self._as_backend(self._L_norm)
         #: the two-level preconditioner (``None``: plain conjugate gradients) and its coarse size
         self.precondition: Optional[Callable[[np.ndarray], np.ndarray]] = None
         self.n_coarse = 0
@@ -175,14 +283,27 @@ class PoissonSystem:
             return None
         Z = sparse.csr_matrix(((1.0 / self._inv_sqrt)[rows], (rows, new_id[group[rows]])), shape=(nl, m))
         E = (Z.T @ (self._L_norm @ Z)).toarray()
-        E_pinv = np.linalg.pinv((E + E.T) / 2.0, hermitian=True)
-        Zt = Z.T.tocsr()
+        E_pinv = self._as_backend(np.linalg.pinv((E + E.T) / 2.0, hermitian=True))
+        Zt = self._as_backend(Z.T.tocsr())
+        Z = self._as_backend(Z)
         self.n_coarse = m
 
         def apply(R_N_C: np.ndarray) -> np.ndarray:
-            return R_N_C + Z @ (E_pinv @ (Zt @ R_N_C))
+            out = Z @ (E_pinv @ (Zt @ R_N_C))
+            out += R_N_C
+            return out
 
         return apply
+
+    def _as_backend(self, A):
+        """A scipy sparse or numpy matrix in ``dtype`` for this system's backend."""
+        if self.backend == "torch":
+            if isinstance(A, np.ndarray):
+                import torch
+
+                return torch.from_numpy(np.ascontiguousarray(A, dtype=self.dtype))
+            return _torch_csr(A, self.dtype)
+        return A.astype(self.dtype, copy=False)
 
     def _source(self, labeled_L: np.ndarray, y_L: np.ndarray,
                 n_classes: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,8 +371,13 @@ class PoissonSystem:
             if not any_live:
                 yield self._finish(np.zeros((0, n_classes)), absent, labelled)
                 continue
-            x = block_cg(self.operator, b[live] * inv[:, None], tol=tol, max_iter=max_iter,
-                         precondition=self.precondition) * inv[:, None]
+            rhs = (b[live] * inv[:, None]).astype(self.dtype)
+            if self.backend == "torch":
+                import torch
+
+                rhs = torch.from_numpy(rhs)
+            x = block_cg(self.operator, rhs, tol=tol, max_iter=max_iter, precondition=self.precondition)
+            x = np.asarray(x.numpy() if self.backend == "torch" else x, dtype=np.float64) * inv[:, None]
             yield self._finish(x, absent, labelled)
 
 
