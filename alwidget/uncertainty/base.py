@@ -42,16 +42,17 @@ class Posterior:
         posterior. Concentrations (``alpha_N_C``) are left as they are."""
         if weights_C is None:
             return self
-        w = torch.as_tensor([float(x) for x in weights_C], dtype=torch.float64)
+        w = torch.as_tensor([float(x) for x in weights_C], dtype=torch.float32)
 
-        def weigh(p: torch.Tensor) -> torch.Tensor:
-            q = p.double() * w
-            return q / q.sum(-1, keepdim=True).clamp_min(1e-300)
+        def weigh(p: torch.Tensor) -> torch.Tensor:  # float32 throughout, one new tensor
+            q = p.float() * w
+            q /= q.sum(-1, keepdim=True).clamp_min_(1e-30)
+            return q
 
         if self.samples_T_N_C is not None:
             samples = weigh(self.samples_T_N_C)
-            return Posterior(samples.mean(0).float(), samples.float(), self.alpha_N_C)
-        return Posterior(weigh(self.probs_N_C).float(), None, self.alpha_N_C)
+            return Posterior(samples.mean(0), samples, self.alpha_N_C)
+        return Posterior(weigh(self.probs_N_C), None, self.alpha_N_C)
 
 
 class UncertaintyEstimator(ABC):

@@ -80,3 +80,15 @@ def test_bad_priors_are_refused():
         prior_weights(np.full((2, 2), 0.5), np.array([1.0, 0.0]))
     with pytest.raises(ValueError, match=r"probs must be \[N, 3\]"):
         prior_weights(np.full((2, 2), 0.5), np.ones(3) / 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 8), st.integers(1, 80))
+def test_reweighted_sum_equals_the_sum_of_reweighted_rows(seed, c, n):
+    """The EM loops' two matrix-vector products give ``reweight(p, w).sum(0)``."""
+    from alwidget.semi.priors import _reweighted_sum
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(c) * 0.5, size=n)
+    w = rng.uniform(0.01, 100.0, size=c)
+    np.testing.assert_allclose(_reweighted_sum(p, w), reweight(p, w).sum(0), rtol=1e-10, atol=1e-12)
