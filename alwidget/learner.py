@@ -93,6 +93,12 @@ REJUDGE_GROWTH = 1.2
 #: 10,000-image cycle and 30 s of a 60,000-image one here (BENCHMARKS.md), about a second at 2,000.
 JUDGE_INLINE_UP_TO = 5_000
 
+#: Pools from which the fast cycle's two large computations, the graph solve and the pool's
+#: posterior, run on every core (``num_threads`` not given): 20 MC-dropout samples over 10,000 /
+#: 100,000 items took 0.24 / 2.05 s on one thread here and 0.14 / 1.11 s on two; the float32
+#: graph solve at 100,000 items 1.21 s and 0.68 s (BENCHMARKS.md)
+ALL_CORES_FROM = 10_000
+
 #: Input pixels per chunk of a streamed pretrained pass (32 images at 224 px): a chunk is read and
 #: resized in full before its batches go through the trunk.
 STREAM_CHUNK_PIXELS = 32 * 224 * 224
@@ -231,7 +237,8 @@ class ActiveLearner:
         but one, which stays free for the kernel and the browser: on a busy machine, torch
         threads that compete for cores slow a cycle down several times over (measured here:
         a 500-label Fashion-MNIST cycle took 102 s with two threads on two busy cores, 18 s
-        with one).
+        with one). The graph solve and the posterior of a pool of :data:`ALL_CORES_FROM` items or
+        more, large products, use every core unless ``num_threads`` is given.
     seed : int
         The one seed: validation set, cold start, initialisation, batch order, dropout masks.
     memory_limit : int, str or None
@@ -330,6 +337,9 @@ class ActiveLearner:
         self.refine_config = RefineConfig(**dict(refine_config or {}))
         # the representation is built while the person labels: every core, unless told otherwise
         repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
+        # the graph solve and the posterior of a large pool are big products, which every core
+        # speeds up (unlike a small head's training steps): all cores for them unless num_threads was given
+        self._all_cores = int(num_threads) if num_threads is not None else repr_threads
         if num_threads is None:
             num_threads = 1 if mode in ("embed", "semi") else max(1, (os.cpu_count() or 2) - 1)
         self.num_threads = int(num_threads)
@@ -694,7 +704,9 @@ class ActiveLearner:
         task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep,
                          class_weights=None if class_weights is None else [float(w) for w in class_weights])
         if isinstance(features, torch.Tensor) and not self._chunked:
-            out = task(features)
+            threads = self._all_cores if n >= ALL_CORES_FROM else None
+            with torch_threads(threads):
+                out = task(features)
             return out["probs"], out["samples"], out["alpha"]
         bounds = chunk_ranges(n, self.memory_plan.chunk_rows)
         if isinstance(features, DiskFeatures):
@@ -1322,8 +1334,9 @@ class ActiveLearner:
         graph = self._ensure_graph(rep, prog)
         if graph is None:
             return empty, empty
-        probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation, prior_C=self._prior_C,
-                          prior_labels=self._prior_n)
+        with torch_threads(self._all_cores if len(self.pool) >= ALL_CORES_FROM else None):
+            probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation, prior_C=self._prior_C,
+                              prior_labels=self._prior_n)
         cand = self._selectable_mask()
         cand[pos_l] = False
         return pseudo_labels(probs, cand, self.pseudo_fraction)

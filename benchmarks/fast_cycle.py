@@ -16,7 +16,9 @@ timed), the validation set from the truth, then
 
 Prints, per pool, the first cycle and the median of the later ones with their steps: ``graph``
 (propagating the labels and picking the pseudo-labels), the rest of ``train`` (the head),
-``score`` (the posterior over the pool and the strategy's scores), ``query``; and the peak
+``score`` (the posterior over the pool and the strategy's scores), ``query``; the same for the
+later cycles that propagated on the graph (the labels' judgement may prefer a head on the labels
+alone, which has no graph step: the graph cycles are the slow case); and the peak
 resident memory, and of it what the interpreter held after its imports (torch, alwidget) before
 the pool and the learner were made.
 
@@ -61,6 +63,13 @@ def _wait_background(learner) -> float:
         if thread.name.startswith(("alwidget-judge", "alwidget-representations")):
             thread.join()
     return time.perf_counter() - t0
+
+
+def _classifier(learner) -> str:
+    """What the last cycle's pseudo-labels came from: ``graph`` (propagation on the kNN graph)
+    or ``linear`` (the labels' judgement preferred the head on the labels alone: no graph step)."""
+    choice = learner._choice
+    return "graph" if choice is None else choice.classifier
 
 
 def _rss_mb() -> float:
@@ -111,6 +120,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
     learner.query(k)
     first = _steps(report, time.perf_counter() - t1)
     first["representation"] = report.representation
+    first["classifier"] = _classifier(learner)
     later: List[Dict[str, float]] = []
     paused = 0.0
     for _ in range(cycles):
@@ -123,11 +133,15 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
         learner.query(k)
         row = _steps(report, time.perf_counter() - t1)
         row["representation"] = report.representation
+        row["classifier"] = _classifier(learner)
         later.append(row)
     n_labels = len(learner.labels)
     learner.close()
     median = {s: statistics.median(r[s] for r in later) for s in STEPS}
+    graph_rows = [r for r in later if r["classifier"] == "graph"]
+    median_graph = {s: statistics.median(r[s] for r in graph_rows) for s in STEPS} if graph_rows else None
     return {"pool": pool_spec, "ready_s": ready_s, "first": first, "later": later, "median": median,
+            "median_graph": median_graph, "graph_cycles": len(graph_rows),
             "paused_s": paused, "labels": n_labels, "baseline_mb": baseline_mb,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -156,9 +170,10 @@ def main() -> int:
     specs = [f"fashion:{n}" for n in args.pools] + [f"generated:{n}" for n in args.generated]
     rows = []
     print("| pool | candidates + graphs ready s | first cycle s (graph / head / score / query) | "
-          f"later cycles, median of {args.cycles} s (graph / head / score / query) | peak RSS MB | "
+          f"later cycles, median of {args.cycles} s (graph / head / score / query) | "
+          "of them the cycles that propagated on the graph: how many, median s (steps) | peak RSS MB | "
           "of which the interpreter and imports MB |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for spec in specs:
         cmd = [sys.executable, __file__, "--one", spec, "--k", str(args.k), "--cycles", str(args.cycles),
                "--seed", str(args.seed), "--repr-steps", str(args.repr_steps), "--cache-dir", args.cache_dir] \
@@ -169,8 +184,10 @@ def main() -> int:
         rows.append(r)
         f, m = r["first"], r["median"]
         parts = lambda d: " / ".join(f"{d[s]:.2f}" for s in STEPS[:-1])
+        g = r["median_graph"]
+        graph_cell = f"{r['graph_cycles']}: {g['total']:.2f} ({parts(g)})" if g else "0"
         print(f"| {spec} | {r['ready_s']:.0f} | {f['total']:.2f} ({parts(f)}) | {m['total']:.2f} ({parts(m)}) | "
-              f"{r['peak_rss_mb']:.0f} | {r['baseline_mb']:.0f} |", flush=True)
+              f"{graph_cell} | {r['peak_rss_mb']:.0f} | {r['baseline_mb']:.0f} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -81,6 +81,20 @@ class DropoutMLPHead(nn.Module):
         keep = 1.0 - self.p
         shape_h = (t, 1, self.hidden) if consistent_masks else (t, n, self.hidden)
         m_h = (torch.rand(shape_h, generator=generator) < keep).float() / max(keep, 1e-12)
+        if consistent_masks and keep_in >= 0.5:
+            # each sample drops a few inputs (a quarter by default): its first layer is the full
+            # layer, computed once, minus what the dropped inputs contribute, (x W - x_d W_d) / keep:
+            # at 128 inputs about 3× fewer multiply-adds than T masked layers (BENCHMARKS.md)
+            w1_D_H = self.fc1.weight.T
+            full_N_H = h_N_D @ w1_D_H
+            w2_T_H_C = m_h.transpose(1, 2) * self.fc2.weight.T.unsqueeze(0)
+            out = []
+            for s in range(t):
+                dropped = torch.nonzero(m_in[s, 0] == 0).flatten()
+                z = full_N_H - h_N_D[:, dropped] @ w1_D_H[dropped] if len(dropped) else full_N_H.clone()
+                z.mul_(1.0 / keep_in).add_(self.fc1.bias).relu_()
+                out.append(torch.addmm(self.fc2.bias, z, w2_T_H_C[s]))
+            return torch.stack(out)
         if consistent_masks:
             # fold each sample's masks into the weights: T small weight matrices, no [T, N, D] tensor,
             # and the biases added inside the batched products (no extra [T, N, H] pass)
@@ -138,15 +152,15 @@ class MCDropout(UncertaintyEstimator):
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1 for MC dropout, got {n_samples}")
         head.eval()
-        chunks = []
+        n = len(features_N_D)
+        samples = torch.empty((n_samples, n, head.num_classes))  # filled chunk by chunk: no concatenation
         with torch.no_grad():
             # one set of masks for the whole pool: draw them once, then apply chunk by chunk
             state = generator.get_state()
-            for i in range(0, len(features_N_D), 4096):
+            for i in range(0, n, 4096):
                 generator.set_state(state) if self.consistent_masks else None
                 logits = head.sample_logits(features_N_D[i:i + 4096], n_samples, generator, self.consistent_masks)
-                chunks.append(torch.softmax(logits, dim=-1))
-        samples = torch.cat(chunks, dim=1) if chunks else torch.zeros((n_samples, 0, head.num_classes))
+                samples[:, i:i + 4096] = torch.softmax(logits, dim=-1)
         return Posterior(probs_N_C=samples.mean(0), samples_T_N_C=samples)
 
     def config(self) -> Dict[str, object]:
