@@ -2,7 +2,7 @@
 
 For each pool: the pixels' first 50 principal components (scikit-learn's randomized PCA), the
 kNN graph of the fast cycle (``knn_graph``, with its k-means partition), random labels, and one
-Poisson solve eight ways, in this process, one after another:
+Poisson solve nine ways, in this process, one after another, on one thread unless said:
 
 - ``plain f64``: conjugate gradients with scipy's float64 product and no preconditioner (the
   solver before 2026-12-03, fifth session: the baseline);
@@ -11,8 +11,11 @@ Poisson solve eight ways, in this process, one after another:
 - ``two-level torch f64`` / ``two-level torch f32``: the preconditioner with torch's product;
 - ``two-level f32``: the preconditioner and scipy's product, all in float32 (inner products in
   float64);
+- ``two-level torch f32, all``: the same on torch's tensors and CSR kernel (all of torch's
+  threads; the other ways set one);
 - ``default at this size, tol 0.001``: what the fast cycle runs, ``knn_graph(...).poisson()``
-  (float32; two-level from 5,000 items) stopped at ``propagate``'s ``PROPAGATION_TOL``.
+  (float32 on torch; two-level from 5,000 items) stopped at ``propagate``'s ``PROPAGATION_TOL``,
+  on every core as the fast cycle runs it from 10,000 items.
   The other ways stop at a relative residual of 1e-5.
 
 Prints the products (iterations), seconds, the ratio to the baseline, test accuracy on the
@@ -48,14 +51,15 @@ class _Counting:
 class TorchCSROperator:
     """``A @ X`` for a sparse ``A [N, N]`` with torch's CSR kernel; ``X [N, C]`` and the product float64.
 
-    Not what the package uses (``PoissonSystem.operator`` is the scipy matrix): measured
-    interleaved on a 60,000-item kNN graph here, a float64 product took 6.6 ms (int32 indices) or
-    8.6 ms (int64) against scipy's 6.2 ms. Here for this script's comparison only.
-    ``dtype=np.float32`` halves the memory traffic (2-3× faster per product here) but rounds
-    each product to about 1e-7 of ``|A| |X|``: harmless for plain conjugate gradients, but with
-    the two-level preconditioner the search directions are smooth vectors whose product is far
-    smaller than they are, and the rounding then stalls convergence (118 products instead of 51
-    on 100,000 generated images, BENCHMARKS.md); so the default is float64.
+    The product alone in another precision, inside a float64 solve: the fifth session's
+    comparison. Measured interleaved on a 60,000-item kNN graph here, a float64 product took
+    6.6 ms (int32 indices) or 8.6 ms (int64) against scipy's 6.2 ms. ``dtype=np.float32`` rounds
+    each product to about 1e-7 of ``|A| |X|`` while the vectors stay float64: with the two-level
+    preconditioner the search directions are smooth vectors whose product is far smaller than
+    they are, and that rounding stalled the solve (118 products instead of 51 on 100,000
+    generated images, BENCHMARKS.md). What the package does now is different: the whole solve in
+    float32 on torch tensors (``PoissonSystem(dtype=np.float32, backend="torch")``, the ``two-level
+    f32`` and ``default`` rows), which takes as many products as float64.
     """
 
     def __init__(self, A, dtype=np.float64) -> None:
@@ -131,20 +135,24 @@ def one(spec: str, data: str, n_labels: int, workdir: Path) -> dict:
     t64 = TorchCSROperator(s64._L_norm)
     t32 = TorchCSROperator(s64._L_norm, dtype=np.float32)
     two = s64.precondition
-    ways = {"plain f64": (s64, None, s64._L_norm, 1e-5), "torch f64": (s64, None, t64, 1e-5),
-            "torch f32": (s64, None, t32, 1e-5), "two-level f64": (s64, two, s64._L_norm, 1e-5),
-            "two-level torch f64": (s64, two, t64, 1e-5), "two-level torch f32": (s64, two, t32, 1e-5),
-            "two-level f32": (s32, s32.precondition, s32.operator, 1e-5),
+    st32 = P.PoissonSystem(graph.weights_N_N, clusters, dtype=np.float32, backend="torch")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    ways = {"plain f64": (s64, None, s64._L_norm, 1e-5, 1), "torch f64": (s64, None, t64, 1e-5, 1),
+            "torch f32": (s64, None, t32, 1e-5, 1), "two-level f64": (s64, two, s64._L_norm, 1e-5, 1),
+            "two-level torch f64": (s64, two, t64, 1e-5, 1), "two-level torch f32": (s64, two, t32, 1e-5, 1),
+            "two-level f32": (s32, s32.precondition, s32.operator, 1e-5, 1),
+            "two-level torch f32, all": (st32, st32.precondition, st32.operator, 1e-5, cores),
             f"default at this size, tol {PROPAGATION_TOL:g} (the fast cycle's)":
-                (system, system.precondition, system.operator, PROPAGATION_TOL)}
+                (system, system.precondition, system.operator, PROPAGATION_TOL, cores)}
     rows, base = [], None
-    for name, (solver, pre, op, tol) in ways.items():
+    for name, (solver, pre, op, tol, threads) in ways.items():
         solver.precondition, solver.operator = pre, _Counting(op)
+        torch.set_num_threads(threads)
         t0 = time.perf_counter()
         pred = solver.solve(lab, y[lab], int(y.max()) + 1, tol=tol).argmax(1)
         sec = time.perf_counter() - t0
         base = pred if base is None else base
-        rows.append(dict(way=name, products=solver.operator.n, seconds=sec,
+        rows.append(dict(way=name, products=solver.operator.n, seconds=sec, threads=threads,
                          accuracy=float((pred[free] == y[free]).mean()), same=float((pred == base).mean())))
     for r in rows:
         r["speedup"] = rows[0]["seconds"] / r["seconds"]
@@ -172,10 +180,10 @@ def main() -> int:
         out.append(r)
         print(f"\n{spec}: kNN graph + k-means {r['graph_s']:.1f} s, system (Laplacian, coarse level of "
               f"{r['coarse']} clusters) {r['system_s']:.1f} s, {r['components']} components, {r['labels']} labels")
-        print("| solve | products | seconds | plain f64 ÷ this | accuracy (unlabelled) | same prediction as plain |")
-        print("|---|---|---|---|---|---|")
+        print("| solve | threads | products | seconds | plain f64 ÷ this | accuracy (unlabelled) | same prediction as plain |")
+        print("|---|---|---|---|---|---|---|")
         for row in r["rows"]:
-            print(f"| {row['way']} | {row['products']} | {row['seconds']:.2f} | {row['speedup']:.1f}× | "
+            print(f"| {row['way']} | {row['threads']} | {row['products']} | {row['seconds']:.2f} | {row['speedup']:.1f}× | "
                   f"{100 * row['accuracy']:.2f} % | {100 * row['same']:.3f} % |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

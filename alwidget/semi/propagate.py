@@ -24,16 +24,19 @@ __all__ = ["PROPAGATIONS", "PROPAGATION_TOL", "propagate", "propagate_many", "ps
 
 PROPAGATIONS = ("poisson", "laplace")
 
-#: Relative residual at which propagation's Poisson solves stop. On the development data (a
-#: 60,000-image graph of Fashion-MNIST's training split, 60 labels) stopping at 1e-3 instead of
-#: 1e-5 changed the predicted class of 0.05 % of the items and 0.07 % of the pseudo-labels, not
-#: the accuracy of either, in 25 products instead of 46 (BENCHMARKS.md).
+#: Relative residual at which the fast cycle's Poisson solves stop (``propagate``'s default). On
+#: the development data (a 60,000-image graph of Fashion-MNIST's training split, 60 labels)
+#: stopping at 1e-3 instead of 1e-5 changed the predicted class of 0.05 % of the items and 0.07 %
+#: of the pseudo-labels, not the accuracy of either, in 25 products instead of 46. The labels'
+#: judgement of the representations keeps 1e-5 (:data:`~alwidget.semi.choice.JUDGE_TOL`): its
+#: decisions sit on small differences (BENCHMARKS.md).
 PROPAGATION_TOL = 1e-3
 
 
 def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes: int,
               method: str = "poisson", temperature: float = 0.1,
-              prior_C: Optional[np.ndarray] = None, prior_labels: int = 0) -> np.ndarray:
+              prior_C: Optional[np.ndarray] = None, prior_labels: int = 0,
+              tol: Optional[float] = None) -> np.ndarray:
     """Class probabilities ``[N, C]`` of every graph item from the labelled ones.
 
     Parameters
@@ -55,14 +58,17 @@ def propagate(graph: KNNGraph, labeled_L: np.ndarray, y_L: np.ndarray, n_classes
     prior_labels : int
         How many labels ``prior_C`` rests on: with ``prior_labels > 0`` the shares are first
         refined on the unlabelled rows (:func:`~alwidget.semi.priors.pool_priors`).
+    tol : float, optional
+        Relative residual at which a Poisson solve stops; ``None``: :data:`PROPAGATION_TOL`.
     """
     return next(propagate_many(graph, [(labeled_L, y_L)], n_classes, method=method, temperature=temperature,
-                               prior_C=prior_C, prior_labels=prior_labels))
+                               prior_C=prior_C, prior_labels=prior_labels, tol=tol))
 
 
 def propagate_many(graph: KNNGraph, problems: Sequence[Tuple[np.ndarray, np.ndarray]], n_classes: int,
                    method: str = "poisson", temperature: float = 0.1,
-                   prior_C: Optional[np.ndarray] = None, prior_labels: int = 0) -> Iterator[np.ndarray]:
+                   prior_C: Optional[np.ndarray] = None, prior_labels: int = 0,
+                   tol: Optional[float] = None) -> Iterator[np.ndarray]:
     """:func:`propagate` for each ``(labeled_L, y_L)`` in ``problems`` (e.g. the folds of a
     cross-validation): Poisson learning solves them one after another on the graph's cached
     :class:`~alwidget.semi.poisson.PoissonSystem`. Yields one ``[N, C]`` array per problem, in
@@ -71,7 +77,7 @@ def propagate_many(graph: KNNGraph, problems: Sequence[Tuple[np.ndarray, np.ndar
         raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {method!r}")
     problems = [(np.asarray(lab, dtype=np.int64), np.asarray(y, dtype=np.int64)) for lab, y in problems]
     if method == "poisson":
-        scores = graph.poisson().solve_many(problems, n_classes, tol=PROPAGATION_TOL)
+        scores = graph.poisson().solve_many(problems, n_classes, tol=PROPAGATION_TOL if tol is None else tol)
         return (_finish(scores_to_probs(u, temperature), lab, y, prior_C, prior_labels)
                 for u, (lab, y) in zip(scores, problems))
     return (_finish(_laplace_probs(graph, lab, y, n_classes), lab, y, prior_C, prior_labels) for lab, y in problems)

@@ -92,3 +92,27 @@ def test_scored_labels_are_the_only_ones_held_out(case):
     assert acc >= 0.95
     with pytest.raises(ValueError, match="two scored labels"):
         cross_validated_accuracy(case["good"], lab, y[lab], 4, scored_L=np.eye(1, len(lab), dtype=bool)[0])
+
+
+def test_the_judgement_solves_tighter_than_the_fast_cycle(case, monkeypatch):
+    """The judgement's Poisson solves stop at JUDGE_TOL (1e-5), the fast cycle's propagation at
+    PROPAGATION_TOL (1e-3): every solve the judgement makes asks for 1e-5."""
+    from alwidget.semi import poisson as P
+    from alwidget.semi.choice import JUDGE_TOL
+    from alwidget.semi.propagate import PROPAGATION_TOL, propagate
+
+    asked = []
+    real = P.PoissonSystem.solve_many
+
+    def spy(self, problems, n_classes, *, tol=1e-5, max_iter=1000):
+        asked.append((len(problems), tol))
+        return real(self, problems, n_classes, tol=tol, max_iter=max_iter)
+
+    monkeypatch.setattr(P.PoissonSystem, "solve_many", spy)
+    y, lab = case["y"], case["labeled"]
+    choose_representation({"noise": case["noise"], "good": case["good"]}, lab, y[lab], 4, order=["noise", "good"])
+    assert JUDGE_TOL == 1e-5 and len(asked) == 2 and all(t == JUDGE_TOL for _, t in asked)
+    assert asked[0][0] == 5  # the folds of one candidate in one call
+    asked.clear()
+    propagate(case["good"], lab, y[lab], 4)
+    assert asked == [(1, PROPAGATION_TOL)]
