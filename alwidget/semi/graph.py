@@ -72,7 +72,8 @@ class KNNGraph:
         if system is None:
             from .poisson import PoissonSystem
 
-            system = self.__dict__["_poisson"] = PoissonSystem(self.weights_N_N, self.clusters_N, dtype=np.float32, backend="torch")
+            system = PoissonSystem(self.weights_N_N, self.clusters_N, dtype=np.float32, backend="torch")
+            self.__dict__["_poisson"] = system
         return system
 
 

@@ -187,6 +187,7 @@ def _check(weights_N_N, labeled_L, y_L, n_classes: int):
 #: float64: 128 MB at 4,000); beyond it conjugate gradients run unpreconditioned.
 MAX_COARSE = 4_000
 
+
 class PoissonSystem:
     """The part of Poisson learning that depends on the graph only, built once per graph.
 
