@@ -65,11 +65,11 @@ def _wait_background(learner) -> float:
     return time.perf_counter() - t0
 
 
-def _classifier(learner) -> str:
-    """What the last cycle's pseudo-labels came from: ``graph`` (propagation on the kNN graph)
-    or ``linear`` (the labels' judgement preferred the head on the labels alone: no graph step)."""
-    choice = learner._choice
-    return "graph" if choice is None else choice.classifier
+def _classifier(report) -> str:
+    """What a cycle's head learned from: ``graph`` (it propagated on the kNN graph and trained on
+    the graph's pseudo-labels as well) or ``linear`` (the labels' judgement preferred the head on
+    the labels alone: no graph step, no pseudo-labels)."""
+    return "graph" if report.pseudo_labels > 0 else "linear"
 
 
 def _rss_mb() -> float:
@@ -120,7 +120,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
     learner.query(k)
     first = _steps(report, time.perf_counter() - t1)
     first["representation"] = report.representation
-    first["classifier"] = _classifier(learner)
+    first["classifier"] = _classifier(report)
     later: List[Dict[str, float]] = []
     paused = 0.0
     for _ in range(cycles):
@@ -133,7 +133,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
         learner.query(k)
         row = _steps(report, time.perf_counter() - t1)
         row["representation"] = report.representation
-        row["classifier"] = _classifier(learner)
+        row["classifier"] = _classifier(report)
         later.append(row)
     n_labels = len(learner.labels)
     learner.close()

@@ -233,7 +233,13 @@ def test_fast_cycle_quick(data_dir, tmp_path):
     assert 100 < rec["baseline_mb"] < rec["peak_rss_mb"]  # torch alone is over 100 MB resident
     for cycle in [rec["first"]] + rec["later"]:
         parts = sum(cycle[s] for s in ("graph", "head", "score", "query"))
-        assert cycle["graph"] > 0 and 0 < parts <= cycle["total"] + 1e-6
+        assert cycle["graph"] >= 0 and 0 < parts <= cycle["total"] + 1e-6
+        assert cycle["classifier"] in ("graph", "linear")
+        if cycle["classifier"] == "linear":  # the head on the labels alone: no propagation to time
+            assert cycle["graph"] < 0.01
+    graph_cycles = [c for c in rec["later"] if c["classifier"] == "graph"]
+    assert rec["graph_cycles"] == len(graph_cycles)
+    assert (rec["median_graph"] is None) == (not graph_cycles)
 
 
 def test_forecast_calibration_written_and_used(tmp_path):
