@@ -182,9 +182,11 @@ def test_kill_during_the_representation_loses_no_label_and_resumes(tmp_path, sma
         saved = reopened.labels()
     assert {i: saved.get(i) for i in acked} == acked
     # the cache holds checkpoints and finished candidates (the pixels' PCA is built first, in
-    # seconds), never a half-written file: every file reads back whole
-    names = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
-    assert names and all(n.startswith("representation-") and n.endswith(".pt") for n in names), names
+    # seconds), never a half-written file: every file reads back whole. A kill in the middle of a
+    # write leaves its temporary file (``.tmp<pid>``), which the next run removes.
+    files = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    names = [n for n in files if ".tmp" not in n]
+    assert names and all(n.startswith("representation-") and n.endswith(".pt") for n in names), files
     for name in names:
         assert isinstance(torch.load(cache / name, weights_only=False), dict), name
     learner = learners(small_pool, dict(mode="semi", store=store, cache_dir=cache, validation_size=30, image_size=16, seed=0,
@@ -193,6 +195,7 @@ def test_kill_during_the_representation_loses_no_label_and_resumes(tmp_path, sma
     rep = learner.representation.result()
     assert rep.features_N_D.shape[0] == 300
     assert learner.retrain().ok
+    assert not [p.name for p in cache.iterdir() if ".tmp" in p.name]
 
 
 def test_every_strategy_selects_on_the_semi_features(semi_learner, oracle):

@@ -9,7 +9,8 @@ method, settings, seed):
 
 Every write goes to a temporary file in the same folder, is flushed to disk, then renamed over
 the target (``os.replace`` is atomic), so a killed kernel leaves the old file or the new one,
-never half of one. A file that cannot be read (truncated, corrupted, written by another
+never half of one; the temporary file a kill leaves behind (``<name>.tmp<pid>``, its process gone)
+is removed the next time the cache is read. A file that cannot be read (truncated, corrupted, written by another
 version) or whose stored key differs is ignored with a warning and rebuilt.
 """
 
@@ -32,6 +33,16 @@ FORMAT = 1
 def cache_digest(key: Dict[str, Any]) -> str:
     """A 16-hex-digit digest of a JSON-serialisable key (order of dict entries ignored)."""
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -91,8 +102,28 @@ class RepresentationCache:
             return None
         return saved
 
+    def sweep_stale(self) -> int:
+        """Remove the temporary files of writes a kill interrupted (their process is gone).
+
+        Returns the number of files removed. A temporary file of a live process (another kernel
+        writing right now) is left alone.
+        """
+        if self.dir is None or not self.dir.exists():
+            return 0
+        removed = 0
+        for tmp in self.dir.glob("representation-*.pt.tmp*"):
+            pid = tmp.name.rsplit(".tmp", 1)[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                try:
+                    tmp.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
     def load(self) -> Optional[Dict[str, Any]]:
         """The finished representation (``trunk``, ``features``, ``norm``, ``failed``), or ``None``."""
+        self.sweep_stale()
         saved = self._read(self.path)
         if saved is None:
             self.note_others()
@@ -119,6 +150,7 @@ class RepresentationCache:
 
     def load_partial(self) -> Optional[Dict[str, Any]]:
         """The latest training checkpoint, or ``None``."""
+        self.sweep_stale()
         saved = self._read(self.partial_path)
         return None if saved is None else saved.get("state")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -49,6 +51,24 @@ def test_other_pools_are_noted(tmp_path):
     fresh = RepresentationCache({"pool": "q"}, tmp_path)
     assert fresh.load() is None
     assert any("another pool" in m for m in fresh.messages)
+
+
+def test_a_killed_writes_temporary_file_is_swept_but_a_live_writers_is_kept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid whose process is gone (a kill -9 mid-write leaves exactly this)
+    cache = RepresentationCache({"a": 1}, tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    stale = tmp_path / f"{cache.partial_path.name}.tmp{dead.pid}"
+    live = tmp_path / f"{cache.path.name}.tmp{os.getppid()}"
+    other = tmp_path / "notes.txt.tmp1"
+    for f in (stale, live, other):
+        f.write_bytes(b"half")
+    assert cache.load_partial() is None
+    assert not stale.exists() and live.exists() and other.exists()
+    assert cache.sweep_stale() == 0
 
 
 def test_without_a_folder_nothing_is_written():
