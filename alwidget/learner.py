@@ -10,7 +10,6 @@ finished cycle is marked stale so the next one is due.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import threading
@@ -31,13 +30,15 @@ from ._threads import torch_threads, weak_callback
 from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
+from .session import LabelSession, seed_for
+from .persistence import checkpoint_config, load_classifier
 from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
-from .model.classifier import Classifier, read_checkpoint, save_checkpoint
+from .model.classifier import Classifier, save_checkpoint
 from .model.head import fit_head_predict
 from ._memory import limit_malloc_arenas, release_free_memory
-from ._shutdown import Background, FutureWork, exiting, watch
+from ._shutdown import Background, FutureWork, watch
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
-from .model.features import DiskFeatures, FeatureCache, compute_features, norm_from_state, weights_digest
+from .model.features import DiskFeatures, FeatureCache, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -47,8 +48,9 @@ from .representation import (WHERE, PoolRepresentation, RefineConfig, Representa
 from .representation.adapt import AdaptConfig
 from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
-from .semi import DEFAULT_K, KNNGraph, knn_graph, propagate, pseudo_labels, with_pseudo_labels
-from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice, choose_representation
+from .semi import KNNGraph, propagate, pseudo_labels, with_pseudo_labels
+from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice
+from .judge import RepresentationJudge
 from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
@@ -83,15 +85,6 @@ PREFERENCE = ("pretrained", "contrastive", "frozen", "pca")
 
 #: Candidates are built cheapest first, so a usable representation exists within seconds.
 BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
-
-#: Re-judge the representations when the labels grew by this factor since the last judgement
-#: (or a candidate arrived): cross-validation costs a few graph solves per candidate.
-REJUDGE_GROWTH = 1.2
-
-#: Pools up to this many items are judged in the cycle itself; larger ones in the background
-#: (``slow_cycle="background"``): a judgement of two or three candidates took 4-5 s of a
-#: 10,000-image cycle and 30 s of a 60,000-image one here (BENCHMARKS.md), about a second at 2,000.
-JUDGE_INLINE_UP_TO = 5_000
 
 #: Pools from which the fast cycle's two large computations, the graph solve and the pool's
 #: posterior, run on every core (``num_threads`` not given): 20 MC-dropout samples over 10,000 /
@@ -136,8 +129,7 @@ def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any
     return embed_pool(trunk, tensors, stream=True)[0]
 
 
-def _seed_for(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+_seed_for = seed_for
 
 
 class ActiveLearner:
@@ -314,17 +306,8 @@ class ActiveLearner:
         self.refine_every, self.slow_cycle = refine_every, slow_cycle  # the setters validate them
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
-        classes = list(classes) if classes is not None else (list(pool.classes) if pool.classes else None)
-        if not classes:
-            raise ValueError("no classes: pass classes=['cat', 'dog', ...] (the pool has none)")
-        if len(set(classes)) != len(classes) or any(not str(c).strip() for c in classes):
-            raise ValueError(f"class names must be unique and non-empty, got {classes}")
-        if len(classes) < 2:
-            raise ValueError(f"at least two classes are needed, got {classes}")
+        classes = LabelSession.check_classes(classes, pool)  # before the store file is opened
         self.pool = pool
-        self.classes: List[str] = [str(c) for c in classes]
-        self._class_index = {c: i for i, c in enumerate(self.classes)}
-        self._pos = {item: i for i, item in enumerate(pool.ids)}
         self.seed = int(seed)
         self.mode = mode
         self.mc_samples = int(mc_samples)
@@ -358,7 +341,13 @@ class ActiveLearner:
         elif not isinstance(store, LabelStore):
             store = LabelStore(store)
         self.store = store
-        self._bind_store()
+        self.session = LabelSession(pool, classes, store, validation_size=validation_size, seed=self.seed)
+        """The labels, the classes and the validation set (:class:`~alwidget.session.LabelSession`)."""
+        self.classes: List[str] = self.session.classes
+        self._class_index, self._pos = self.session.class_index, self.session.positions
+        self._validation_ids = self.session.validation_ids
+        if validation_from_truth:
+            self.session.label_validation_from_truth()
 
         # the backbone: "auto" looks for pretrained weights (bounded by the hub probe) and always
         # keeps the trunk learned on this machine; created once to learn its input needs
@@ -414,14 +403,10 @@ class ActiveLearner:
         self._representation: Optional[PoolRepresentation] = None  # the trunk learned here (the slow cycle refines it)
         self._candidates: Optional[RepresentationSet] = None
         self.pretrained_info: Optional[BackboneInfo] = None
-        self._graphs: Dict[int, Tuple[Representation, KNNGraph]] = {}
-        self._graph_lock = threading.Lock()  # one build per graph, by the cycle or ahead of it
-        self._choice: Optional[RepresentationChoice] = None
-        self._judged: Tuple[int, Tuple[str, ...]] = (0, ())
+        alive = weakref.WeakMethod(self._ready_representations)  # the judge must not keep the learner alive
+        self._judge = RepresentationJudge(len(self.classes), propagation=propagation, seed=_seed_for(self.seed, 23),
+                                          alive=lambda: (alive() or dict)(), lock=self.session.lock)
         self._graph_seconds = 0.0  # the last cycle's propagation and pseudo-labels
-        self._judge_thread: Optional[threading.Thread] = None  # a background judgement (see _judge)
-        self._judge_verdict: Optional[Tuple[RepresentationChoice, Tuple[int, Tuple[str, ...]]]] = None
-        self._judge_due: Optional[tuple] = None
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
@@ -438,17 +423,12 @@ class ActiveLearner:
                                         every=self.refine_every, where=self.slow_cycle,
                                         num_threads=self.num_threads, kind="adapt")
 
-        self._validation_ids = self._choose_validation(validation_size)
-        if validation_from_truth:
-            self._label_validation_from_truth()
-
-        self._lock = threading.RLock()
+        self._lock = self.session.lock
         self._cycle_lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
         self._future: Optional[Future] = None
         self._token: Optional[CancelToken] = None
         self._model: Optional[_Model] = None
-        self._version = 0
         self._trained_version = -1
         self._last_k: Optional[int] = None
         self._last_topk: Optional[np.ndarray] = None
@@ -542,7 +522,7 @@ class ActiveLearner:
     @property
     def representation_choice(self) -> Optional[RepresentationChoice]:
         """Which representation the labels chose last, with the cross-validated figures and why."""
-        return self._choice
+        return self._judge.choice
 
     def _ready_representations(self, refined: bool = True) -> Dict[str, Representation]:
         """The candidates built so far, plus the slow cycles' latest results: the refined trunk as
@@ -572,96 +552,12 @@ class ActiveLearner:
             scored = np.concatenate([np.ones(len(pos_v), dtype=bool), np.zeros(len(pos_l), dtype=bool)])
         return np.concatenate([pos_v, pos_l]), np.concatenate([y_v, y_l]), scored
 
-    def _judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
-               scored: Optional[np.ndarray], prog) -> RepresentationChoice:
-        """Let the labels choose among ``reps`` (kept until a candidate arrives or the labels grow).
-
-        With ``slow_cycle="background"`` and a pool of more than :data:`JUDGE_INLINE_UP_TO`
-        items, a judgement of two or more candidates runs on a thread of its own
-        ("alwidget-judge", started when the cycle ends, so that the two do not share the cores),
-        which the person would otherwise wait for: the cycle goes on with the current choice
-        (before the first: the first candidate at hand, marked provisional) and the next cycle
-        takes the verdict. ``"inline"`` judges here (reproducible)."""
-        verdict = self._judge_verdict
-        if verdict is not None:  # adopted by the cycle thread only: one choice for a whole cycle
-            self._judge_verdict = None
-            self._choice, self._judged = verdict
-        names = tuple(reps)
-        last_n, last_names = self._judged
-        if (self._choice is not None and not self._choice.provisional and self._choice.name in reps
-                and names == last_names and len(pos) < REJUDGE_GROWTH * max(1, last_n)):
-            return self._choice
-        if self.slow_cycle == "inline" or len(reps) < 2 or len(pos) < 2 or len(self.pool) <= JUDGE_INLINE_UP_TO:
-            choice = self._judge_now(reps, pos, y, scored, prog)
-            self._choice, self._judged = choice, (len(pos), names)
-            return choice
-        self._judge_due = (reps, pos, y, scored)  # started when this cycle ends (retrain)
-        if self._choice is not None and self._choice.name in reps:
-            return self._choice
-        first = next(iter(reps))
-        self._choice = RepresentationChoice(first, {}, f"{first}: in use while the labels judge {', '.join(reps)} "
-                                            "in the background", provisional=True)
-        return self._choice
-
-    def _start_judge(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
-                     scored: Optional[np.ndarray]) -> None:
-        """Judge on the "alwidget-judge" thread (no-op while one runs); its verdict waits in
-        ``_judge_verdict`` for the next cycle."""
-        with self._lock:
-            if (self._judge_thread is not None and self._judge_thread.is_alive()) or exiting():
-                return
-            names = tuple(reps)
-
-            def work() -> None:
-                try:
-                    choice = self._judge_now(reps, pos, y, scored, lambda step, fraction: None)
-                except Exception:  # the cycle judges again when labels or candidates change
-                    return
-                self._judge_verdict = (choice, (len(pos), names))
-
-            self._judge_thread = threading.Thread(target=work, name="alwidget-judge", daemon=True)
-            self._judge_thread.start()
-
-    def _judge_now(self, reps: Dict[str, Representation], pos: np.ndarray, y: np.ndarray,
-                   scored: Optional[np.ndarray], prog) -> RepresentationChoice:
-        """The labels' choice among ``reps``, computed on this thread."""
-        order = list(reps)
-        if len(reps) > 1 and len(pos) >= 2:
-            graphs = {name: self._ensure_graph(rep, prog) for name, rep in reps.items()}
-            if all(g is not None for g in graphs.values()):
-                prior = self._prior_C if self._prior_C is not None and len(self._prior_C) == len(self.classes) else None
-                prog("choose representation", 0.0)
-                incumbent = self._choice if self._choice is not None and not self._choice.provisional else None
-                current = f"{incumbent.name} {incumbent.classifier}" if incumbent else None
-                if incumbent is not None:
-                    # the fine-tuned trunk succeeds the trunk it started from: it is the incumbent,
-                    # kept unless another is better by more than the noise (the judge's folds of 100
-                    # validation labels rarely show what fine-tuning on every training label adds; on
-                    # the Fashion-MNIST development split holding on to the frozen trunk instead left
-                    # the default at 74.5 % with 320 labels, against 80.6 %). The adapted pretrained
-                    # features are not: they must win (on the emoji development split a fresh
-                    # adapter, made the incumbent, cost 5-7 points on held-out emoji twice in ten cycles)
-                    base = incumbent.name.split("+")[0]
-                    successor = next((n for n in reps if n == f"{base}+refined"), None)
-                    if successor is not None:
-                        current = f"{successor} {incumbent.classifier}"
-                feats = {name: np.asarray(rep.features_N_D) for name, rep in reps.items()}
-                choice = choose_representation(graphs, pos, y, len(self.classes), order=order, prior_C=prior,
-                                               current=current, seed=_seed_for(self.seed, 23),
-                                               method=self.propagation, scored_L=scored, features=feats)
-                prog("choose representation", 1.0)
-            else:
-                choice = RepresentationChoice(order[0], {}, f"{order[0]}: the pool is too small for a graph")
-        else:
-            choice = choose_representation({n: None for n in order}, pos, y, len(self.classes), order=order,
-                                           scored_L=scored)
-        return choice
-
     def _chosen(self, prog) -> Tuple[str, Representation]:
         """``(name, representation)`` the labels choose among those ready now."""
         reps = self._ready_representations()
         pos, y, scored = self._all_labels()
-        choice = self._judge(reps, pos, y, scored, prog)
+        choice = self._judge.judge(reps, pos, y, scored, n_items=len(self.pool), inline=self.slow_cycle == "inline",
+                                   prior_C=self._prior_C, prog=prog)
         return choice.name, reps[choice.name]
 
     def _inputs_of(self, name: str) -> Optional[Dict[str, Any]]:
@@ -729,56 +625,21 @@ class ActiveLearner:
                 alpha[s:e] = out["alpha"]
         return probs, samples, alpha
 
+    def _estimate(self, head: nn.Module, features: torch.Tensor, sample_seed: int, prog, cancel: CancelToken,
+                  class_weights: Optional[np.ndarray]) -> Tuple[PoolEstimate, np.ndarray, np.ndarray]:
+        """The pool scored by ``head`` on ``features`` ``[N, D]``: the estimate the strategy reads,
+        the normalised entropy ``[N]`` and the strategy's scores ``[N]`` (the entropy when it has none).
+        The one place a model's beliefs about the pool are made: each cycle, and a loaded model."""
+        probs, samples, alpha = self._score_pool(head, features, sample_seed, prog, cancel, class_weights)
+        estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
+                                alpha_N_C=alpha, **self._label_fields())
+        if not np.all(np.isfinite(estimate.probs_N_C)):
+            raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
+        uncertainty = normalized_entropy(estimate.probs_N_C)
+        scores = self.strategy.score(estimate)
+        return estimate, uncertainty, (uncertainty if scores is None else np.asarray(scores, dtype=np.float64))
+
     # ------------------------------------------------------------------ store and validation
-    def _bind_store(self) -> None:
-        fp = self.pool.fingerprint()
-        saved_fp = self.store.get_meta("pool_fingerprint")
-        if saved_fp is not None and saved_fp != fp:
-            raise ValueError(
-                f"the label store {str(self.store.path)!r} belongs to a different pool (fingerprint {saved_fp[:12]} "
-                f"vs {fp[:12]}); open a new store file for this pool, or use the pool it was made with")
-        saved_classes = self.store.get_meta("classes")
-        if saved_classes is not None and json.loads(saved_classes) != self.classes:
-            raise ValueError(
-                f"the label store {str(self.store.path)!r} was made with classes {json.loads(saved_classes)}, "
-                f"not {self.classes}; pass the same classes or open a new store file")
-        if saved_fp is None:
-            self.store.set_meta("pool_fingerprint", fp)
-        if saved_classes is None:
-            self.store.set_meta("classes", json.dumps(self.classes))
-        unknown = {item: lab for item, lab in self.store.labels(split=None).items() if lab not in self._class_index}
-        if unknown:
-            shown = ", ".join(f"item {item!r} -> {lab!r}" for item, lab in sorted(unknown.items())[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise ValueError(
-                f"the label store {str(self.store.path)!r} holds labels that are not classes {self.classes}: "
-                f"{shown}{more}; pass classes that include them, or undo those labels "
-                "(LabelStore(path).undo(item))")
-
-    def _choose_validation(self, size: Optional[int]) -> List[str]:
-        saved = self.store.get_meta("validation_ids")
-        if saved is not None:
-            return [i for i in json.loads(saved) if i in self._pos]
-        n = len(self.pool)
-        if size is None:
-            size = min(100, max(10, n // 10))
-        size = int(size)
-        if not 0 <= size < n:
-            raise ValueError(f"validation_size must be in [0, {n - 1}] for a pool of {n}, got {size}")
-        rng = np.random.default_rng(_seed_for(self.seed, 1))
-        ids = [self.pool.ids[i] for i in sorted(rng.choice(n, size=size, replace=False).tolist())]
-        self.store.set_meta("validation_ids", json.dumps(ids))
-        return ids
-
-    def _label_validation_from_truth(self) -> None:
-        truth = self.pool.truth
-        if truth is None:
-            raise ValueError("validation_from_truth=True needs a pool with known truth (pool.truth)")
-        have = self.store.labels(split="validation")
-        for item in self._validation_ids:
-            if item not in have and truth.get(item) is not None:
-                self.store.set(item, truth[item], split="validation", source="oracle")
-
     @property
     def validation_ids(self) -> List[str]:
         """Ids of the validation set (labelled first; never queried for training)."""
@@ -786,22 +647,9 @@ class ActiveLearner:
 
     def pending_validation(self) -> List[str]:
         """Validation items that still need a label."""
-        have = self.store.labels(split="validation")
-        return [i for i in self._validation_ids if i not in have]
+        return self.session.pending_validation()
 
     # ------------------------------------------------------------------ labels
-    def _check_label(self, item: str, label: Union[str, int]) -> str:
-        if item not in self._pos:
-            raise KeyError(f"item {item!r} is not in the pool; use one of learner.pool.ids")
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-            if not 0 <= int(label) < len(self.classes):
-                raise ValueError(f"label {int(label)} for item {item!r} is not a class index 0..{len(self.classes) - 1}")
-            return self.classes[int(label)]
-        if str(label) not in self._class_index:
-            raise ValueError(f"label {label!r} for item {item!r} is not one of the classes {self.classes}; "
-                             "use one of them")
-        return str(label)
-
     def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
               source: str = "human") -> list:
         """Label items; each label is on disk when this returns.
@@ -822,53 +670,25 @@ class ActiveLearner:
             The stored events. Items of the validation set go to the validation split.
         Every label is checked before any is written, so a bad one stores nothing.
         """
-        if isinstance(ids, str):
-            ids, labels = [ids], [labels]
-        ids = list(ids)
-        labels = list(labels) if not isinstance(labels, (str, int, np.integer)) else [labels]
-        if len(ids) != len(labels):
-            raise ValueError(f"got {len(ids)} ids but {len(labels)} labels; give one label per id")
-        checked = [self._check_label(str(i), lab) for i, lab in zip(ids, labels)]
-        validation = set(self._validation_ids)
-        events = []
-        for item, label in zip(ids, checked):
-            split = "validation" if item in validation else "train"
-            events.append(self.store.set(str(item), label, split=split, source=source))
-            with self._lock:
-                self._version += 1
-        return events
+        return self.session.teach(ids, labels, source=source)
 
     def undo(self, item_id: Optional[str] = None):
         """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None."""
-        if item_id is not None and item_id not in self._pos:
-            raise KeyError(f"item {item_id!r} is not in the pool")
-        event = self.store.undo(item_id)
-        if event is not None:
-            with self._lock:
-                self._version += 1
-        return event
+        return self.session.undo(item_id)
 
     @property
     def labels(self) -> Dict[str, str]:
         """Current training labels ``{id: class}``."""
-        return self.store.labels(split="train")
+        return self.session.labels
 
     @property
     def labels_version(self) -> int:
         """Increases with every label or undo in this session."""
-        return self._version
+        return self.session.version
 
     # ------------------------------------------------------------------ queries
     def _selectable_mask(self) -> np.ndarray:
-        mask = np.ones(len(self.pool), dtype=bool)
-        for item in self.store.labels(split=None):
-            if item in self._pos:
-                mask[self._pos[item]] = False
-        for item in self._validation_ids:
-            mask[self._pos[item]] = False
-        for p in self._tensors.failed:
-            mask[p] = False
-        return mask
+        return self.session.selectable_N(self._tensors.failed)
 
     def selectable_ids(self) -> List[str]:
         """Ids :meth:`query` may return: unlabelled, not in the validation set, readable."""
@@ -888,7 +708,7 @@ class ActiveLearner:
         if k < 0:
             raise ValueError(f"k must be non-negative, got {k}")
         with self._lock:
-            model, version, n_cycles = self._model, self._version, len(self.history)
+            model, version, n_cycles = self._model, self.session.version, len(self.history)
         selectable = self._selectable_mask()
         for item in exclude:
             if item in self._pos:
@@ -917,11 +737,7 @@ class ActiveLearner:
 
     def _training_labels(self) -> np.ndarray:
         """``[N]`` int: the class index of each pool item's training label, ``-1`` for none."""
-        out = np.full(len(self.pool), -1, dtype=np.int64)
-        for item, label in self.store.labels(split="train").items():
-            if item in self._pos and label in self._class_index:
-                out[self._pos[item]] = self._class_index[label]
-        return out
+        return self.session.training_labels_N()
 
     def _representation_estimate(self) -> PoolEstimate:
         """Before any cycle: the features of the representation the labels so far choose (the
@@ -1100,9 +916,7 @@ class ActiveLearner:
                 return self._cycle(progress, cancel or CancelToken())
         finally:
             release_free_memory()  # the cycle's buffers are free: hand their pages back
-            due, self._judge_due = self._judge_due, None
-            if due is not None:  # after the cycle, not beside it: the two would share the cores
-                self._start_judge(*due)
+            self._judge.start_due()  # after the cycle, not beside it: the two would share the cores
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
         """Run one cycle on a worker thread; returns its Future.
@@ -1138,18 +952,11 @@ class ActiveLearner:
     def cycle_due(self) -> bool:
         """Labels changed since the model was trained (or there is no model yet)."""
         with self._lock:
-            return self._trained_version != self._version
+            return self._trained_version != self.session.version
 
     def _training_set(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        train = self.store.labels(split="train")
-        val = self.store.labels(split="validation")
-        def arrays(d):
-            items = [i for i in d if i in self._pos]
-            pos = np.array([self._pos[i] for i in items], dtype=np.int64)
-            y = np.array([self._class_index[d[i]] for i in items], dtype=np.int64)
-            return pos, y
-        pos_l, y_l = arrays(train)
-        pos_v, y_v = arrays(val)
+        pos_l, y_l = self.session.arrays("train")
+        pos_v, y_v = self.session.arrays("validation")
         self._tensors.ensure(np.concatenate([pos_l, pos_v]).tolist())
         keep_l, keep_v = self._tensors.ok(pos_l), self._tensors.ok(pos_v)
         return pos_l[keep_l], y_l[keep_l], pos_v[keep_v], y_v[keep_v]
@@ -1163,7 +970,7 @@ class ActiveLearner:
             self._notify(step, fraction)
 
         with self._lock:
-            version = self._version
+            version = self.session.version
             cycle_no = len(self.history) + 1
             previous = self._model
         timings: Dict[str, float] = {}
@@ -1187,15 +994,8 @@ class ActiveLearner:
             # the head learned from class-balanced batches, as if every class were equally common:
             # Bayes' rule with the label priors gives the beliefs for the pool as it is
             class_weights = self._prior_C * len(self.classes)
-            probs, samples, alpha = self._score_pool(classifier.head, features, sample_seed, prog, cancel,
-                                                     class_weights)
-            estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
-                                    alpha_N_C=alpha, **self._label_fields())
-            if not np.all(np.isfinite(estimate.probs_N_C)):
-                raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
-            uncertainty = normalized_entropy(estimate.probs_N_C)
-            scores = self.strategy.score(estimate)
-            scores = uncertainty if scores is None else np.asarray(scores, dtype=np.float64)
+            estimate, uncertainty, scores = self._estimate(classifier.head, features, sample_seed, prog, cancel,
+                                                           class_weights)
             prog("score", 1.0)
             timings["score"] = time.perf_counter() - t0
 
@@ -1207,8 +1007,8 @@ class ActiveLearner:
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
             rep.representation = self._used_representation
-            if self._choice is not None and self.mode == "semi":
-                rep.representation_reason, rep.representation_scores = self._choice.reason, dict(self._choice.scores)
+            if self._judge.choice is not None and self.mode == "semi":
+                rep.representation_reason, rep.representation_scores = self._judge.choice.reason, dict(self._judge.choice.scores)
                 if self.auto is not None and not self.auto.pretrained:
                     rep.representation_reason += f" [{self.backbone_message}]"
             rep.class_priors = {c: float(p) for c, p in zip(self.classes, self._prior_C)}
@@ -1219,7 +1019,7 @@ class ActiveLearner:
                                      self._inputs_of(self._used_representation) if self.mode == "semi" else None,
                                      class_weights)
                 self._trained_version = version
-                rep.stale = self._version != version
+                rep.stale = self.session.version != version
                 self.history.append(rep)
             prog("done", 1.0)
             return rep
@@ -1329,9 +1129,9 @@ class ActiveLearner:
         empty = np.zeros(0, dtype=np.int64)
         if self.pseudo_fraction <= 0 or len(np.unique(y_l)) < 2:
             return empty, empty
-        if self._choice is not None and self._choice.classifier == "linear":  # the labels prefer no graph here
+        if self._judge.choice is not None and self._judge.choice.classifier == "linear":  # the labels prefer no graph here
             return empty, empty
-        graph = self._ensure_graph(rep, prog)
+        graph = self._graph(rep, prog)
         if graph is None:
             return empty, empty
         with torch_threads(self._all_cores if len(self.pool) >= ALL_CORES_FROM else None):
@@ -1341,34 +1141,16 @@ class ActiveLearner:
         cand[pos_l] = False
         return pseudo_labels(probs, cand, self.pseudo_fraction)
 
-    def _ensure_graph(self, rep, prog) -> Optional[KNNGraph]:
-        """The kNN graph of a representation (built once per representation and kept while it is a
-        candidate; ``None`` for a pool of fewer than 4 items)."""
-        n = len(self.pool)
-        if n < 4:
-            return None
-        with self._graph_lock:  # a build ahead of the cycle (see _graph_ahead) is waited for, not repeated
-            hit = self._graphs.get(id(rep))
-            if hit is not None and hit[0] is rep:
-                return hit[1]
-            prog("graph", 0.0)
-            graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n - 2))
-            alive = {id(r) for r in self._ready_representations().values()} | {id(rep)}
-            self._graphs = {k: v for k, v in self._graphs.items() if k in alive}
-            self._graphs[id(rep)] = (rep, graph)
-            prog("graph", 1.0)
-            return graph
-
     def _graph_ahead(self, name: str, rep: Representation) -> None:
         """On the representations' build thread, as each candidate is ready: its kNN graph and
         Poisson system, so that the first cycle after the validation set (which judges every
         candidate on its graph) does not build them while the person waits (at 60,000 images
         that was most of a 45 s first cycle: BENCHMARKS.md)."""
-        if exiting():
-            return
-        graph = self._ensure_graph(rep, lambda step, fraction: None)
-        if graph is not None:
-            graph.poisson()
+        self._judge.ahead(rep, len(self.pool))
+
+    def _graph(self, rep: Representation, prog) -> Optional[KNNGraph]:
+        """The kNN graph of a candidate representation (kept by the judge; ``None`` for a tiny pool)."""
+        return self._judge.graph(rep, len(self.pool), prog)
 
     # ------------------------------------------------------------------ the slow cycle
     def _refine_set(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
@@ -1393,7 +1175,7 @@ class ActiveLearner:
         while the pixels' PCA leads was tried and not kept: on the Fashion-MNIST seed where PCA
         led, the refined trunk never won the lead back and the curve was unchanged, while the
         quickstart's kernel peaked at 1.51 GB instead of 1.42-1.43 (BENCHMARKS.md)."""
-        chosen = self._choice.name.split("+")[0] if self._choice is not None else None
+        chosen = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else None
         if (self._adapt is not None and previous is not None and chosen == "pretrained"
                 and self._adapt.due(len(pos_l)) and not self._adapt.running):
             # the labels alone: in an exploratory check on the emoji development split (a script not
@@ -1526,16 +1308,7 @@ class ActiveLearner:
 
         Returns the stored events. Raises ``KeyError`` for an unknown or unlabelled item
         (nothing is written then)."""
-        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
-        current = []
-        for item in ids:
-            if item not in self._pos:
-                raise KeyError(f"item {item!r} is not in the pool; use one of learner.pool.ids")
-            event = self.store.get(item)
-            if event is None:
-                raise KeyError(f"item {item!r} has no label to confirm; label it with teach() first")
-            current.append(event)
-        return [self.store.set(e.item_id, e.label, split=e.split, source="review") for e in current]
+        return self.session.confirm(ids)
 
     def _check_features(self, prog, cancel) -> Tuple[torch.Tensor, str]:
         """Features ``[N, D]`` for the label check, and where they come from. ``semi``: the
@@ -1557,7 +1330,7 @@ class ActiveLearner:
         """The candidate the labels chose, as learned without labels (never the slow cycle's
         refinement, which has seen the labels being checked)."""
         ready = self._candidates.wait_any(progress=prog, cancel=cancel)
-        name = self._choice.name.split("+")[0] if self._choice is not None else next(iter(ready))
+        name = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else next(iter(ready))
         return (name, ready[name]) if name in ready else next(iter(ready.items()))
 
     def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,
@@ -1589,7 +1362,7 @@ class ActiveLearner:
         cancel = cancel or CancelToken()
         t_start = time.perf_counter()
         with self._lock:
-            version = self._version
+            version = self.session.version
         train, val = self.store.labels(split="train"), self.store.labels(split="validation")
         items = [i for i in list(train) + list(val) if i in self._pos]
         if not items:
@@ -1623,7 +1396,7 @@ class ActiveLearner:
             pos_N = np.array([self._pos[i] for i in items], dtype=np.int64)
             graph = None
             if self.mode == "semi" and self.pseudo_fraction > 0:
-                graph = self._ensure_graph(self._check_representation(prog, cancel)[1], prog)
+                graph = self._graph(self._check_representation(prog, cancel)[1], prog)
             cfg = self.train_config if self.mode != "finetune" else DEFAULT_TRAIN["semi"]
             fold_no = [0]
 
@@ -1703,70 +1476,41 @@ class ActiveLearner:
         """Why stopping is suggested now (budget, target, plateau), or ``None``."""
         return stop_reason(self.history, self.stopping)
 
-    def _checkpoint_config(self, model: _Model) -> Dict[str, Any]:
-        info = self.backbone_info
-        spec = model.inputs or dict(size=self.image_size, in_chans=info.in_chans, mean=info.mean, std=info.std,
-                                    backbone=info.name, timm=isinstance(self._backbone_spec, str))
-        return dict(backbone=spec["backbone"], timm=spec["timm"], in_chans=spec["in_chans"],
-                    num_features=int(model.estimate.features_N_D.shape[1]), image_size=spec["size"],
-                    mean=list(spec["mean"]), std=list(spec["std"]), classes=self.classes, estimator=self.estimator.name,
-                    estimator_config=self.estimator.config(), mode=self.mode, seed=self.seed,
-                    n_labels=len(self.labels))
-
     def save_model(self, path: Union[str, Path]) -> Tuple[Path, Path]:
         """Save the latest model: ``path`` (timm-compatible weights) and ``path`` with ``.json``."""
         with self._lock:
             model = self._model
         if model is None:
             raise RuntimeError("no model yet: call retrain() before save_model")
+        cfg = checkpoint_config(model.inputs, self.backbone_info, image_size=self.image_size,
+                                timm=isinstance(self._backbone_spec, str),
+                                num_features=model.estimate.features_N_D.shape[1], classes=self.classes,
+                                estimator=self.estimator, mode=self.mode, seed=self.seed, n_labels=len(self.labels))
         weights = None if model.class_weights_C is None else [float(w) for w in model.class_weights_C]
-        return save_checkpoint(path, model.classifier, dict(self._checkpoint_config(model), sample_seed=model.sample_seed,
-                                                            class_weights=weights))
+        return save_checkpoint(path, model.classifier, dict(cfg, sample_seed=model.sample_seed, class_weights=weights))
 
-    def load_model(self, path: Union[str, Path]) -> None:
-        """Load a model saved by :meth:`save_model` and score the pool with it."""
-        cfg, trunk_state, head_state, norm_state = read_checkpoint(path)
-        if cfg.get("classes") != self.classes:
-            raise ValueError(f"the checkpoint's classes {cfg.get('classes')} differ from this learner's {self.classes}")
-        if cfg.get("in_chans") != self.backbone_info.in_chans:
-            raise ValueError(f"the checkpoint reads {cfg.get('in_chans')}-channel images; this learner's pool has "
-                             f"{self.backbone_info.in_chans}")
-        if str(cfg["backbone"]).startswith("pca"):
-            trunk = PCAEmbedder(cfg["in_chans"] * cfg["image_size"] ** 2, cfg["num_features"])
-        elif cfg.get("timm", True) and isinstance(cfg["backbone"], str):
-            trunk, _ = create_backbone(cfg["backbone"], in_chans=cfg["in_chans"])
-        elif self._custom_initial is not None and cfg.get("image_size") == self.image_size:
-            trunk = copy.deepcopy(self._custom_initial)
-        else:
-            raise ValueError(f"the checkpoint's trunk {cfg['backbone']!r} is neither a timm model nor this "
-                             "learner's own module")
-        trunk.load_state_dict(trunk_state)
-        head = self.estimator.build_head(cfg["num_features"], len(self.classes))
-        head.load_state_dict(head_state)
-        norm = norm_from_state(norm_state) if norm_state else None
-        classifier = Classifier(trunk, head, norm).eval()
+    def load_model(self, path: Union[str, Path], progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> None:
+        """Load a model saved by :meth:`save_model` and score the pool with it (as a cycle does:
+        in chunks on the engine when the pool is large)."""
+        cfg, classifier = load_classifier(path, self.estimator, self.classes, self.backbone_info.in_chans,
+                                          custom_trunk=self._custom_initial, custom_image_size=self.image_size)
+        cancel = cancel or CancelToken()
         if cfg["image_size"] == self.image_size:
             features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
         else:  # another input size (a pretrained trunk): one streamed pass, nothing cached
             spec = dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=cfg["mean"], std=cfg["std"])
             with torch.no_grad():
-                features = classifier.norm(_streamed_features(trunk, self.pool, spec))
+                features = classifier.norm(_streamed_features(classifier.trunk, self.pool, spec))
         sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
-        gen = torch.Generator().manual_seed(sample_seed)
-        post = self.estimator.posterior(head, features, n_samples=self.mc_samples, generator=gen)
         class_weights = None if cfg.get("class_weights") is None else np.asarray(cfg["class_weights"], dtype=np.float64)
-        post = post.with_class_weights(class_weights)  # the beliefs the saved cycle gave: its head times its priors
-        estimate = PoolEstimate(post.probs_N_C.numpy().astype(np.float64),
-                                None if post.samples_T_N_C is None else post.samples_T_N_C.numpy(),
-                                features.numpy(), None if post.alpha_N_C is None else post.alpha_N_C.numpy(),
-                                **self._label_fields())
-        unc = normalized_entropy(estimate.probs_N_C)
-        scores = self.strategy.score(estimate)
+        # the beliefs the saved cycle gave: its head times its priors
+        estimate, unc, scores = self._estimate(classifier.head, features, sample_seed,
+                                               lambda step, f: report(progress, step, f), cancel, class_weights)
         with self._lock:
-            self._model = _Model(classifier, estimate, unc if scores is None else np.asarray(scores, float), unc,
-                                 sample_seed, dict(size=cfg["image_size"], in_chans=cfg["in_chans"],
-                                                   mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
-                                                   backbone=cfg["backbone"], timm=cfg.get("timm", True)),
+            self._model = _Model(classifier, estimate, scores, unc, sample_seed,
+                                 dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=tuple(cfg["mean"]),
+                                      std=tuple(cfg["std"]), backbone=cfg["backbone"], timm=cfg.get("timm", True)),
                                  class_weights)
 
     def _compatible_strategy(self, strategy: Strategy) -> Strategy:
@@ -1800,8 +1544,7 @@ class ActiveLearner:
         and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
         self.background.cancel()  # a widget's label check too
-        if self._judge_thread is not None:
-            self._judge_thread.join(30)
+        self._judge.join(30)
         if self._candidates is not None and self._candidates.cancel():
             self._candidates.wait(30)
         for cycle in self._slow_cycles():

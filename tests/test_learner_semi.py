@@ -392,7 +392,7 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
     """Above ``JUDGE_INLINE_UP_TO`` items the cycle does not wait for the labels' judgement: the
     first cycle runs on the first candidate, marked provisional, and the next takes the verdict
     the judge thread reached on the same labels as the inline judgement would."""
-    import alwidget.learner as learner_module
+    import alwidget.judge as judge_module
 
     inline = semi_learner(representation="auto", seed=5)
     inline.representation.result()
@@ -402,7 +402,7 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
     expected = inline.retrain()
     assert not inline.representation_choice.provisional
 
-    monkeypatch.setattr(learner_module, "JUDGE_INLINE_UP_TO", 0)
+    monkeypatch.setattr(judge_module, "JUDGE_INLINE_UP_TO", 0)
     learner = semi_learner(representation="auto", seed=5)
     learner._candidates.wait_all()
     oracle(learner, first)
@@ -410,7 +410,7 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
     choice = learner.representation_choice
     assert choice.provisional and "in the background" in report.representation_reason
     assert report.representation == next(iter(learner._ready_representations()))
-    learner._judge_thread.join(60)
+    learner._judge.join(60)
     oracle(learner, learner.query(2))  # too few new labels to call for another judgement
     again = learner.retrain()
     assert not learner.representation_choice.provisional
@@ -421,16 +421,16 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
 def test_the_candidates_graphs_are_built_before_the_first_cycle(semi_learner, oracle, monkeypatch):
     """Each candidate's kNN graph and Poisson system are built on the representations' thread as
     it is ready; the first cycle finds them and builds none."""
-    import alwidget.learner as learner_module
+    import alwidget.judge as judge_module
 
     learner = semi_learner(representation="auto")
     learner._candidates.wait_all()
     learner._candidates.wait(60)  # the build thread ends after its hooks
-    graphs = {id(rep): graph for rep, graph in learner._graphs.values()}
+    graphs = {id(rep): graph for rep, graph in learner._judge.graphs.values()}
     assert set(graphs) == {id(rep) for rep in learner._ready_representations().values()}
     assert all("_poisson" in g.__dict__ for g in graphs.values())
     built = []
-    real = learner_module.knn_graph
-    monkeypatch.setattr(learner_module, "knn_graph", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    real = judge_module.knn_graph
+    monkeypatch.setattr(judge_module, "knn_graph", lambda *a, **kw: built.append(1) or real(*a, **kw))
     oracle(learner, learner.query(20))
     assert learner.retrain().ok and built == []

@@ -1,0 +1,89 @@
+"""RepresentationJudge: the labels' choice among candidates, its reuse, its deferral, the graphs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import alwidget.judge as judge_module
+from alwidget.judge import REJUDGE_GROWTH, RepresentationJudge
+from alwidget.representation import Representation
+
+
+def _rep(x: np.ndarray) -> Representation:
+    t = torch.as_tensor(x, dtype=torch.float32)
+    return Representation(nn.Identity(), t, nn.Identity(), t)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    x, y = x[:600], y[:600]
+    noise = np.random.default_rng(0).normal(size=(600, 16))
+    return {"pixels": _rep(x), "noise": _rep(noise)}, y
+
+
+def _judge(reps):
+    return RepresentationJudge(10, propagation="poisson", seed=0, alive=lambda: reps, lock=threading.RLock())
+
+
+def _labels(y, n, seed=0):
+    pos = np.random.default_rng(seed).choice(len(y), n, replace=False)
+    return pos, y[pos]
+
+
+def test_the_labels_choose_the_clearly_better_candidate_and_keep_it_until_they_grow(digits, monkeypatch):
+    reps, y = digits
+    judge = _judge(reps)
+    order = {"noise": reps["noise"], "pixels": reps["pixels"]}  # the worse one preferred on a tie
+    pos, yl = _labels(y, 120)
+    choice = judge.judge(order, pos, yl, None, n_items=600, inline=True, prior_C=None)
+    assert choice.name == "pixels" and choice.scores["pixels graph"] > choice.scores["noise graph"] + 0.5
+    calls = []
+    real = judge_module.choose_representation
+    monkeypatch.setattr(judge_module, "choose_representation", lambda *a, **k: calls.append(1) or real(*a, **k))
+    grown = int(120 * REJUDGE_GROWTH) - 1  # not enough new labels: the same choice, no new judgement
+    pos2, y2 = _labels(y, grown, seed=1)
+    assert judge.judge(order, pos2, y2, None, n_items=600, inline=True, prior_C=None) is choice and calls == []
+    pos3, y3 = _labels(y, int(120 * REJUDGE_GROWTH) + 1, seed=2)
+    judge.judge(order, pos3, y3, None, n_items=600, inline=True, prior_C=None)
+    assert calls == [1]
+
+
+def test_a_large_pool_is_judged_after_the_cycle_on_its_own_thread(digits, monkeypatch):
+    reps, y = digits
+    monkeypatch.setattr(judge_module, "JUDGE_INLINE_UP_TO", 100)
+    judge = _judge(reps)
+    order = {"noise": reps["noise"], "pixels": reps["pixels"]}
+    pos, yl = _labels(y, 120)
+    first = judge.judge(order, pos, yl, None, n_items=600, inline=False, prior_C=None)
+    assert first.provisional and first.name == "noise" and judge.thread is None  # the cycle goes on at once
+    judge.start_due()
+    judge.join(60)
+    assert not judge.thread.is_alive()
+    second = judge.judge(order, pos, yl, None, n_items=600, inline=False, prior_C=None)
+    assert second.name == "pixels" and not second.provisional
+    judge.start_due()  # nothing due: no new thread
+    assert not judge.thread.is_alive()
+
+
+def test_one_graph_per_representation_and_only_for_candidates(digits, monkeypatch):
+    reps, _ = digits
+    alive = dict(reps)
+    judge = RepresentationJudge(10, propagation="poisson", seed=0, alive=lambda: alive, lock=threading.RLock())
+    built = []
+    real = judge_module.knn_graph
+    monkeypatch.setattr(judge_module, "knn_graph", lambda *a, **k: built.append(1) or real(*a, **k))
+    g = judge.graph(reps["pixels"], 600)
+    assert judge.graph(reps["pixels"], 600) is g and built == [1]
+    judge.ahead(reps["noise"], 600)
+    assert built == [1, 1] and "_poisson" in judge.graphs[id(reps["noise"])][1].__dict__
+    del alive["noise"]  # no longer a candidate: its graph goes when the next one is built
+    judge.graph(_rep(np.eye(600, 8)), 600)
+    assert id(reps["noise"]) not in judge.graphs and id(reps["pixels"]) in judge.graphs
+    assert judge.graph(reps["pixels"], 3) is None  # fewer than 4 items: no graph
