@@ -84,7 +84,9 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("ALWIDGET_DATA"), help="folder holding fashion-mnist/")
-    ap.add_argument("--quick", action="store_true", help="tiny grid, seconds (CI smoke test)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny grid, seconds (CI smoke test); its rows run in this process, so the RSS column "
+                         "is the process's peak so far")
     ap.add_argument("--modes", nargs="+", default=["semi", "embed", "finetune"])
     ap.add_argument("--repr-steps", type=int, default=None,
                     help="override the representation's self-supervised steps (--quick: 20)")
@@ -121,7 +123,11 @@ def main() -> int:
                     + (["--max-steps", str(args.max_steps)] if args.max_steps else []) \
                     + (["--repr-steps", str(args.repr_steps)] if args.repr_steps else []) \
                     + (["--cache-dir", args.cache_dir] if args.cache_dir else [])
-                r = run_json(cmd)
+                if args.quick:  # a smoke test: this process (one torch import, not six; RSS accumulates)
+                    r = one(mode, pool, labels, args.data, args.k, args.seed, args.threads, args.max_steps,
+                            args.repr_steps, args.cache_dir)
+                else:  # a fresh interpreter per row: its time and peak memory are its own
+                    r = run_json(cmd)
                 if r is None:
                     return 1
                 rows.append(r)

@@ -55,7 +55,7 @@ def test_balanced_start_and_stop_at(small_pool, monkeypatch):
 
     monkeypatch.setattr(simulate, "balanced_start", spy)
     kw = dict(budget=60, step=10, seeds=[0], image_size=16, validation_size=20, train={"max_steps": 20},
-              refine_config={"steps": 20})  # the slow cycle at 50 labels, inline, kept short
+              representation="pca", refine_every=None)  # the start is what is tested: the cheapest representation
     recs = simulate.run(pool, test, "entropy", init=20, balanced_init=True, **kw)
     (picked, validation), = started
     classes = [pool.truth[i] for i in picked]
@@ -80,18 +80,22 @@ def test_balanced_start_and_stop_at(small_pool, monkeypatch):
 
 
 @pytest.mark.slow
-def test_uncertainty_sampling_beats_random_on_digits_over_three_seeds(digits_pool):
-    """The real loop: 3 seeds, 20 random labels then 9 rounds of 20, test accuracy on 30 % of
-    the digits held out (539 images), 120 training steps per cycle. Measured here: entropy
-    98.0 % vs random 97.3 % at 200 labels (fixed 120-step budget, shifts; 97.7 % vs 97.3 % with
-    affine augmentation; 99.1 % vs 97.3 % with the former early stopping)."""
+def test_active_selection_beats_random_on_digits_over_three_seeds(digits_pool):
+    """The real loop of the default ``semi`` cycle (graph propagation + head) on the pixels' PCA,
+    3 seeds, 20 random labels then 5 rounds of 20, test accuracy on 30 % of the digits held out
+    (539 images). Measured here (2026-12-04, to 200 labels, 79 s for four strategies): at 120
+    labels entropy 91.8 %, the default budget-aware rule 89.3 %, random 85.8 %; at 200 labels
+    93.5 / 92.5 / 89.7 %. The from-scratch ``finetune`` recipe this test ran before took 188 s
+    of CI for a 0.7-point margin."""
     test, pool = digits_pool.split(0.3, seed=0)
-    recs = simulate.run(pool, test, ["entropy", "random"], budget=200, step=20, init=20,
-                        seeds=[0, 1, 2], image_size=16, train={"max_steps": 120},
-                        mode="finetune")  # the from-scratch recipe these figures were measured with
+    recs = simulate.run(pool, test, ["entropy", "budget_aware", "random"], budget=120, step=20, init=20,
+                        seeds=[0, 1, 2], image_size=16, mode="semi", representation="pca", refine_every=None,
+                        slow_cycle="inline", validation_size=30)
     summary = summarize(recs)
-    at_200 = {name: by_n[200]["mean"] for name, by_n in summary.items()}
-    print("mean test accuracy at 200 labels:", at_200)
-    assert summary["entropy"][200]["runs"] == summary["random"][200]["runs"] == 3
-    assert at_200["entropy"] > at_200["random"]
-    assert at_200["random"] > 0.9  # the model itself learns
+    assert all(summary[name][120]["runs"] == 3 for name in summary)
+    at = {name: {n: by_n[n]["mean"] for n in (60, 80, 100, 120)} for name, by_n in summary.items()}
+    print("mean test accuracy:", at)
+    for name in ("entropy", "budget_aware"):
+        assert at[name][120] > at["random"][120] + 0.02, (name, at)
+        assert np.mean(list(at[name].values())) > np.mean(list(at["random"].values())) + 0.02, (name, at)
+    assert at["random"][120] > 0.8  # the model itself learns
