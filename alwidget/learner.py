@@ -34,7 +34,6 @@ from .session import LabelSession, seed_for
 from .persistence import checkpoint_config, load_classifier
 from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
 from .model.classifier import Classifier, save_checkpoint
-from .model.head import fit_head_predict
 from ._memory import limit_malloc_arenas, release_free_memory
 from ._shutdown import Background, FutureWork, watch
 from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
@@ -43,8 +42,8 @@ from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .representation.cache import cache_digest
-from .representation import (WHERE, PoolRepresentation, RefineConfig, Representation, RepresentationCache,
-                             SlowCycle, default_contrastive_config, representation_key)
+from .representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache,
+                             SlowCycle, SlowCycles, default_contrastive_config, representation_key)
 from .representation.adapt import AdaptConfig
 from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
@@ -58,6 +57,7 @@ from .stopping import StoppingRule, stop_reason
 from .trust.calibration import ForecastCalibration
 from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
 from .trust.label_issues import LabelCheck, LabelIssue, out_of_sample_probs, rank_label_issues
+from .trust.fold_classifier import fast_cycle_fit_predict
 from .strategies import PoolEstimate, Strategy, create_strategy
 from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
 
@@ -301,9 +301,8 @@ class ActiveLearner:
         limit_malloc_arenas()  # before the first background thread allocates (see alwidget._memory)
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
-        self._slow: Optional[SlowCycle] = None  # fine-tunes the trunk learned here
-        self._adapt: Optional[SlowCycle] = None  # adapts the pretrained features
-        self.refine_every, self.slow_cycle = refine_every, slow_cycle  # the setters validate them
+        # the slow cycles (fine-tuning the trunk learned here, adapting pretrained features); validates both settings
+        self._refiner = SlowCycles(every=refine_every, where=slow_cycle, notify=weak_callback(self._notify))
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = LabelSession.check_classes(classes, pool)  # before the store file is opened
@@ -413,15 +412,17 @@ class ActiveLearner:
         self._used_representation = ""  # what the latest cycle trained on, for its report
         if mode == "semi":
             self._candidates = self._make_candidates(representation, representation_config, repr_threads)
+            self._refiner.num_threads = self.num_threads
             if self._representation is not None:
-                self._slow = SlowCycle(self._representation, self._tensors, len(self.classes), self.refine_config,
-                                       every=self.refine_every, where=self.slow_cycle, num_threads=self.num_threads,
-                                       engine=None if self.engine.name == "local" else self.engine)
+                self._refiner.trunk = SlowCycle(
+                    self._representation, self._tensors, len(self.classes), self.refine_config, every=self.refine_every,
+                    where=self.slow_cycle, num_threads=self.num_threads,
+                    engine=None if self.engine.name == "local" else self.engine)
             pretrained = self._candidates.members.get("pretrained")
             if pretrained is not None:  # the pretrained trunk stays frozen; its features adapt
-                self._adapt = SlowCycle(pretrained, pretrained.tensors, len(self.classes), AdaptConfig(),
-                                        every=self.refine_every, where=self.slow_cycle,
-                                        num_threads=self.num_threads, kind="adapt")
+                self._refiner.adapt = SlowCycle(pretrained, pretrained.tensors, len(self.classes), AdaptConfig(),
+                                                every=self.refine_every, where=self.slow_cycle,
+                                                num_threads=self.num_threads, kind="adapt")
 
         self._lock = self.session.lock
         self._cycle_lock = threading.Lock()
@@ -443,7 +444,7 @@ class ActiveLearner:
         collected, and when the interpreter exits (:mod:`alwidget._shutdown`)."""
         if self._candidates is not None:
             self.background.add("representations", self._candidates)
-        for name, cycle in (("slow cycle", getattr(self, "_slow", None)), ("adapter", getattr(self, "_adapt", None))):
+        for name, cycle in (("slow cycle", self._refiner.trunk), ("adapter", self._refiner.adapt)):
             if cycle is not None:
                 self.background.add(name, cycle)
         self._finalizer = weakref.finalize(self, self.background.cancel)
@@ -530,17 +531,17 @@ class ActiveLearner:
         ready = self._candidates.ready() if self._candidates is not None else {}
         if not refined:
             return ready
-        extra: Dict[str, Tuple[str, Representation]] = {}
-        if self._slow is not None and self._slow.latest()[0] is not None:
-            extra[self._representation.name] = (f"{self._representation.name}+refined", self._slow.latest()[0])
-        if self._adapt is not None and self._adapt.latest()[0] is not None:
-            extra["pretrained"] = ("pretrained+adapted", self._adapt.latest()[0])
+        extra = self._refiner.results(self._own_name())
         out: Dict[str, Representation] = {}
         for name, rep in ready.items():
             if name in extra:
                 out[extra[name][0]] = extra[name][1]
             out[name] = rep
         return out
+
+    def _own_name(self) -> Optional[str]:
+        """The name of the trunk learned here (``None`` without one)."""
+        return None if self._representation is None else self._representation.name
 
     def _all_labels(self) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """Positions and classes of every readable label, validation first, and which of them are
@@ -798,8 +799,9 @@ class ActiveLearner:
         with self._lock:
             return None if self._model is None else self._model.uncertainty_N.copy()
 
-    def predict(self, ids: Sequence[str]) -> np.ndarray:
-        """Predictive probabilities ``[n, C]`` of pool items from the latest cycle's model."""
+    def predict_proba(self, ids: Union[str, Sequence[str]]) -> np.ndarray:
+        """Predictive probabilities ``[n, C]`` (columns in :attr:`classes` order) of pool items
+        from the latest cycle's model."""
         model = self._latest_model()
         if isinstance(ids, str):
             ids = [ids]
@@ -809,6 +811,18 @@ class ActiveLearner:
                 raise KeyError(f"item {item!r} is not in the pool")
             pos.append(self._pos[item])
         return model.estimate.probs_N_C[np.asarray(pos, dtype=np.int64)].copy()
+
+    def predict(self, ids: Union[str, Sequence[str]]) -> np.ndarray:
+        """Deprecated name of :meth:`predict_proba` (probabilities ``[n, C]``).
+
+        In scikit-learn ``predict`` gives classes and ``predict_proba`` probabilities; this
+        method gave probabilities, and does so still, with a ``FutureWarning``: a later release
+        makes it return class names.
+        """
+        warnings.warn("learner.predict(ids) returns probabilities, which is predict_proba's job in scikit-learn; "
+                      "use learner.predict_proba(ids) (a later release makes predict return class names)",
+                      FutureWarning, stacklevel=2)
+        return self.predict_proba(ids)
 
     def evaluate(self, pool: ImagePool) -> float:
         """Accuracy in ``[0, 1]`` of the latest model on another pool with known ``truth``."""
@@ -1056,17 +1070,21 @@ class ActiveLearner:
                 self._candidates.wait_all(progress=prog, cancel=cancel)
             else:  # the person never waits for more than the first (cheapest) candidate
                 self._candidates.wait_any(progress=prog, cancel=cancel)
-            self._maybe_refine(pos_l, y_l, previous, prog, cancel)
+            if previous is not None:  # a slow cycle starts from the previous model's pseudo-labels
+                chosen = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else None
+                self._refiner.step(chosen, self._own_name(), len(pos_l),
+                                   lambda: self._refine_set(pos_l, y_l, previous), (pos_l, y_l),
+                                   seeds=(_seed_for(self.seed, 29, len(pos_l)), _seed_for(self.seed, 13, len(pos_l))),
+                                   progress=prog, cancel=cancel)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
             if self.mode == "semi":
                 name, rep = self._chosen(prog)
                 self._used_representation = name
-                if name.endswith("+refined"):
-                    self._used_representation += f" on {self._slow.latest()[1]} labels"
-                elif name.endswith("+adapted"):
-                    self._used_representation += f" on {self._adapt.latest()[1]} labels"
+                made = {v[0]: v[2] for v in self._refiner.results(self._own_name()).values()}
+                if name in made:  # a slow cycle's result: on how many labels
+                    self._used_representation += f" on {made[name]} labels"
                 trunk, feats_all = rep.trunk, rep.features_N_D
                 t_embed = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -1163,101 +1181,51 @@ class ActiveLearner:
         ps_pos, ps_y = pseudo_labels(model.estimate.probs_N_C, cand, self.refine_config.pseudo_fraction)
         return (*with_pseudo_labels(pos_l, y_l, ps_pos, ps_y), len(ps_pos))
 
-    def _slow_args(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
-        pos, y, n_pseudo = self._refine_set(pos_l, y_l, model)
-        return (pos, y), dict(n_labels=len(pos_l), n_pseudo=n_pseudo, seed=_seed_for(self.seed, 13, len(pos_l)))
-
-    def _maybe_refine(self, pos_l, y_l, previous: Optional[_Model], prog, cancel) -> None:
-        """Run (inline) or start (background) a slow cycle when it is due, and only for the
-        representation the labels prefer: the pretrained features' adapter while they choose the
-        pretrained trunk, the fine-tuning while they choose the trunk learned here (refining a
-        representation the labels do not use would spend the CPU for nothing). Refining the trunk
-        while the pixels' PCA leads was tried and not kept: on the Fashion-MNIST seed where PCA
-        led, the refined trunk never won the lead back and the curve was unchanged, while the
-        quickstart's kernel peaked at 1.51 GB instead of 1.42-1.43 (BENCHMARKS.md)."""
-        chosen = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else None
-        if (self._adapt is not None and previous is not None and chosen == "pretrained"
-                and self._adapt.due(len(pos_l)) and not self._adapt.running):
-            # the labels alone: in an exploratory check on the emoji development split (a script not
-            # kept), adding the fast cycle's pseudo-labels did not help the adapter
-            kw = dict(n_labels=len(pos_l), n_pseudo=0, seed=_seed_for(self.seed, 29, len(pos_l)))
-            if self._adapt.where == "inline":
-                self._adapt.run(pos_l, y_l, progress=prog, cancel=cancel, **kw)
-            else:
-                self._adapt.start(pos_l, y_l, progress=weak_callback(self._notify), num_threads=self.num_threads, **kw)
-        if self._slow is None or previous is None or not self._slow.due(len(pos_l)) or self._slow.running:
-            return
-        if chosen is not None and chosen != self._representation.name:
-            return
-        args, kw = self._slow_args(pos_l, y_l, previous)
-        if self._slow.where == "inline":
-            self._refine_here(args, kw, prog, cancel)
-        else:
-            self._slow.start(*args, progress=weak_callback(self._notify), num_threads=self.num_threads, **kw)
-
-    def _refine_here(self, args, kw, prog, cancel) -> Representation:
-        """The slow cycle on this thread, with the global generator seeded too: a trunk with
-        dropout of its own draws from it (a background run cannot seed it; see SlowCycle)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(kw["seed"])
-            return self._slow.run(*args, progress=prog, cancel=cancel, **kw)
-
     def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
         """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
         the latest model's confident pseudo-labels), re-embed the pool; the next fast cycle uses
         it. ``semi`` mode only. Returns the new :class:`~alwidget.representation.Representation`."""
         if self.mode != "semi":
             raise RuntimeError("refine() belongs to mode='semi'; in 'finetune' mode every cycle trains the whole network")
-        if self._slow is None:
+        if self._refiner.trunk is None:
             raise RuntimeError("refine() fine-tunes the trunk learned from the pool; this learner has none "
                                "(representation='pca' or 'pretrained')")
         pos_l, y_l, _, _ = self._training_set()
         if len(pos_l) == 0:
             raise ValueError("no training labels yet: label the items from query(k) first")
-        args, kw = self._slow_args(pos_l, y_l, self._model)
+        pos, y, n_pseudo = self._refine_set(pos_l, y_l, self._model)
         with torch_threads(self.num_threads):
-            return self._refine_here(args, kw, progress, CancelToken())
+            return self._refiner.run_trunk(pos, y, n_labels=len(pos_l), n_pseudo=n_pseudo,
+                                           seed=_seed_for(self.seed, 13, len(pos_l)), progress=progress,
+                                           cancel=CancelToken())
 
     @property
     def refine_every(self) -> Optional[int]:
         """Training labels between slow cycles (``None``: only :meth:`refine`); settable."""
-        return self._refine_every
+        return self._refiner.every
 
     @refine_every.setter
     def refine_every(self, value: Optional[int]) -> None:
-        if value is not None and int(value) < 1:
-            raise ValueError(f"refine_every must be a positive number of labels or None, got {value}")
-        self._refine_every = None if value is None else int(value)
-        for cycle in self._slow_cycles():
-            cycle.every = self._refine_every
+        self._refiner.every = value
 
     @property
     def slow_cycle(self) -> str:
         """Where a due slow cycle runs, ``"background"`` or ``"inline"``; settable."""
-        return self._slow_cycle_where
+        return self._refiner.where
 
     @slow_cycle.setter
     def slow_cycle(self, value: str) -> None:
-        if value not in WHERE:
-            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {value!r}")
-        self._slow_cycle_where = value
-        for cycle in self._slow_cycles():
-            cycle.where = value
-
-    def _slow_cycles(self) -> List[SlowCycle]:
-        """The slow cycles this learner has: the trunk's fine-tuning and the pretrained features' adapter."""
-        return [c for c in (getattr(self, "_slow", None), getattr(self, "_adapt", None)) if c is not None]
+        self._refiner.where = value
 
     @property
     def refining(self) -> bool:
         """Whether a background slow cycle (fine-tuning or adapting) is running."""
-        return any(c.running for c in self._slow_cycles())
+        return self._refiner.running
 
     @property
     def refine_status(self) -> str:
         """One line: what the slow cycle(s) did last (or why one failed)."""
-        cycles = self._slow_cycles()
-        return "no slow cycle in this mode" if not cycles else "; ".join(c.status for c in cycles)
+        return self._refiner.status
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
@@ -1398,23 +1366,11 @@ class ActiveLearner:
             if self.mode == "semi" and self.pseudo_fraction > 0:
                 graph = self._graph(self._check_representation(prog, cancel)[1], prog)
             cfg = self.train_config if self.mode != "finetune" else DEFAULT_TRAIN["semi"]
-            fold_no = [0]
-
-            def fit_predict(train_idx: np.ndarray, y_train: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
-                fold_no[0] += 1
-                pos_l, pos_fit, y_fit = pos_N[train_idx], pos_N[train_idx], y_train
-                if graph is not None and len(np.unique(y_train)) >= 2:
-                    probs = propagate(graph, pos_l, y_train, len(self.classes), method=self.propagation,
-                                      prior_C=self._prior_C, prior_labels=self._prior_n)
-                    cand = self._selectable_mask()
-                    cand[pos_N] = False  # never pseudo-label a labelled item, held out or not
-                    ps_pos, ps_y = pseudo_labels(probs, cand, self.pseudo_fraction)
-                    if len(ps_pos):
-                        pos_fit, y_fit = with_pseudo_labels(pos_l, y_train, ps_pos, ps_y)
-                return fit_head_predict(feats, pos_fit, y_fit, pos_N[test_idx], self.estimator, len(self.classes), cfg,
-                                        n_samples=self.mc_samples, seed=_seed_for(self.seed, 17, fold_no[0]),
-                                        cancel=cancel)
-
+            fit_predict = fast_cycle_fit_predict(
+                feats, pos_N, len(self.classes), estimator=self.estimator, config=cfg, n_samples=self.mc_samples,
+                seed=lambda fold: _seed_for(self.seed, 17, fold), graph=graph, unlabelled_N=self._selectable_mask(),
+                pseudo_fraction=self.pseudo_fraction, propagation=self.propagation, prior_C=self._prior_C,
+                prior_labels=self._prior_n, cancel=cancel)
             prog("check labels", 0.0)
             probs_N_C = out_of_sample_probs(y_N, fit_predict, len(self.classes), n_folds=n_folds,
                                             seed=_seed_for(self.seed, 19, len(items)),
@@ -1547,8 +1503,7 @@ class ActiveLearner:
         self._judge.join(30)
         if self._candidates is not None and self._candidates.cancel():
             self._candidates.wait(30)
-        for cycle in self._slow_cycles():
-            cycle.cancel(wait=30)
+        self._refiner.cancel(wait=30)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -149,3 +149,47 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("background work stopped after tests")
         for nodeid, names in _LEFT_RUNNING:
             terminalreporter.write_line(f"{nodeid}: {', '.join(names)}")
+
+
+@pytest.fixture
+def run_script(monkeypatch):
+    """``run_script(path, argv, env={}, cwd=None) -> (exit code, stdout, stderr)``: a benchmark
+    script run as ``__main__`` in this process (one torch import for all the smoke tests, not one
+    interpreter each). What a script may change for the tests after it is put back: ``sys.argv``,
+    ``sys.path``, the environment, the working directory, warnings filters, torch's thread count
+    and the global torch and NumPy generators. Scripts whose figures are this process's memory,
+    or that start Ray, run in a subprocess instead."""
+    import contextlib
+    import io
+    import runpy
+    import sys
+
+    import numpy as np
+    import torch
+
+    def run(path, argv, env=None, cwd=None):
+        out, err = io.StringIO(), io.StringIO()
+        threads, torch_rng, np_rng = torch.get_num_threads(), torch.get_rng_state(), np.random.get_state()
+        with monkeypatch.context() as m, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.setattr(sys, "argv", [str(path), *map(str, argv)])
+            m.setattr(sys, "path", [str(Path(path).parent), *sys.path])
+            for key, value in (env or {}).items():
+                m.setenv(key, str(value))
+            if cwd is not None:
+                m.chdir(cwd)
+            code = 0
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    runpy.run_path(str(path), run_name="__main__")
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if not isinstance(exc.code, (int, type(None))):
+                    err.write(str(exc.code))
+            finally:
+                torch.set_num_threads(threads)
+                torch.set_rng_state(torch_rng)
+                np.random.set_state(np_rng)
+        return code, out.getvalue(), err.getvalue()
+
+    return run

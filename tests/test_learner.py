@@ -83,9 +83,11 @@ def test_cycle_report_and_entropy_query_order(make_learner, oracle):
     lo, hi = rep.accuracy_ci
     assert 0 <= lo <= rep.accuracy <= hi <= 1
     # the report's accuracy is the model's accuracy on the validation items
-    probs = learner.predict(learner.validation_ids)
+    probs = learner.predict_proba(learner.validation_ids)
     truth = [learner.classes.index(learner.pool.truth[i]) for i in learner.validation_ids]
     assert rep.accuracy == pytest.approx(np.mean(probs.argmax(1) == truth))
+    with pytest.warns(FutureWarning, match="use learner.predict_proba"):  # the old name still answers
+        np.testing.assert_array_equal(learner.predict(learner.validation_ids), probs)
     assert set(rep.per_class) == set(learner.classes)
     assert sum(c["support"] for c in rep.per_class.values()) == 30
     hist = rep.histogram
@@ -102,7 +104,7 @@ def test_cycle_report_and_entropy_query_order(make_learner, oracle):
     rest[[learner.pool.index(i) for i in list(learner.labels) + learner.validation_ids + picked]] = False
     assert scores[pos].min() >= scores[rest].max() - 1e-12
     # entropy of the predictive mean, as the strategy defines it
-    p = learner.predict(picked)
+    p = learner.predict_proba(picked)
     h = -(np.where(p > 0, p * np.log(p), 0)).sum(1)
     np.testing.assert_allclose(scores[pos], h, rtol=1e-6)
 
@@ -256,14 +258,14 @@ def test_predict_and_save_load_roundtrip(tmp_path, make_learner, oracle):
     learner = make_learner(validation_from_truth=True, uncertainty="softmax", strategy="margin")
     oracle(learner, learner.query(30))
     learner.retrain()
-    probs = learner.predict(learner.pool.ids[:20])
+    probs = learner.predict_proba(learner.pool.ids[:20])
     assert probs.shape == (20, 10)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     weights, config = learner.save_model(tmp_path / "model.pt")
     assert config.exists() and weights.exists()
     fresh = make_learner(uncertainty="softmax", strategy="margin")
     fresh.load_model(weights)
-    np.testing.assert_allclose(fresh.predict(fresh.pool.ids[:20]), probs, atol=1e-5)
+    np.testing.assert_allclose(fresh.predict_proba(fresh.pool.ids[:20]), probs, atol=1e-5)
     # the trunk weights load into a plain timm model
     trunk = timm.create_model("alwidget_cnn", num_classes=0, in_chans=1, checkpoint_path=str(weights))
     x = torch.randn(2, 1, 16, 16)
@@ -364,7 +366,7 @@ def test_embed_mode_model_predicts_new_pools_and_roundtrips(tmp_path, make_learn
     oracle(learner, learner.query(60))
     learner.retrain()
     # the pool's own items scored through the cache and through a fresh pass agree
-    own = learner.predict(learner.pool.ids[:50])
+    own = learner.predict_proba(learner.pool.ids[:50])
     again = learner.predict_pool(learner.pool.subset(learner.pool.ids[:50]))
     np.testing.assert_allclose(again, own, atol=1e-5)
     test = digits_pool.subset(digits_pool.ids[1000:1300])
@@ -372,7 +374,7 @@ def test_embed_mode_model_predicts_new_pools_and_roundtrips(tmp_path, make_learn
     weights, _ = learner.save_model(tmp_path / "embed.pt")
     fresh = make_learner(mode="embed")
     fresh.load_model(weights)
-    np.testing.assert_allclose(fresh.predict(fresh.pool.ids[:50]), own, atol=1e-5)
+    np.testing.assert_allclose(fresh.predict_proba(fresh.pool.ids[:50]), own, atol=1e-5)
 
 
 def test_load_model_gives_the_strategy_the_labels(tmp_path, make_learner, oracle):
@@ -428,7 +430,7 @@ def test_public_model_api_matches_the_cycle(make_learner, oracle):
     # the cycle's own posterior: same probabilities as predict(), T samples of the mean
     post = learner.posterior()
     assert post.samples_T_N_C.shape == (learner.mc_samples, 300, 10)
-    np.testing.assert_allclose(post.probs_N_C.numpy(), learner.predict(learner.pool.ids), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(post.probs_N_C.numpy(), learner.predict_proba(learner.pool.ids), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(post.samples_T_N_C.mean(0), post.probs_N_C)
     # another seed draws other dropout masks; n_samples is honoured; the same seed repeats
     other = learner.posterior(n_samples=7, seed=123)

@@ -45,7 +45,7 @@ def test_default_mode_is_semi_with_the_budget_aware_strategy(semi_learner, oracl
     # the graph's pseudo-labels train the head when the labels chose the graph, none with the linear classifier
     assert (report.pseudo_labels > 0) == (learner.representation_choice.classifier == "graph")
     assert report.timings["total"] < 10
-    probs = learner.predict(learner.pool.ids[:5])
+    probs = learner.predict_proba(learner.pool.ids[:5])
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     oracle(learner, learner.query(20))
     report = learner.retrain()
@@ -165,7 +165,8 @@ def test_bad_settings_say_what_to_do(small_pool, learners):
         learners(small_pool, {"mode": "semi"}, pseudo_fraction=2)
     learner = learners(small_pool, {"mode": "semi"}, representation_config=FAST_REPR, image_size=16)
     learner.refine_every, learner.slow_cycle = None, "inline"  # settable; the slow cycle follows
-    assert learner._slow.every is None and learner._slow.where == "inline" and not learner._slow.due(10**6)
+    slow = learner._refiner.trunk
+    assert slow.every is None and slow.where == "inline" and not slow.due(10**6)
     with pytest.raises(ValueError, match="positive number of labels or None"):
         learner.refine_every = 0
     with pytest.raises(ValueError, match="'background' or 'inline'"):
@@ -226,8 +227,8 @@ def test_a_cancelled_slow_cycle_keeps_the_previous_representation(semi_learner, 
     oracle(learner, learner.query(20))
     learner.retrain()  # 40 labels >= 20: the slow cycle starts in the background
     assert learner.refining and "running" in learner.refine_status
-    assert learner._slow.cancel(wait=30) and not learner.refining
-    assert "cancelled" in learner.refine_status and learner._slow.result is None
+    assert learner._refiner.trunk.cancel(wait=30) and not learner.refining
+    assert "cancelled" in learner.refine_status and learner._refiner.trunk.result is None
     report = learner.retrain()
     assert report.ok and report.representation == "contrastive"
 
@@ -241,7 +242,8 @@ def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
     assert report.representation == "contrastive+refined on 40 labels"
     assert "slow cycle done on 40 labels" in learner.refine_status
     base = learner.representation.result()
-    assert learner._slow.labels == 40 and not torch.equal(learner._slow.result.raw_N_D, base.raw_N_D)
+    slow = learner._refiner.trunk
+    assert slow.labels == 40 and not torch.equal(slow.result.raw_N_D, base.raw_N_D)
     with pytest.raises(RuntimeError, match="mode='semi'"):
         semi_learner(mode="finetune").refine()
 
@@ -297,7 +299,7 @@ def test_the_background_build_never_touches_the_global_generator(semi_learner, o
         assert torch.equal(torch.get_rng_state(), expected)
         oracle(learner, learner.query(20))
         learner.retrain()
-        probs.append(learner.predict(learner.pool.ids))
+        probs.append(learner.predict_proba(learner.pool.ids))
     np.testing.assert_array_equal(probs[0], probs[1])
 
 
@@ -358,7 +360,7 @@ def test_an_imbalanced_pool_reports_its_priors_and_balanced_accuracy(digits_pool
     assert report.ok and set(report.class_priors) == {"0", "1", "2"}
     assert report.class_priors["0"] > 0.8, report.class_priors  # 95 % of the pool; a uniform guess says 33 %
     assert 0.0 <= report.balanced_accuracy <= 1.0 and "balanced" in report.summary()
-    predicted = learner.predict(pool.ids).argmax(1)
+    predicted = learner.predict_proba(pool.ids).argmax(1)
     assert np.mean(predicted == 0) > 0.8
 
 

@@ -10,7 +10,7 @@ from .builder import METHODS, PoolRepresentation, Representation, default_contra
 from .cache import RepresentationCache, cache_digest
 from .contrastive import ContrastiveConfig, contrastive_views, nt_xent_loss, train_contrastive
 from .refine import RefineConfig, refine_representation
-from .slow_cycle import WHERE, SlowCycle
+from .slow_cycle import WHERE, SlowCycle, SlowCycles
 
 __all__ = [
     "METHODS",
@@ -20,6 +20,7 @@ __all__ = [
     "Representation",
     "RepresentationCache",
     "SlowCycle",
+    "SlowCycles",
     "WHERE",
     "cache_digest",
     "contrastive_views",

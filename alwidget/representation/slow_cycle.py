@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
+import torch
 
 from .._memory import release_free_memory
 from .._shutdown import exiting
@@ -25,7 +26,7 @@ from .adapt import AdaptConfig, adapt_representation
 from .builder import PoolRepresentation, Representation
 from .refine import RefineConfig, refine_representation
 
-__all__ = ["SlowCycle", "WHERE", "KINDS"]
+__all__ = ["SlowCycle", "SlowCycles", "WHERE", "KINDS"]
 
 KINDS = ("finetune", "adapt")
 """What a slow cycle does: fine-tune the trunk learned here and re-embed the pool
@@ -174,3 +175,140 @@ class SlowCycle:
         if wait is not None:
             thread.join(wait)
         return True
+
+
+class SlowCycles:
+    """A learner's slow cycles: the fine-tuning of the trunk learned from the pool (``trunk``)
+    and the adapter of the pretrained features (``adapt``), each ``None`` when the learner has
+    no such representation; with their shared settings and the rule that picks which one runs.
+
+    Parameters
+    ----------
+    every : int, optional
+        Training labels between slow cycles (``None``: only on demand); settable.
+    where : {"background", "inline"}
+        Where a due slow cycle runs; settable.
+    num_threads : int
+        torch threads of a background run.
+    notify : callable, optional
+        ``notify(step, fraction)``: a background run's progress.
+    """
+
+    def __init__(self, *, every: Optional[int], where: str, num_threads: int = 1,
+                 notify: Optional[ProgressCallback] = None) -> None:
+        self.trunk: Optional[SlowCycle] = None
+        """Fine-tunes the trunk learned here (its results are ``"<name>+refined"``)."""
+        self.adapt: Optional[SlowCycle] = None
+        """Adapts the pretrained features (its results are ``"pretrained+adapted"``)."""
+        self.num_threads = int(num_threads)
+        self.notify = notify
+        self.every, self.where = every, where  # the setters validate them
+
+    @property
+    def cycles(self) -> List[SlowCycle]:
+        """The slow cycles there are."""
+        return [c for c in (self.trunk, self.adapt) if c is not None]
+
+    @property
+    def every(self) -> Optional[int]:
+        """Training labels between slow cycles (``None``: only on demand)."""
+        return self._every
+
+    @every.setter
+    def every(self, value: Optional[int]) -> None:
+        if value is not None and int(value) < 1:
+            raise ValueError(f"refine_every must be a positive number of labels or None, got {value}")
+        self._every = None if value is None else int(value)
+        for cycle in self.cycles:
+            cycle.every = self._every
+
+    @property
+    def where(self) -> str:
+        """``"background"`` or ``"inline"``."""
+        return self._where
+
+    @where.setter
+    def where(self, value: str) -> None:
+        if value not in WHERE:
+            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {value!r}")
+        self._where = value
+        for cycle in self.cycles:
+            cycle.where = value
+
+    @property
+    def running(self) -> bool:
+        """Whether a background slow cycle is running."""
+        return any(c.running for c in self.cycles)
+
+    @property
+    def status(self) -> str:
+        """One line: what the slow cycle(s) did last (or why one failed)."""
+        return "no slow cycle in this mode" if not self.cycles else "; ".join(c.status for c in self.cycles)
+
+    def results(self, own_name: Optional[str]) -> Dict[str, Tuple[str, Representation, int]]:
+        """``{candidate it replaces: (name, representation, labels it saw)}`` for the latest results:
+        the refined trunk as ``"<own_name>+refined"``, the adapted features as ``"pretrained+adapted"``."""
+        out: Dict[str, Tuple[str, Representation, int]] = {}
+        if self.trunk is not None and own_name is not None:
+            rep, n = self.trunk.latest()
+            if rep is not None:
+                out[own_name] = (f"{own_name}+refined", rep, n)
+        if self.adapt is not None:
+            rep, n = self.adapt.latest()
+            if rep is not None:
+                out["pretrained"] = ("pretrained+adapted", rep, n)
+        return out
+
+    def run_trunk(self, positions_L: np.ndarray, y_L: np.ndarray, *, n_labels: int, n_pseudo: int, seed: int,
+                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Representation:
+        """The trunk's slow cycle on this thread, with torch's global generator seeded too (a
+        trunk with dropout of its own draws from it; a background run cannot seed it)."""
+        if self.trunk is None:
+            raise RuntimeError("refine() fine-tunes the trunk learned from the pool; this learner has none "
+                               "(representation='pca' or 'pretrained')")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.trunk.run(positions_L, y_L, n_labels=n_labels, n_pseudo=n_pseudo, seed=seed,
+                                  progress=progress, cancel=cancel)
+
+    def step(self, chosen: Optional[str], own_name: Optional[str], n_labels: int,
+             trunk_set: Callable[[], Tuple[np.ndarray, np.ndarray, int]], labels: Tuple[np.ndarray, np.ndarray], *,
+             seeds: Tuple[int, int], progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelToken] = None) -> None:
+        """Run (inline) or start (background) the slow cycle that is due, and only for the
+        representation the labels chose (``chosen``, its base name): the adapter while they choose
+        ``"pretrained"``, the trunk's fine-tuning while they choose ``own_name`` (or have not
+        chosen yet). Refining a representation the labels do not use would spend the CPU for nothing.
+
+        ``labels`` are the training labels (positions ``[L]``, classes ``[L]``; ``n_labels`` = L);
+        ``trunk_set()`` gives the fine-tuning's training set ``(positions, classes, n_pseudo)``
+        (labels plus pseudo-labels), computed only when that cycle runs. ``seeds``: the adapter's
+        and the fine-tuning's.
+        """
+        pos_l, y_l = labels
+        adapt = self.adapt
+        if adapt is not None and chosen == "pretrained" and adapt.due(n_labels) and not adapt.running:
+            # the labels alone: in an exploratory check on the emoji development split (a script not
+            # kept), adding the fast cycle's pseudo-labels did not help the adapter
+            kw = dict(n_labels=n_labels, n_pseudo=0, seed=seeds[0])
+            if adapt.where == "inline":
+                adapt.run(pos_l, y_l, progress=progress, cancel=cancel, **kw)
+            else:
+                adapt.start(pos_l, y_l, progress=self.notify, num_threads=self.num_threads, **kw)
+        trunk = self.trunk
+        if trunk is None or not trunk.due(n_labels) or trunk.running:
+            return
+        if chosen is not None and chosen != own_name:
+            return
+        pos, y, n_pseudo = trunk_set()
+        if trunk.where == "inline":
+            self.run_trunk(pos, y, n_labels=n_labels, n_pseudo=n_pseudo, seed=seeds[1], progress=progress,
+                           cancel=cancel)
+        else:
+            trunk.start(pos, y, n_labels=n_labels, n_pseudo=n_pseudo, seed=seeds[1], progress=self.notify,
+                        num_threads=self.num_threads)
+
+    def cancel(self, wait: Optional[float] = None) -> None:
+        """Cancel both (waiting up to ``wait`` seconds for each)."""
+        for cycle in self.cycles:
+            cycle.cancel(wait=wait)

@@ -969,7 +969,7 @@ class LabelingWidget(widgets.VBox):
         if unc is None:
             return {}
         try:
-            probs = self.learner.predict(list(ids))
+            probs = self.learner.predict_proba(list(ids))
         except Exception:
             return {}
         pool = self.learner.pool
