@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._threads import torch_threads, weak_callback
-from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
+from .data.budget import DEFAULT_MEMORY_LIMIT, GRAPH_BYTES_PER_ITEM, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
 from .session import LabelSession, seed_for
@@ -49,7 +49,7 @@ from .representation.candidates import RepresentationSet
 from .representation.pca import PCA_COMPONENTS, PCAEmbedder
 from .semi import KNNGraph, propagate, pseudo_labels, with_pseudo_labels
 from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice
-from .judge import RepresentationJudge
+from .judge import RepresentationJudge, graphs_kept
 from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
@@ -380,7 +380,9 @@ class ActiveLearner:
         self.memory_plan: MemoryPlan = plan_memory(
             len(pool), image_bytes=info.in_chans * self.image_size ** 2,
             feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
-            sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit)
+            sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
+            graph_bytes=0 if mode != "semi" else GRAPH_BYTES_PER_ITEM * graphs_kept(
+                representation, self.auto is not None and self.auto.pretrained is not None))
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
         # a folder on disk only for what goes there: images past the budget, embed-mode feature chunks
         need_disk = not self.memory_plan.images_in_memory or (mode == "embed" and self._chunked)

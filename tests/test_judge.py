@@ -87,3 +87,22 @@ def test_one_graph_per_representation_and_only_for_candidates(digits, monkeypatc
     judge.graph(_rep(np.eye(600, 8)), 600)
     assert id(reps["noise"]) not in judge.graphs and id(reps["pixels"]) in judge.graphs
     assert judge.graph(reps["pixels"], 3) is None  # fewer than 4 items: no graph
+
+
+def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, learners):
+    from alwidget.data.budget import GRAPH_BYTES_PER_ITEM
+    from alwidget.judge import graphs_kept
+
+    assert [graphs_kept(r, False) for r in ("pca", "contrastive", "frozen", "auto")] == [1, 2, 2, 3]
+    assert graphs_kept("auto", True) == 5 and graphs_kept("pretrained", True) == 2
+    with pytest.raises(ValueError, match="unknown representation"):
+        graphs_kept("vae", False)
+    plans = {}
+    for mode, rep in (("embed", "auto"), ("semi", "pca"), ("semi", "auto")):
+        learner = learners(small_pool, dict(mode=mode, representation=rep, image_size=16,
+                                            representation_config={"steps": 5}))
+        plans[mode, rep] = learner.memory_plan.fixed_bytes
+        learner.close()
+    n = len(small_pool)
+    assert plans["semi", "pca"] - plans["embed", "auto"] == n * GRAPH_BYTES_PER_ITEM
+    assert plans["semi", "auto"] - plans["embed", "auto"] == 3 * n * GRAPH_BYTES_PER_ITEM  # offline: no weights

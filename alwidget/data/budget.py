@@ -4,7 +4,9 @@ A learner holds, for every pool item, its resized image (``C × S × S`` bytes),
 (``4 D`` bytes), the model's beliefs (probabilities, scores, posterior samples) and some
 bookkeeping (ids, masks). :func:`plan_memory` compares those with ``memory_limit`` and decides:
 
-1. bookkeeping and beliefs always stay in memory (``PER_ITEM_BYTES`` plus ``C`` float64 per item);
+1. bookkeeping, beliefs and the kNN graphs of the candidate representations always stay in
+   memory (``PER_ITEM_BYTES`` plus ``C`` float64 per item, plus :data:`GRAPH_BYTES_PER_ITEM` per
+   graph in ``semi`` mode);
 2. features stay in memory if they fit in what is left, else they are read from disk in chunks;
 3. resized images stay in memory if they fit too, else they live on disk (``cache_dir``) and the
    grid decodes its thumbnails from the pool on demand;
@@ -20,8 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "BASELINE_BYTES", "PER_ITEM_BYTES", "MemoryPlan", "parse_bytes",
-           "plan_memory", "format_bytes"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "BASELINE_BYTES", "PER_ITEM_BYTES", "GRAPH_BYTES_PER_ITEM", "MemoryPlan",
+           "parse_bytes", "plan_memory", "format_bytes"]
 
 DEFAULT_MEMORY_LIMIT = "2GB"
 """The default budget for a learner's resident memory."""
@@ -34,6 +36,12 @@ PER_ITEM_BYTES = 600
 """Bookkeeping per pool item that always stays in memory: the id string and its list and dict
 entries (about 200 B, in the pool and the learner), masks, uncertainty and scores (float64), and
 the strategy's temporaries (measured: see ``benchmarks/large_pool.py``)."""
+
+GRAPH_BYTES_PER_ITEM = 768
+"""One kNN graph per item with its Poisson system (``k = 10``: the symmetrised CSR weights, the
+neighbour lists, the float32 operator on torch and the two-level preconditioner's clusters):
+measured 342 B per item for the graph and 734-744 B with its Poisson system at 10,000 and
+40,000 items (``tests/data/test_chunked.py`` checks a built one against this)."""
 
 _UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
           "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
@@ -92,7 +100,7 @@ class MemoryPlan:
     chunk_rows : int
         Rows per chunk of every pass over the pool.
     fixed_bytes : int
-        What the plan counts as always resident: baseline plus bookkeeping and beliefs.
+        What the plan counts as always resident: baseline plus bookkeeping, beliefs and graphs.
     """
 
     limit: Optional[int]
@@ -120,7 +128,7 @@ class MemoryPlan:
 
 
 def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes: int, sample_bytes: int = 0,
-                limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT, min_chunk: int = 256,
+                graph_bytes: int = 0, limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT, min_chunk: int = 256,
                 max_chunk: int = 65536) -> MemoryPlan:
     """Decide what stays in memory for a pool of ``n_items``.
 
@@ -136,6 +144,9 @@ def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes
         ``C`` (beliefs are ``C`` float64 per item).
     sample_bytes : int
         Bytes of one item's posterior samples (``4 T C``).
+    graph_bytes : int
+        Bytes per item of every kNN graph kept at once (``semi`` mode: :data:`GRAPH_BYTES_PER_ITEM`
+        times the number of candidate representations); always in memory.
     limit : int, str or None
         The budget (see :func:`parse_bytes`); ``None`` keeps everything in memory.
     min_chunk, max_chunk : int
@@ -147,7 +158,7 @@ def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes
     """
     n = int(n_items)
     budget = parse_bytes(limit)
-    fixed = BASELINE_BYTES + n * (PER_ITEM_BYTES + 8 * int(n_classes))
+    fixed = BASELINE_BYTES + n * (PER_ITEM_BYTES + 8 * int(n_classes) + int(graph_bytes))
     if budget is None:
         return MemoryPlan(None, n, True, True, True, max(min_chunk, min(max_chunk, 8192)), fixed)
     free = budget - fixed

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from alwidget.data.budget import BASELINE_BYTES, PER_ITEM_BYTES, parse_bytes, plan_memory
+from alwidget.data.budget import BASELINE_BYTES, GRAPH_BYTES_PER_ITEM, PER_ITEM_BYTES, parse_bytes, plan_memory
 from alwidget.data.chunked import ChunkedArray
 
 
@@ -88,6 +88,45 @@ def test_the_plan_keeps_what_fits():
     huge = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 2048, n_classes=10)
     assert not huge.features_in_memory
     assert plan_memory(10**7, image_bytes=3072, feature_bytes=128, n_classes=10, limit=None).images_in_memory
+    # the kNN graphs (semi mode) are always resident: they count in the fixed part and push the rest out
+    graphs = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10,
+                         graph_bytes=GRAPH_BYTES_PER_ITEM)
+    assert graphs.fixed_bytes == big.fixed_bytes + 1_000_000 * GRAPH_BYTES_PER_ITEM
+    assert plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10).features_in_memory
+    assert not graphs.features_in_memory  # 244 MB of features no longer fit beside 732 MB of one graph
+
+
+def test_a_graphs_bytes_per_item_are_what_the_plan_counts():
+    """A real kNN graph with its Poisson system (two-level: past COARSE_FROM items) against
+    GRAPH_BYTES_PER_ITEM, counting every array it holds."""
+    import torch
+
+    from alwidget.semi import knn_graph
+    from alwidget.semi.graph import COARSE_FROM
+
+    def nbytes(obj, seen):
+        if id(obj) in seen:
+            return 0
+        seen.add(id(obj))
+        if isinstance(obj, np.ndarray):
+            return obj.nbytes if obj.base is None else 0
+        if isinstance(obj, torch.Tensor):
+            if obj.layout == torch.sparse_csr:
+                return sum(nbytes(t, seen) for t in (obj.crow_indices(), obj.col_indices(), obj.values()))
+            return obj.untyped_storage().nbytes()
+        if all(hasattr(obj, a) for a in ("data", "indices", "indptr")):  # scipy sparse
+            return obj.data.nbytes + obj.indices.nbytes + obj.indptr.nbytes
+        if isinstance(obj, (list, tuple)):
+            return sum(nbytes(o, seen) for o in obj)
+        if isinstance(obj, dict):
+            return sum(nbytes(o, seen) for o in obj.values())
+        return sum(nbytes(o, seen) for o in vars(obj).values()) if hasattr(obj, "__dict__") else 0
+
+    n = max(6000, COARSE_FROM + 1000)
+    graph = knn_graph(np.random.default_rng(0).normal(size=(n, 32)).astype(np.float32), k=10)
+    graph.poisson()
+    per_item = nbytes(graph, set()) / n
+    assert 0.8 * GRAPH_BYTES_PER_ITEM <= per_item <= 1.1 * GRAPH_BYTES_PER_ITEM, per_item
 
 
 @settings(max_examples=50, deadline=None)
