@@ -90,16 +90,16 @@ def test_label_efficiency_quick(_run, data_dir, tmp_path):
     out = tmp_path / "le.json"
     res = _run("label_efficiency.py", ["--data", str(data_dir), "--json", str(out), "--plot-dir", str(tmp_path),
                                        "--records", str(tmp_path / "records.jsonl"),
-                                       "--strategies", "random", "margin", "bald", "default", "old_recipe",
+                                       "--strategies", "random", "bald", "default", "old_recipe",
                                        "--targets", "0", "0.99", "--accuracy-at", "20", "40"], data_dir)
     rows = _table_rows(res.stdout, "| strategy | seeds |")
     names = [r[0] for r in rows]
-    assert names == ["random", "margin", "bald", "default", "old_recipe"]
+    assert names == ["random", "bald", "default", "old_recipe"]
     assert "labels to 0 %" in res.stdout and "labels to 99 %" in res.stdout  # --targets
     for row in rows:  # every run is at 0 % at its first 20 labels; none reaches 99 % in 40
         assert row[2].startswith("20 [20–20]") and row[3].startswith(">40") and row[4] == "1.00× / –", row
     at = {r[0]: r[1:] for r in _table_rows(res.stdout, "| labels | 20 | 40 |")}
-    assert list(at) == ["random", "margin", "bald", "default", "old_recipe"]  # each configuration once
+    assert list(at) == ["random", "bald", "default", "old_recipe"]  # each configuration once
     by_row = {r[0]: r for r in rows}
     for name, cells in at.items():  # median [min–max] of one seed; the 50/100 columns of the main table are "–"
         assert all(re.fullmatch(r"(\d+\.\d) % \[\1–\1\]", c) for c in cells), cells
@@ -108,15 +108,15 @@ def test_label_efficiency_quick(_run, data_dir, tmp_path):
     assert anchors[0][:3] == ["Random", "255", "835"]
     summary = json.loads(out.read_text())
     recs = summary["datasets"]["mnist"]["records"]
-    assert {r["strategy"] for r in recs} == {"random", "margin", "bald", "default", "old_recipe"}
+    assert {r["strategy"] for r in recs} == {"random", "bald", "default", "old_recipe"}
     for r in recs:
         assert 0.0 <= r["test_accuracy"] <= 1.0 and r["n_labels"] >= 20
     first = [r for r in recs if r["n_labels"] == 20]
-    assert len(first) == 5  # every run starts from the balanced 20
+    assert len(first) == 4  # every run starts from the balanced 20
     png = tmp_path / "label_efficiency_mnist.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
-    assert sum(json.loads(line).get("done", False) for line in lines) == 5
+    assert sum(json.loads(line).get("done", False) for line in lines) == 4
 
 
 def test_label_ratio_bounds():
