@@ -383,6 +383,10 @@ class ActiveLearner:
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
             graph_bytes=0 if mode != "semi" else GRAPH_BYTES_PER_ITEM * graphs_kept(
                 representation, self.auto is not None and self.auto.pretrained is not None))
+        if self.memory_plan.over_budget:
+            warnings.warn(f"{self.memory_plan.describe()}: the learner will use more than memory_limit. Raise "
+                          "memory_limit, or hold fewer kNN graphs (representation='pca': one; mode='embed': none)",
+                          UserWarning, stacklevel=2)
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
         # a folder on disk only for what goes there: images past the budget, embed-mode feature chunks
         need_disk = not self.memory_plan.images_in_memory or (mode == "embed" and self._chunked)

@@ -112,6 +112,11 @@ class MemoryPlan:
     fixed_bytes: int
 
     @property
+    def over_budget(self) -> bool:
+        """What always stays in memory (:attr:`fixed_bytes`) is already more than the limit."""
+        return self.limit is not None and self.fixed_bytes > self.limit
+
+    @property
     def on_disk(self) -> bool:
         """Some array lives on disk."""
         return not (self.images_in_memory and self.features_in_memory)
@@ -123,8 +128,10 @@ class MemoryPlan:
         where = []
         where.append("images in memory" if self.images_in_memory else "images on disk")
         where.append("features in memory" if self.features_in_memory else "features on disk")
+        over = (f"; over the limit: {format_bytes(self.fixed_bytes)} always stays in memory (the interpreter, "
+                "per-item bookkeeping, beliefs and kNN graphs)") if self.over_budget else ""
         return (f"memory limit {format_bytes(self.limit)} for {self.n_items:,} items: {', '.join(where)}, "
-                f"chunks of {self.chunk_rows:,} rows")
+                f"chunks of {self.chunk_rows:,} rows{over}")
 
 
 def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes: int, sample_bytes: int = 0,

@@ -94,6 +94,12 @@ def test_the_plan_keeps_what_fits():
     assert graphs.fixed_bytes == big.fixed_bytes + 1_000_000 * GRAPH_BYTES_PER_ITEM
     assert plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10).features_in_memory
     assert not graphs.features_in_memory  # 244 MB of features no longer fit beside 732 MB of one graph
+    assert not big.over_budget and "over the limit" not in big.describe()
+    assert graphs.over_budget  # 0.7 GB + 1,000,000 × (680 + 768) B: just over 2 GB
+    five = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10,
+                       graph_bytes=5 * GRAPH_BYTES_PER_ITEM)  # 0.7 + 1,000,000 × 4.5 KB > 2 GB
+    assert five.over_budget and "over the limit: 4.9 GB always stays in memory" in five.describe()
+    assert not plan_memory(10**7, image_bytes=3072, feature_bytes=128, n_classes=10, limit=None).over_budget
 
 
 def test_a_graphs_bytes_per_item_are_what_the_plan_counts():
