@@ -141,12 +141,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cycles", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights-dir", type=Path, default=Path(tempfile.gettempdir()) / "alwidget-weights")
-    ap.add_argument("--quick", action="store_true", help="40 photos, 12 phone photos, a 2,000-image cycle pool")
+    ap.add_argument("--quick", action="store_true", help="16 photos, 12 phone photos, a 2,000-image cycle pool")
     args = ap.parse_args(argv)
     if not args.data:
         ap.error("--data (or $ALWIDGET_DATA) must hold fashion-mnist/")
     if args.quick:
-        args.photos, args.phone, args.cycle_pool, args.cycles = 40, 12, 2000, 2
+        args.photos, args.phone, args.cycle_pool, args.cycles = 16, 12, 2000, 2
     import torch
 
     torch.set_num_threads(args.threads)

@@ -81,21 +81,20 @@ def test_balanced_start_and_stop_at(small_pool, monkeypatch):
 
 @pytest.mark.slow
 def test_active_selection_beats_random_on_digits_over_three_seeds(digits_pool):
-    """The real loop of the default ``semi`` cycle (graph propagation + head) on the pixels' PCA,
-    3 seeds, 20 random labels then 5 rounds of 20, test accuracy on 30 % of the digits held out
-    (539 images). Measured here (2026-12-04, to 200 labels, 79 s for four strategies): at 120
-    labels entropy 91.8 %, the default budget-aware rule 89.3 %, random 85.8 %; at 200 labels
-    93.5 / 92.5 / 89.7 %. The from-scratch ``finetune`` recipe this test ran before took 188 s
-    of CI for a 0.7-point margin."""
+    """The real loop of the default learner (budget-aware selection, the ``semi`` cycle's graph
+    propagation + head) on the pixels' PCA against random selection, 3 seeds, 20 random labels
+    then 5 rounds of 20, test accuracy on 30 % of the digits held out (539 images). Measured
+    here (2026-12-04, to 200 labels): at 120 labels the default 89.3 %, random 85.8 % (entropy
+    91.8 %); at 200 labels 92.5 / 89.7 % (93.5 %). The from-scratch ``finetune`` recipe this test
+    ran before took 188 s of CI for a 0.7-point margin."""
     test, pool = digits_pool.split(0.3, seed=0)
-    recs = simulate.run(pool, test, ["entropy", "budget_aware", "random"], budget=120, step=20, init=20,
+    recs = simulate.run(pool, test, ["budget_aware", "random"], budget=120, step=20, init=20,
                         seeds=[0, 1, 2], image_size=16, mode="semi", representation="pca", refine_every=None,
                         slow_cycle="inline", validation_size=30)
     summary = summarize(recs)
     assert all(summary[name][120]["runs"] == 3 for name in summary)
     at = {name: {n: by_n[n]["mean"] for n in (60, 80, 100, 120)} for name, by_n in summary.items()}
     print("mean test accuracy:", at)
-    for name in ("entropy", "budget_aware"):
-        assert at[name][120] > at["random"][120] + 0.02, (name, at)
-        assert np.mean(list(at[name].values())) > np.mean(list(at["random"].values())) + 0.02, (name, at)
+    assert at["budget_aware"][120] > at["random"][120] + 0.02, at
+    assert np.mean(list(at["budget_aware"].values())) > np.mean(list(at["random"].values())) + 0.03, at
     assert at["random"][120] > 0.8  # the model itself learns
