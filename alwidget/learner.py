@@ -36,8 +36,9 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, save_checkpoint
 from ._memory import limit_malloc_arenas, release_free_memory
 from ._shutdown import Background, FutureWork, watch
-from .engine import Engine, ScoreTask, chunk_ranges, create_engine, embed_batch
-from .model.features import DiskFeatures, FeatureCache, compute_features, weights_digest
+from .engine import Engine, ScoreTask, create_engine, embed_batch
+from .engine.scoring import score_pool
+from .model.features import FeatureCache, compute_features, weights_digest
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
@@ -596,48 +597,20 @@ class ActiveLearner:
                       "session cannot reuse: pass cache_dir='cache' to keep them", UserWarning, stacklevel=3)
         return folder
 
-    def _score_pool(self, head: nn.Module, features: Any, sample_seed: int, prog, cancel: CancelToken,
-                    class_weights: Optional[np.ndarray] = None):
-        """The posterior over the whole pool: ``(probs [N, C] float64, samples [T, N, C] or None,
-        alpha [N, C] or None)``. Small pools in memory in one call; otherwise in chunks of
-        :attr:`memory_plan` rows on the engine, keeping the samples only where they fit the
-        budget or the strategy reads them."""
-        n = len(self.pool)
-        keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
-        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep,
-                         class_weights=None if class_weights is None else [float(w) for w in class_weights])
-        if isinstance(features, torch.Tensor) and not self._chunked:
-            threads = self._all_cores if n >= ALL_CORES_FROM else None
-            with torch_threads(threads):
-                out = task(features)
-            return out["probs"], out["samples"], out["alpha"]
-        bounds = chunk_ranges(n, self.memory_plan.chunk_rows)
-        if isinstance(features, DiskFeatures):
-            items = ((c, features.array.read(s, e)) for c, s, e in bounds)
-        else:
-            items = ((c, features[s:e]) for c, s, e in bounds)
-        probs = samples = alpha = None
-        for c, out in self.engine.map_arrays(task, items, len(bounds), progress=prog, cancel=cancel):
-            _, s, e = bounds[c]
-            if probs is None:
-                probs = np.zeros((n, out["probs"].shape[1]), dtype=np.float64)
-            probs[s:e] = out["probs"]
-            if out["samples"] is not None:
-                if samples is None:
-                    samples = np.zeros((out["samples"].shape[0], n, out["samples"].shape[2]), dtype=np.float32)
-                samples[:, s:e] = out["samples"]
-            if out["alpha"] is not None:
-                if alpha is None:
-                    alpha = np.zeros((n, out["alpha"].shape[1]), dtype=np.float32)
-                alpha[s:e] = out["alpha"]
-        return probs, samples, alpha
-
     def _estimate(self, head: nn.Module, features: torch.Tensor, sample_seed: int, prog, cancel: CancelToken,
                   class_weights: Optional[np.ndarray]) -> Tuple[PoolEstimate, np.ndarray, np.ndarray]:
         """The pool scored by ``head`` on ``features`` ``[N, D]``: the estimate the strategy reads,
         the normalised entropy ``[N]`` and the strategy's scores ``[N]`` (the entropy when it has none).
         The one place a model's beliefs about the pool are made: each cycle, and a loaded model."""
-        probs, samples, alpha = self._score_pool(head, features, sample_seed, prog, cancel, class_weights)
+        n = len(self.pool)
+        # samples only where they fit the budget or the strategy reads them
+        keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
+        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep,
+                         class_weights=None if class_weights is None else [float(w) for w in class_weights])
+        probs, samples, alpha = score_pool(
+            task, features, n, engine=self.engine, chunk_rows=self.memory_plan.chunk_rows,
+            in_one_call=isinstance(features, torch.Tensor) and not self._chunked,
+            threads=self._all_cores if n >= ALL_CORES_FROM else None, progress=prog, cancel=cancel)
         estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
                                 alpha_N_C=alpha, **self._label_fields())
         if not np.all(np.isfinite(estimate.probs_N_C)):
