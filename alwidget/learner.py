@@ -57,7 +57,7 @@ from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_cla
 from .stopping import StoppingRule, stop_reason
 from .trust.calibration import ForecastCalibration
 from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
-from .trust.label_issues import LabelCheck, LabelIssue, out_of_sample_probs, rank_label_issues
+from .trust.label_issues import LabelCheck, check_inputs, label_issues_of, out_of_sample_probs
 from .trust.fold_classifier import fast_cycle_fit_predict
 from .strategies import PoolEstimate, Strategy, create_strategy
 from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
@@ -1312,31 +1312,15 @@ class ActiveLearner:
             version = self.session.version
         train, val = self.store.labels(split="train"), self.store.labels(split="validation")
         items = [i for i in list(train) + list(val) if i in self._pos]
-        if not items:
-            raise ValueError("no labels yet: label some items before checking them")
         given = {**train, **val}
         y_N = np.array([self._class_index[given[i]] for i in items], dtype=np.int64)
-        if len(np.unique(y_N)) < 2:
-            raise ValueError(f"all {len(items)} labels are {given[items[0]]!r}: checking labels needs labels of at "
-                             "least two classes")
         n_folds = int(n_folds)
-        if n_folds < 2:
-            raise ValueError(f"n_folds must be at least 2, got {n_folds}")
-        if len(items) < n_folds:
-            raise ValueError(f"{len(items)} labels cannot be split into {n_folds} folds: label at least {n_folds} "
-                             f"items, or pass n_folds={max(2, len(items))}" if len(items) >= 2 else
-                             f"1 label: label at least {n_folds} items first")
+        notes = check_inputs(y_N, n_folds, self.classes)
 
         def prog(step: str, fraction: float) -> None:
             report(progress, step, fraction)
             self._notify(step, fraction)
 
-        notes = []
-        counts = np.bincount(y_N, minlength=len(self.classes))
-        few = [self.classes[c] for c in np.flatnonzero((counts > 0) & (counts < n_folds))]
-        if few:
-            notes.append(f"fewer labels than folds in {', '.join(map(repr, few))}: their labels are judged by models "
-                         "that saw few or none of that class, so they look more suspicious than they are")
         with self._cycle_lock, torch_threads(self.num_threads):
             feats, origin = self._check_features(prog, cancel)
             notes.append(f"features: {origin}")
@@ -1355,17 +1339,11 @@ class ActiveLearner:
                                             seed=_seed_for(self.seed, 19, len(items)),
                                             cancel=cancel.raise_if_cancelled,
                                             progress=lambda f: prog("check labels", f))
-        order, quality, flagged = rank_label_issues(y_N, probs_N_C, method=method)
-        issues = []
-        for j in order:
-            item = items[j]
-            event = self.store.get(item)
-            if not include_reviewed and event is not None and event.source == "review":
-                continue
-            s = int(np.argmax(probs_N_C[j]))
-            issues.append(LabelIssue(item, self.classes[y_N[j]], self.classes[s], float(1.0 - quality[j]),
-                                     float(probs_N_C[j, y_N[j]]), float(probs_N_C[j, s]),
-                                     "validation" if item in val else "train", bool(flagged[j])))
+        events = [self.store.get(item) for item in items]
+        issues = label_issues_of(items, y_N, probs_N_C, self.classes,
+                                 ["validation" if item in val else "train" for item in items],
+                                 [e is not None and e.source == "review" for e in events], method=method,
+                                 include_reviewed=include_reviewed)
         check = LabelCheck(issues, n_checked=len(items), n_folds=n_folds, method=method,
                            seconds=time.perf_counter() - t_start, labels_version=version, notes=notes)
         self.last_label_check = check

@@ -22,7 +22,8 @@ from typing import Callable, List, Tuple
 
 import numpy as np
 
-__all__ = ["RANK_METHODS", "LabelCheck", "LabelIssue", "fold_assignment", "out_of_sample_probs", "rank_label_issues"]
+__all__ = ["RANK_METHODS", "LabelCheck", "LabelIssue", "check_inputs", "fold_assignment", "label_issues_of",
+           "out_of_sample_probs", "rank_label_issues"]
 
 #: cleanlab's label-quality scores (``cleanlab.rank.get_label_quality_scores(method=...)``).
 RANK_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
@@ -251,3 +252,50 @@ class LabelCheck(Sequence):
         n = len(self.flagged)
         return (f"{n} of {self.n_checked} labels look wrong ({self.n_folds}-fold check, "
                 f"{self.seconds:.1f} s)" if self.n_checked else "no labels to check")
+
+
+def check_inputs(y_N: np.ndarray, n_folds: int, classes: Sequence) -> List[str]:
+    """Refuse labels that cannot be checked by ``n_folds``-fold cross-validation, with what to
+    do; return the notes on what limits the check (classes with fewer labels than folds).
+
+    ``y_N`` ``[N]``: class indices of the labels; ``classes``: their names.
+    """
+    y_N = np.asarray(y_N, dtype=np.int64)
+    n = len(y_N)
+    if n == 0:
+        raise ValueError("no labels yet: label some items before checking them")
+    if len(np.unique(y_N)) < 2:
+        raise ValueError(f"all {n} labels are {classes[int(y_N[0])]!r}: checking labels needs labels of at "
+                         "least two classes")
+    if int(n_folds) < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    if n < n_folds:
+        raise ValueError(f"{n} labels cannot be split into {n_folds} folds: label at least {n_folds} "
+                         f"items, or pass n_folds={max(2, n)}" if n >= 2 else
+                         f"1 label: label at least {n_folds} items first")
+    counts = np.bincount(y_N, minlength=len(classes))
+    few = [classes[c] for c in np.flatnonzero((counts > 0) & (counts < n_folds))]
+    if not few:
+        return []
+    return [f"fewer labels than folds in {', '.join(map(repr, few))}: their labels are judged by models "
+            "that saw few or none of that class, so they look more suspicious than they are"]
+
+
+def label_issues_of(items: Sequence[str], y_N: np.ndarray, probs_N_C: np.ndarray, classes: Sequence[str],
+                    splits: Sequence[str], reviewed: Sequence[bool], *, method: str = "self_confidence",
+                    include_reviewed: bool = False) -> List[LabelIssue]:
+    """The :class:`LabelIssue` of every label, most suspicious first (cleanlab's order, see
+    :func:`rank_label_issues`), leaving out those already ``reviewed`` unless ``include_reviewed``.
+
+    ``items`` ``[N]`` ids, ``y_N`` their given classes, ``probs_N_C`` out-of-sample probabilities,
+    ``splits`` ``[N]`` ``"train"``/``"validation"``, ``reviewed`` ``[N]`` bool.
+    """
+    order, quality, flagged = rank_label_issues(y_N, probs_N_C, method=method)
+    issues = []
+    for j in order:
+        if reviewed[j] and not include_reviewed:
+            continue
+        s = int(np.argmax(probs_N_C[j]))
+        issues.append(LabelIssue(items[j], classes[y_N[j]], classes[s], float(1.0 - quality[j]),
+                                 float(probs_N_C[j, y_N[j]]), float(probs_N_C[j, s]), splits[j], bool(flagged[j])))
+    return issues

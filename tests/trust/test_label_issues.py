@@ -111,3 +111,38 @@ def test_a_label_check_is_a_ranked_sequence():
     assert [i.item_id for i in check.flagged] == ["b"]
     assert check.summary() == "1 of 10 labels look wrong (5-fold check, 1.2 s)"
     assert LabelCheck().summary() == "no labels to check"
+
+
+def test_label_issues_of_orders_names_and_leaves_out_the_reviewed():
+    from alwidget.trust.label_issues import label_issues_of
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.05, 0.95]])
+    y = np.array([0, 0, 1, 1])  # self-confidence 0.9, 0.2, 0.4, 0.95: items b, c most suspicious
+    issues = label_issues_of(["a", "b", "c", "d"], y, probs, ["cat", "dog"], ["train", "validation", "train", "train"],
+                             [False, False, True, False])
+    assert [i.item_id for i in issues] == ["b", "a", "d"]  # c was reviewed
+    b = issues[0]
+    assert (b.label, b.suggestion, b.split) == ("cat", "dog", "validation")
+    assert b.probability == pytest.approx(0.2) and b.suggestion_probability == pytest.approx(0.8)
+    assert b.score == pytest.approx(0.8)  # 1 - self-confidence
+    every = label_issues_of(["a", "b", "c", "d"], y, probs, ["cat", "dog"], ["train"] * 4, [False, False, True, False],
+                            include_reviewed=True)
+    assert [i.item_id for i in every] == ["b", "c", "a", "d"]
+
+
+@pytest.mark.parametrize("y, folds, message", [
+    ([], 5, "no labels yet"), ([1, 1, 1], 2, "all 3 labels are 'dog'"), ([0, 1], 1, "at least 2"),
+    ([0, 1, 1], 5, r"3 labels cannot be split into 5 folds: .*n_folds=3")])
+def test_check_inputs_refuses_what_cannot_be_checked(y, folds, message):
+    from alwidget.trust.label_issues import check_inputs
+
+    with pytest.raises(ValueError, match=message):
+        check_inputs(np.array(y, dtype=np.int64), folds, ["cat", "dog"])
+
+
+def test_check_inputs_notes_classes_with_fewer_labels_than_folds():
+    from alwidget.trust.label_issues import check_inputs
+
+    assert check_inputs(np.array([0] * 5 + [1] * 5), 5, ["cat", "dog"]) == []
+    (note,) = check_inputs(np.array([0] * 5 + [1] * 2), 5, ["cat", "dog", "eel"])
+    assert note.startswith("fewer labels than folds in 'dog':")
