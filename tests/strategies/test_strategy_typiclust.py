@@ -46,6 +46,23 @@ def test_cold_start_covers_every_blob():
     assert sorted(int(p) // 30 for p in picked) == [0, 1, 2]
 
 
+def test_large_clusters_are_sampled_and_still_give_central_items():
+    """Past ``max_kmeans_points`` k-means fits on a sample and assigns every point; past
+    ``max_typicality_points`` typicality is computed within a sample of the cluster (both seeded):
+    the picks still cover every blob with a central item, the same for the same seed."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = np.concatenate([c + rng.normal(0, 1.0, (400, 2)) for c in centres])
+    est = PoolEstimate(probs_N_C=np.full((1200, 3), 1 / 3), features_N_D=x)
+    small = create_strategy("typiclust", max_kmeans_points=300, max_typicality_points=100)
+    picked = small.select(est, 3, np.ones(1200, bool), np.random.default_rng(1))
+    assert sorted(int(p) // 400 for p in picked) == [0, 1, 2]
+    assert all(np.linalg.norm(x[p] - centres[int(p) // 400]) < 0.8 for p in picked)
+    again = small.select(est, 3, np.ones(1200, bool), np.random.default_rng(1))
+    assert picked.tolist() == again.tolist()
+    assert "max_kmeans_points=300" in repr(small)
+
+
 def test_budget_aware_switches_when_the_classes_are_covered():
     x = _blobs()
     probs = np.full((90, 3), 0.1)
