@@ -90,6 +90,12 @@ class RepresentationJudge:
         self._verdict: Optional[Tuple[RepresentationChoice, Tuple[int, Tuple[str, ...]]]] = None
         self._due: Optional[tuple] = None
 
+    @property
+    def chosen_base(self) -> Optional[str]:
+        """The candidate the latest choice stems from (``"contrastive"`` for
+        ``"contrastive+refined"``), or ``None`` before the first choice."""
+        return None if self.choice is None else self.choice.name.split("+")[0]
+
     # ------------------------------------------------------------------ graphs
     def graph(self, rep: Representation, n_items: int, prog: Progress = _quiet) -> Optional[KNNGraph]:
         """The kNN graph of ``rep``'s features (built once per representation and kept while it is

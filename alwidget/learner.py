@@ -302,8 +302,6 @@ class ActiveLearner:
         limit_malloc_arenas()  # before the first background thread allocates (see alwidget._memory)
         if strategy is None:
             strategy = "budget_aware" if mode == "semi" else "margin"
-        # the slow cycles (fine-tuning the trunk learned here, adapting pretrained features); validates both settings
-        self._refiner = SlowCycles(every=refine_every, where=slow_cycle, notify=weak_callback(self._notify))
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = LabelSession.check_classes(classes, pool)  # before the store file is opened
@@ -326,6 +324,9 @@ class ActiveLearner:
         if num_threads is None:
             num_threads = 1 if mode in ("embed", "semi") else max(1, (os.cpu_count() or 2) - 1)
         self.num_threads = int(num_threads)
+        # the slow cycles (fine-tuning the trunk learned here, adapting pretrained features); validates both settings
+        self._refiner = SlowCycles(every=refine_every, where=slow_cycle, num_threads=self.num_threads,
+                                   notify=weak_callback(self._notify))
         self.estimator = create_estimator(uncertainty)
         self.strategy = self._compatible_strategy(create_strategy(strategy))
         if isinstance(train, TrainConfig):
@@ -419,7 +420,6 @@ class ActiveLearner:
         self._used_representation = ""  # what the latest cycle trained on, for its report
         if mode == "semi":
             self._candidates = self._make_candidates(representation, representation_config, repr_threads)
-            self._refiner.num_threads = self.num_threads
             if self._representation is not None:
                 self._refiner.trunk = SlowCycle(
                     self._representation, self._tensors, len(self.classes), self.refine_config, every=self.refine_every,
@@ -1000,8 +1000,9 @@ class ActiveLearner:
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
             rep.representation = self._used_representation
-            if self._judge.choice is not None and self.mode == "semi":
-                rep.representation_reason, rep.representation_scores = self._judge.choice.reason, dict(self._judge.choice.scores)
+            choice = self._judge.choice
+            if choice is not None and self.mode == "semi":
+                rep.representation_reason, rep.representation_scores = choice.reason, dict(choice.scores)
                 if self.auto is not None and not self.auto.pretrained:
                     rep.representation_reason += f" [{self.backbone_message}]"
             rep.class_priors = {c: float(p) for c, p in zip(self.classes, self._prior_C)}
@@ -1050,8 +1051,7 @@ class ActiveLearner:
             else:  # the person never waits for more than the first (cheapest) candidate
                 self._candidates.wait_any(progress=prog, cancel=cancel)
             if previous is not None:  # a slow cycle starts from the previous model's pseudo-labels
-                chosen = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else None
-                self._refiner.step(chosen, self._own_name(), len(pos_l),
+                self._refiner.step(self._judge.chosen_base, self._own_name(), len(pos_l),
                                    lambda: self._refine_set(pos_l, y_l, previous), (pos_l, y_l),
                                    seeds=(_seed_for(self.seed, 29, len(pos_l)), _seed_for(self.seed, 13, len(pos_l))),
                                    progress=prog, cancel=cancel)
@@ -1126,7 +1126,8 @@ class ActiveLearner:
         empty = np.zeros(0, dtype=np.int64)
         if self.pseudo_fraction <= 0 or len(np.unique(y_l)) < 2:
             return empty, empty
-        if self._judge.choice is not None and self._judge.choice.classifier == "linear":  # the labels prefer no graph here
+        choice = self._judge.choice
+        if choice is not None and choice.classifier == "linear":  # the labels prefer no graph here
             return empty, empty
         graph = self._graph(rep, prog)
         if graph is None:
@@ -1277,7 +1278,7 @@ class ActiveLearner:
         """The candidate the labels chose, as learned without labels (never the slow cycle's
         refinement, which has seen the labels being checked)."""
         ready = self._candidates.wait_any(progress=prog, cancel=cancel)
-        name = self._judge.choice.name.split("+")[0] if self._judge.choice is not None else next(iter(ready))
+        name = self._judge.chosen_base or next(iter(ready))
         return (name, ready[name]) if name in ready else next(iter(ready.items()))
 
     def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,

@@ -140,7 +140,8 @@ class LabelSession:
             raise KeyError(f"item {item!r} is not in the pool; use one of learner.pool.ids")
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
             if not 0 <= int(label) < len(self.classes):
-                raise ValueError(f"label {int(label)} for item {item!r} is not a class index 0..{len(self.classes) - 1}")
+                raise ValueError(f"label {int(label)} for item {item!r} is not a class index "
+                                 f"0..{len(self.classes) - 1}")
             return self.classes[int(label)]
         if str(label) not in self.class_index:
             raise ValueError(f"label {label!r} for item {item!r} is not one of the classes {self.classes}; "

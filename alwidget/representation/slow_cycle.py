@@ -37,6 +37,18 @@ WHERE = ("background", "inline")
 """Where a due slow cycle runs."""
 
 
+def _checked_every(every: Optional[int]) -> Optional[int]:
+    if every is not None and int(every) < 1:
+        raise ValueError(f"refine_every must be a positive number of labels or None, got {every}")
+    return None if every is None else int(every)
+
+
+def _checked_where(where: str) -> str:
+    if where not in WHERE:
+        raise ValueError(f"slow_cycle must be 'background' or 'inline', got {where!r}")
+    return where
+
+
 class SlowCycle:
     """The slow cycle of one learner.
 
@@ -65,17 +77,12 @@ class SlowCycle:
                  num_threads: Optional[int] = None, engine=None, kind: str = "finetune") -> None:
         if kind not in KINDS:
             raise ValueError(f"a slow cycle's kind must be one of {KINDS}, got {kind!r}")
-        if where not in WHERE:
-            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {where!r}")
-        if every is not None and int(every) < 1:
-            raise ValueError(f"refine_every must be a positive number of labels or None, got {every}")
+        self.every, self.where = _checked_every(every), _checked_where(where)
         self.base = base
         self.tensors = tensors
         self.n_classes = int(n_classes)
         self.config = config
         self.kind = kind
-        self.every = None if every is None else int(every)
-        self.where = where
         self.num_threads = num_threads
         self.engine = engine
         self._lock = threading.Lock()
@@ -216,9 +223,7 @@ class SlowCycles:
 
     @every.setter
     def every(self, value: Optional[int]) -> None:
-        if value is not None and int(value) < 1:
-            raise ValueError(f"refine_every must be a positive number of labels or None, got {value}")
-        self._every = None if value is None else int(value)
+        self._every = _checked_every(value)
         for cycle in self.cycles:
             cycle.every = self._every
 
@@ -229,9 +234,7 @@ class SlowCycles:
 
     @where.setter
     def where(self, value: str) -> None:
-        if value not in WHERE:
-            raise ValueError(f"slow_cycle must be 'background' or 'inline', got {value!r}")
-        self._where = value
+        self._where = _checked_where(value)
         for cycle in self.cycles:
             cycle.where = value
 
