@@ -36,21 +36,18 @@ from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, 
 from .model.classifier import Classifier, save_checkpoint
 from ._memory import limit_malloc_arenas, release_free_memory
 from ._shutdown import Background, FutureWork, watch
-from .engine import Engine, ScoreTask, create_engine, embed_batch
+from .engine import Engine, ScoreTask, create_engine
 from .engine.scoring import score_pool
-from .model.features import FeatureCache, compute_features, weights_digest
+from .model.features import compute_features
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, TrainResult, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
+from .recipes import Recipe, create_recipe
+from .recipes.semi import ALL_CORES_FROM
 from .representation.cache import cache_digest
-from .representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache,
-                             SlowCycle, SlowCycles, default_contrastive_config, representation_key)
-from .representation.adapt import AdaptConfig
+from .representation import PoolRepresentation, Representation, SlowCycles
 from .representation.candidates import RepresentationSet
-from .representation.pca import PCA_COMPONENTS, PCAEmbedder
-from .semi import KNNGraph, propagate, pseudo_labels, with_pseudo_labels
-from .semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice
-from .judge import RepresentationJudge, graphs_kept
+from .semi.choice import RepresentationChoice
 from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
 from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
                      wilson_interval)
@@ -62,40 +59,11 @@ from .trust.fold_classifier import fast_cycle_fit_predict
 from .strategies import PoolEstimate, Strategy, create_strategy
 from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
 
-MODES = ("semi", "finetune", "embed")
-
-#: Default training settings per mode: the head of the fast cycle (on the representation, labels
-#: and pseudo-labels), the whole network from scratch, or a head on a frozen trunk's features.
-DEFAULT_TRAIN = {
-    "semi": TrainConfig(max_steps=300, max_epochs=1000, batch_size=128, lr=3e-3, augment=False, patience=0),
-    "finetune": TrainConfig(),
-    "embed": TrainConfig(max_steps=500, max_epochs=200, lr=3e-3, augment=False, patience=15),
-}
-
 #: Largest side (pixels) of images for a network trained on this machine (the representation,
 #: the from-scratch recipe): one step of the default CNN costs 128 ms at 28 px, 704 ms at 64 px
 #: and 13.7 s at 224 px on one core here, so photos are shrunk to what a CPU learns from in
 #: the minutes a person spends on the validation set. Pretrained trunks get their own size.
 TRAIN_IMAGE_SIZE = 32
-
-#: ``representation=`` values: ``"auto"`` lets the labels choose among every candidate at hand.
-REPRESENTATIONS = ("auto", "contrastive", "frozen", "pretrained", "pca")
-
-#: When the labels cannot decide yet (too few), the first candidate at hand in this order is used.
-PREFERENCE = ("pretrained", "contrastive", "frozen", "pca")
-
-#: Candidates are built cheapest first, so a usable representation exists within seconds.
-BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
-
-#: Pools from which the fast cycle's two large computations, the graph solve and the pool's
-#: posterior, run on every core (``num_threads`` not given): 20 MC-dropout samples over 10,000 /
-#: 100,000 items took 0.24 / 2.05 s on one thread here and 0.14 / 1.11 s on two; the float32
-#: graph solve at 100,000 items 1.21 s and 0.68 s (BENCHMARKS.md)
-ALL_CORES_FROM = 10_000
-
-#: Input pixels per chunk of a streamed pretrained pass (32 images at 224 px): a chunk is read and
-#: resized in full before its batches go through the trunk.
-STREAM_CHUNK_PIXELS = 32 * 224 * 224
 
 
 @dataclass
@@ -157,13 +125,15 @@ class ActiveLearner:
         hub). With ``backbone="auto"``, ``False`` skips the pretrained model.
     weights : path, optional
         A local weights file (a timm checkpoint) for the pretrained model.
-    mode : {"semi", "finetune", "embed"}
-        ``semi`` (the default) learns a representation of the pool once, in the background
-        (see ``representation``), then each cycle propagates the labels over a kNN graph of
-        its features (Poisson learning) and trains a head on the labels plus the graph's
-        confident pseudo-labels: cycles of about a second. ``finetune`` (the old recipe) trains
-        the whole network from scratch each cycle; ``embed`` freezes the backbone, caches its
-        features once and retrains only the head on the labels.
+    mode : {"semi", "finetune", "embed"} or Recipe
+        How each cycle learns (:mod:`alwidget.recipes`; a registered name or a recipe object
+        with its own settings). ``semi`` (the default, :class:`~alwidget.recipes.SemiRecipe`)
+        learns representations of the pool once, in the background, and lets the labels choose
+        among them; each cycle propagates the labels over a kNN graph of the chosen features
+        (Poisson learning) and trains a head on the labels plus the graph's confident
+        pseudo-labels: cycles of about a second. ``finetune`` (the old recipe) trains the whole
+        network from scratch each cycle; ``embed`` freezes the backbone, caches its features once
+        and retrains only the head on the labels.
     strategy : str or Strategy
         Acquisition strategy (see :func:`alwidget.strategies.available_strategies`). The
         default, ``"budget_aware"``, picks typical points of uncovered clusters of the
@@ -195,35 +165,6 @@ class ActiveLearner:
     cache_dir : path, optional
         Folder for the cached representation (``semi`` mode: trunk, features, training
         checkpoints, so a restarted kernel resumes) or features (``embed`` mode).
-    representation : {"auto", "contrastive", "frozen", "pretrained", "pca"}
-        ``semi`` mode: the features the fast cycle learns on. ``auto`` builds every candidate at
-        hand in the background — principal components of the pixels (seconds), the pretrained
-        trunk's features (when ``backbone="auto"`` found weights), the trunk learned from the pool
-        without labels (SimCLR) — and the labels choose: each cycle uses the candidate whose graph
-        classifier cross-validates best on the labels (:mod:`alwidget.semi.choice`; the report
-        says which and why). A single name builds only that one; ``frozen`` uses the given trunk
-        as it is (a pretrained or your own trained trunk).
-    representation_config : dict, optional
-        Overrides of :class:`~alwidget.representation.ContrastiveConfig` (``steps``, ...).
-    propagation : {"poisson", "laplace"}
-        ``semi`` mode: how labels spread over the kNN graph.
-    pseudo_fraction : float
-        ``semi`` mode: share of each predicted class's unlabelled items (the graph's most
-        confident) the head also trains on; 0 trains it on the labels only.
-    refine_every : int, optional
-        ``semi`` mode: the slow cycle (fine-tune the trunk on the labels plus the fast cycle's
-        confident pseudo-labels, then re-embed the pool; see
-        :mod:`alwidget.representation.refine`) is due after this many new training labels;
-        ``None`` turns it off. Also on demand: :meth:`refine`. With a pretrained trunk, whose
-        fine-tuning a CPU cannot afford, the slow cycle adapts its features instead (a residual
-        block trained on the labels, :mod:`alwidget.representation.adapt`); the labels keep the
-        adapted features (``"pretrained+adapted"``) only when they judge them better.
-    slow_cycle : {"background", "inline"}
-        Where a due slow cycle runs: on its own thread while the fast cycles go on with the
-        previous representation (the widget never waits), or inside :meth:`retrain` before
-        the fast cycle (reproducible: what simulations use).
-    refine_config : dict, optional
-        Overrides of :class:`~alwidget.representation.RefineConfig`.
     num_threads : int, optional
         torch threads during a cycle. By default ``embed`` cycles use one thread (a small
         head trains fastest without threading overhead) and ``finetune`` cycles use all cores
@@ -247,6 +188,10 @@ class ActiveLearner:
         ``embed`` mode: the features of the frozen trunk and the scores; ``semi`` mode: the
         representation's features of the pool, their refresh after each slow cycle, and the
         scores (the contrastive and fine-tuning training stay here).
+    **recipe_settings
+        Settings of the recipe named by ``mode`` (``semi``: ``representation``,
+        ``representation_config``, ``propagation``, ``pseudo_fraction``, ``refine_every``,
+        ``slow_cycle``, ``refine_config``: see :class:`~alwidget.recipes.SemiRecipe`).
     """
 
     def __init__(
@@ -258,7 +203,7 @@ class ActiveLearner:
         backbone: Union[str, nn.Module] = AUTO,
         pretrained: Optional[bool] = None,
         weights: Optional[Union[str, Path]] = None,
-        mode: str = "semi",
+        mode: Union[str, Recipe] = "semi",
         strategy: Union[str, Strategy, None] = None,
         uncertainty: Union[str, UncertaintyEstimator] = "mc_dropout",
         mc_samples: int = 20,
@@ -272,67 +217,51 @@ class ActiveLearner:
         cache_dir: Optional[Union[str, Path]] = None,
         num_threads: Optional[int] = None,
         seed: int = 0,
-        representation: str = "auto",
-        representation_config: Optional[Mapping[str, Any]] = None,
-        propagation: str = "poisson",
-        pseudo_fraction: float = 0.5,
-        refine_every: Optional[int] = 50,
-        slow_cycle: str = "background",
-        refine_config: Optional[Mapping[str, Any]] = None,
         memory_limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT,
         engine: Union[str, Engine] = "local",
+        **recipe_settings: Any,
     ) -> None:
         if not isinstance(pool, ImagePool):
             raise TypeError(f"pool must be an alwidget.ImagePool, got {type(pool).__name__}; "
                             "build one with ImagePool.from_arrays/from_folder/from_paths/from_torch")
         if len(pool) == 0:
             raise ValueError("the pool is empty; add images before creating a learner")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        try:
+            self.recipe: Recipe = create_recipe(mode, **recipe_settings)
+        except TypeError as exc:
+            raise TypeError(f"{exc} (settings of mode={mode!r}: {', '.join(sorted(recipe_settings)) or 'none'}; "
+                            "ActiveLearner takes no other keyword arguments)") from exc
+        """How each cycle learns (:mod:`alwidget.recipes`)."""
         if cold_start not in ("random", "kmeans"):
             raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
         if int(mc_samples) < 1:
             raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-        if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
-        if propagation not in ("poisson", "laplace"):
-            raise ValueError(f"propagation must be 'poisson' or 'laplace', got {propagation!r}")
-        if not 0.0 <= float(pseudo_fraction) <= 1.0:
-            raise ValueError(f"pseudo_fraction must be in [0, 1], got {pseudo_fraction}")
         limit_malloc_arenas()  # before the first background thread allocates (see alwidget._memory)
-        if strategy is None:
-            strategy = "budget_aware" if mode == "semi" else "margin"
         if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = LabelSession.check_classes(classes, pool)  # before the store file is opened
         self.pool = pool
         self.seed = int(seed)
-        self.mode = mode
+        self.mode = self.recipe.name
         self.mc_samples = int(mc_samples)
         self.cold_start = cold_start
         self.pseudo_label_threshold = pseudo_label_threshold
         self.stopping = stopping or StoppingRule()
         self.cache_dir = cache_dir
-        self.propagation = propagation
-        self.pseudo_fraction = float(pseudo_fraction)
-        self.refine_config = RefineConfig(**dict(refine_config or {}))
-        # the representation is built while the person labels: every core, unless told otherwise
+        # background builds use every core, unless told otherwise
         repr_threads = int(num_threads) if num_threads is not None else max(1, os.cpu_count() or 1)
         # the graph solve and the posterior of a large pool are big products, which every core
         # speeds up (unlike a small head's training steps): all cores for them unless num_threads was given
         self._all_cores = int(num_threads) if num_threads is not None else repr_threads
         if num_threads is None:
-            num_threads = 1 if mode in ("embed", "semi") else max(1, (os.cpu_count() or 2) - 1)
+            num_threads = self.recipe.default_threads(os.cpu_count() or 2)
         self.num_threads = int(num_threads)
-        # the slow cycles (fine-tuning the trunk learned here, adapting pretrained features); validates both settings
-        self._refiner = SlowCycles(every=refine_every, where=slow_cycle, num_threads=self.num_threads,
-                                   notify=weak_callback(self._notify))
         self.estimator = create_estimator(uncertainty)
-        self.strategy = self._compatible_strategy(create_strategy(strategy))
+        self.strategy = self._compatible_strategy(create_strategy(strategy or self.recipe.default_strategy))
         if isinstance(train, TrainConfig):
             self.train_config = train
         else:
-            self.train_config = replace(DEFAULT_TRAIN[mode], **dict(train or {}))
+            self.train_config = replace(self.recipe.default_train, **dict(train or {}))
 
         self.in_memory = store is None
         if store is None:
@@ -361,10 +290,7 @@ class ActiveLearner:
             else:
                 self.auto = resolve_auto(weights)
             self.backbone_message = self.auto.message
-            if mode == "embed" and self.auto.pretrained:  # embed mode has one trunk: the strongest
-                backbone, pretrained, weights = self.auto.pretrained, True, self.auto.weights
-            else:
-                backbone, pretrained, weights = DEFAULT_BACKBONE, False, None
+            backbone, pretrained, weights = self.recipe.choose_trunk(self.auto) or (DEFAULT_BACKBONE, False, None)
         pretrained = bool(pretrained)
         self._backbone_spec = backbone
         self._pretrained, self._weights = pretrained, weights
@@ -376,60 +302,32 @@ class ActiveLearner:
             native, self.backbone_info.image_size, pretrained=bool(pretrained), max_size=TRAIN_IMAGE_SIZE)
         info = self.backbone_info
         self.engine = create_engine(engine)
-        if self.engine.name != "local" and mode == "finetune":
+        if self.engine.name != "local" and self.recipe.local_engine_only:
             raise ValueError(f"engine={self.engine.name!r} runs the passes of mode='embed' and 'semi'; in "
-                             "mode='finetune' use engine='local'")
+                             f"mode={self.mode!r} use engine='local'")
         self.memory_plan: MemoryPlan = plan_memory(
             len(pool), image_bytes=info.in_chans * self.image_size ** 2,
             feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
-            graph_bytes=0 if mode != "semi" else GRAPH_BYTES_PER_ITEM * graphs_kept(
-                representation, self.auto is not None and self.auto.pretrained is not None))
+            graph_bytes=GRAPH_BYTES_PER_ITEM * self.recipe.graphs_kept(
+                self.auto is not None and self.auto.pretrained is not None))
         if self.memory_plan.over_budget:
             warnings.warn(f"{self.memory_plan.describe()}: the learner will use more than memory_limit. Raise "
                           "memory_limit, or hold fewer kNN graphs (representation='pca': one; mode='embed': none)",
                           UserWarning, stacklevel=2)
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
-        # a folder on disk only for what goes there: images past the budget, embed-mode feature chunks
-        need_disk = not self.memory_plan.images_in_memory or (mode == "embed" and self._chunked)
-        disk = self._disk_dir() if need_disk else None
+        # a folder on disk only for what goes there: images past the budget, the recipe's chunks
+        need_disk = not self.memory_plan.images_in_memory or self.recipe.needs_disk(self)
+        self._disk = self._disk_dir() if need_disk else None
         self._tensors = PoolTensors(
             pool, self.image_size, info.in_chans, info.mean, info.std, chunk_rows=self.memory_plan.chunk_rows,
-            folder=None if self.memory_plan.images_in_memory else disk / "images-{}".format(cache_digest(
+            folder=None if self.memory_plan.images_in_memory else self._disk / "images-{}".format(cache_digest(
                 {"pool": pool.fingerprint(), "size": self.image_size, "in_chans": info.in_chans})))
         self._custom_initial = None if isinstance(backbone, str) else copy.deepcopy(self._trunk)
-        self._features = None
-        if mode == "embed":
-            for p in self._trunk.parameters():
-                p.requires_grad_(False)
-            key = f"{info.name}|{weights_digest(self._trunk)}|{self.image_size}|{pool.fingerprint()}"
-            self._features = FeatureCache(key, disk if self._chunked else cache_dir, chunked=self._chunked,
-                                          in_memory=self.memory_plan.features_in_memory,
-                                          num_features=info.num_features, engine=self.engine)
-        # semi mode: the candidate representations (the labels choose; see _judge) and their graphs
-        self._representation: Optional[PoolRepresentation] = None  # the trunk learned here (the slow cycle refines it)
-        self._candidates: Optional[RepresentationSet] = None
-        self.pretrained_info: Optional[BackboneInfo] = None
-        alive = weakref.WeakMethod(self._ready_representations)  # the judge must not keep the learner alive
-        self._judge = RepresentationJudge(len(self.classes), propagation=propagation, seed=_seed_for(self.seed, 23),
-                                          alive=lambda: (alive() or dict)(), lock=self.session.lock)
-        self._graph_seconds = 0.0  # the last cycle's propagation and pseudo-labels
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
-        self._used_representation = ""  # what the latest cycle trained on, for its report
-        if mode == "semi":
-            self._candidates = self._make_candidates(representation, representation_config, repr_threads)
-            if self._representation is not None:
-                self._refiner.trunk = SlowCycle(
-                    self._representation, self._tensors, len(self.classes), self.refine_config, every=self.refine_every,
-                    where=self.slow_cycle, num_threads=self.num_threads,
-                    engine=None if self.engine.name == "local" else self.engine)
-            pretrained = self._candidates.members.get("pretrained")
-            if pretrained is not None:  # the pretrained trunk stays frozen; its features adapt
-                self._refiner.adapt = SlowCycle(pretrained, pretrained.tensors, len(self.classes), AdaptConfig(),
-                                                every=self.refine_every, where=self.slow_cycle,
-                                                num_threads=self.num_threads, kind="adapt")
+        self.recipe.setup(self, threads=repr_threads, notify=weak_callback(self._notify))
 
         self._lock = self.session.lock
         self._cycle_lock = threading.Lock()
@@ -449,140 +347,28 @@ class ActiveLearner:
         """The learner's background work (representation builds, slow cycles, a ``retrain_async``
         cycle, a widget's label check): cancelled together by :meth:`close`, when the learner is
         collected, and when the interpreter exits (:mod:`alwidget._shutdown`)."""
-        if self._candidates is not None:
-            self.background.add("representations", self._candidates)
-        for name, cycle in (("slow cycle", self._refiner.trunk), ("adapter", self._refiner.adapt)):
-            if cycle is not None:
-                self.background.add(name, cycle)
+        for name, work in self.recipe.background():
+            self.background.add(name, work)
         self._finalizer = weakref.finalize(self, self.background.cancel)
         watch(self.background)
-        if self._candidates is not None:  # learn the pool while the person labels the validation set
-            for member in self._candidates.members.values():
-                member.callbacks.append(weak_callback(self._notify))
-            self._candidates.on_ready.append(weak_callback(self._graph_ahead))
-            self._candidates.start()
+        self.recipe.start(self)
 
     # ------------------------------------------------------------------ representations (semi mode)
-    def _make_candidates(self, representation: str, representation_config, threads: int) -> RepresentationSet:
-        """The candidate representations ``representation`` asks for, not built yet."""
-        info, pool = self.backbone_info, self.pool
-        engine = None if self.engine.name == "local" else self.engine
-        # scikit-learn (which imports pandas) is imported here, on the caller's thread: imported for
-        # the first time on a build thread, pandas can be seen half-initialised by the notebook's own
-        # imports meanwhile (plotly checks pandas' types while the widget is built)
-        import sklearn.decomposition  # noqa: F401
-        import sklearn.linear_model  # noqa: F401
-        members: Dict[str, PoolRepresentation] = {}
-        fp = pool.fingerprint()
-        if representation in ("auto", "pretrained"):
-            if self.auto is not None and self.auto.pretrained:
-                members["pretrained"] = self._pretrained_candidate(threads, engine)
-            elif representation == "pretrained":
-                raise ValueError("representation='pretrained' needs pretrained weights, and there are none: "
-                                 + (self.backbone_message or "use backbone='auto' with weights=..."))
-        if representation in ("auto", "contrastive", "frozen"):
-            own = "frozen" if representation == "frozen" or (representation == "auto" and self._pretrained) \
-                else "contrastive"
-            config = default_contrastive_config(len(pool), **dict(representation_config or {}))
-            key = representation_key(pool_fingerprint=fp, backbone=info.name, weights=weights_digest(self._trunk),
-                                     image_size=self.image_size, in_chans=info.in_chans, method=own, config=config,
-                                     seed=self.seed)
-            self._representation = PoolRepresentation(
-                self._tensors, self._trunk, info.num_features, method=own, config=config,
-                cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads, engine=engine)
-            members[own] = self._representation
-        if representation in ("auto", "pca"):
-            key = representation_key(pool_fingerprint=fp, backbone=f"pca{PCA_COMPONENTS}", weights="",
-                                     image_size=self.image_size, in_chans=info.in_chans, method="pca", config=None,
-                                     seed=self.seed)
-            members["pca"] = PoolRepresentation(
-                self._tensors, PCAEmbedder(info.in_chans * self.image_size ** 2, PCA_COMPONENTS), PCA_COMPONENTS,
-                method="pca", cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
-                engine=engine)
-        ordered = {name: members[name] for name in PREFERENCE if name in members}
-        return RepresentationSet(ordered, [name for name in BUILD_ORDER if name in members])
-
-    def _pretrained_candidate(self, threads: int, engine) -> PoolRepresentation:
-        """The pretrained trunk's features at its own input size, one streamed pass (nothing pool-sized
-        but the features is kept)."""
-        chans, native = pool_channels(self.pool)
-        trunk, info = create_backbone(self.auto.pretrained, in_chans=chans, pretrained=True, weights=self.auto.weights)
-        for p in trunk.parameters():
-            p.requires_grad_(False)
-        self.pretrained_info = info
-        size = choose_image_size(native, info.image_size, pretrained=True)
-        # 32 images at 224 px per chunk (was 512): the quickstart's kernel peaked at 2.8 GB with 512
-        rows = max(embed_batch(size), min(self.memory_plan.chunk_rows, STREAM_CHUNK_PIXELS // size ** 2))
-        tensors = PoolTensors(self.pool, size, chans, info.mean, info.std, chunk_rows=rows)
-        key = representation_key(pool_fingerprint=self.pool.fingerprint(), backbone=info.name,
-                                 weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
-                                 config=None, seed=self.seed)
-        return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
-                                  cache=RepresentationCache(key, self.cache_dir), seed=self.seed, num_threads=threads,
-                                  engine=engine, stream=True)
-
     @property
     def representations(self) -> Optional[RepresentationSet]:
         """The candidate representations (``semi`` mode; ``None`` otherwise): ``.status()``,
         ``.ready()``, ``.members``, ``.cancel()``."""
-        return self._candidates
+        return self.recipe.candidates
 
     @property
     def representation_choice(self) -> Optional[RepresentationChoice]:
         """Which representation the labels chose last, with the cross-validated figures and why."""
-        return self._judge.choice
+        return self.recipe.choice
 
-    def _ready_representations(self, refined: bool = True) -> Dict[str, Representation]:
-        """The candidates built so far, plus the slow cycles' latest results: the refined trunk as
-        ``"<own>+refined"`` and the adapted pretrained features as ``"pretrained+adapted"``."""
-        ready = self._candidates.ready() if self._candidates is not None else {}
-        if not refined:
-            return ready
-        extra = self._refiner.results(self._own_name())
-        out: Dict[str, Representation] = {}
-        for name, rep in ready.items():
-            if name in extra:
-                out[extra[name][0]] = extra[name][1]
-            out[name] = rep
-        return out
-
-    def _own_name(self) -> Optional[str]:
-        """The name of the trunk learned here (``None`` without one)."""
-        return None if self._representation is None else self._representation.name
-
-    def _all_labels(self) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-        """Positions and classes of every readable label, validation first, and which of them are
-        scored when the representations are judged: the validation labels (a random sample of the
-        pool, never used to fine-tune a trunk) once there are enough of them, else all."""
-        pos_l, y_l, pos_v, y_v = self._training_set()
-        scored = None
-        if len(pos_v) >= MIN_LABELS_TO_JUDGE:
-            scored = np.concatenate([np.ones(len(pos_v), dtype=bool), np.zeros(len(pos_l), dtype=bool)])
-        return np.concatenate([pos_v, pos_l]), np.concatenate([y_v, y_l]), scored
-
-    def _chosen(self, prog) -> Tuple[str, Representation]:
-        """``(name, representation)`` the labels choose among those ready now."""
-        reps = self._ready_representations()
-        pos, y, scored = self._all_labels()
-        choice = self._judge.judge(reps, pos, y, scored, n_items=len(self.pool), inline=self.slow_cycle == "inline",
-                                   prior_C=self._prior_C, prog=prog)
-        return choice.name, reps[choice.name]
-
-    def _inputs_of(self, name: str) -> Optional[Dict[str, Any]]:
-        """How the chosen representation's trunk reads images: size, channels, normalisation, name."""
-        base = name.split("+")[0]
-        member = self._candidates.members.get(base) if self._candidates is not None else None
-        if member is None:
-            return None
-        t = member.tensors
-        if base == "pretrained":
-            backbone, timm = self.pretrained_info.name, True
-        elif base == "pca":
-            backbone, timm = f"pca{PCA_COMPONENTS}", False
-        else:
-            backbone, timm = self.backbone_info.name, isinstance(self._backbone_spec, str)
-        return dict(size=t.size, in_chans=t.in_chans, mean=tuple(t.mean.flatten().tolist()),
-                    std=tuple(t.std.flatten().tolist()), backbone=backbone, timm=timm)
+    @property
+    def pretrained_info(self) -> Optional[BackboneInfo]:
+        """The pretrained candidate's backbone (``semi`` mode with weights; ``None`` otherwise)."""
+        return self.recipe.pretrained_info
 
     # ------------------------------------------------------------------ memory
     def _disk_dir(self) -> Path:
@@ -694,9 +480,9 @@ class ActiveLearner:
             if item in self._pos:
                 selectable[self._pos[item]] = False
         rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
-        if model is None and self._candidates is not None and self._candidates.ready():
-            estimate = self._representation_estimate()
-            picked = self.strategy.select(estimate, k, selectable, rng)
+        start = self.recipe.start_estimate(self) if model is None else None
+        if start is not None:
+            picked = self.strategy.select(start, k, selectable, rng)
         elif model is None:
             picked = self._cold_start(k, selectable, rng)
         else:
@@ -719,14 +505,6 @@ class ActiveLearner:
         """``[N]`` int: the class index of each pool item's training label, ``-1`` for none."""
         return self.session.training_labels_N()
 
-    def _representation_estimate(self) -> PoolEstimate:
-        """Before any cycle: the features of the representation the labels so far choose (the
-        validation set's, typically) and uniform beliefs (for a coverage-based cold start)."""
-        _, rep = self._chosen(lambda step, fraction: None)
-        n, c = len(self.pool), len(self.classes)
-        return PoolEstimate(probs_N_C=np.full((n, c), 1.0 / c), features_N_D=rep.features_N_D.numpy(),
-                            **self._label_fields())
-
     def prepare(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
         """Run the pass over the pool now, on this thread, instead of inside the first cycle:
         ``embed`` mode computes the frozen trunk's features of every item (a streaming pass in
@@ -737,27 +515,21 @@ class ActiveLearner:
         ``progress(step, fraction)`` reports it; ``cancel`` stops it between chunks (raises
         :class:`~alwidget.progress.CycleCancelled`)."""
         with torch_threads(self.num_threads):
-            if self.mode == "embed":
-                self._features.get(self._trunk, self._tensors, progress=progress, cancel=cancel)
-            elif self.mode == "semi":
-                self._candidates.wait_all(progress=progress, cancel=cancel)
-            else:
-                self._tensors.fill(progress=progress, cancel=cancel)
+            self.recipe.prepare(self, progress, cancel)
 
     @property
     def representation(self) -> Optional[PoolRepresentation]:
         """The trunk learned on this machine (``semi`` mode, the self-supervised or given trunk;
         ``None`` otherwise or when ``representation`` names another candidate): ``.status()``,
         ``.ready``, ``.cancel()``, ``.result()``. Every candidate: :attr:`representations`."""
-        return self._representation
+        return self.recipe.representation
 
     def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         candidates = np.flatnonzero(selectable)
         if self.cold_start == "random" or k == 0 or len(candidates) <= k:
             return rng.permutation(candidates)[:k]
-        if self._features is not None:
-            feats = self._features.get(self._trunk, self._tensors).numpy()
-        else:  # pixels, shrunk to 8×8, are features enough to spread the first labels out
+        feats = self.recipe.cold_start_features(self)
+        if feats is None:  # pixels, shrunk to 8×8, are features enough to spread the first labels out
             x = self._tensors.batch(np.arange(len(self.pool)))
             feats = F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
         estimate = PoolEstimate(probs_N_C=np.full((len(self.pool), len(self.classes)), 1.0 / len(self.classes)),
@@ -909,7 +681,7 @@ class ActiveLearner:
                 return self._cycle(progress, cancel or CancelToken())
         finally:
             release_free_memory()  # the cycle's buffers are free: hand their pages back
-            self._judge.start_due()  # after the cycle, not beside it: the two would share the cores
+            self.recipe.after_cycle()
 
     def retrain_async(self, progress: Optional[ProgressCallback] = None) -> "Future[CycleReport]":
         """Run one cycle on a worker thread; returns its Future.
@@ -975,11 +747,8 @@ class ActiveLearner:
                 raise ValueError("no training labels yet: label the items from query(k) first")
             self._prior_C = estimate_priors(y_v, y_l, len(self.classes))
             self._prior_n = len(y_v) if len(y_v) >= MIN_VALIDATION_PER_CLASS * len(self.classes) else len(y_v) + len(y_l)
-            classifier, result, features, t_features, t_train = self._train(
-                pos_l, y_l, pos_v, y_v, previous, cycle_no, prog, cancel)
-            timings["train"], timings["features"] = t_train, t_features
-            if self.mode == "semi":  # of "train": the propagation and the pseudo-labels
-                timings["graph"] = self._graph_seconds
+            classifier, result, features, timings = self._train(pos_l, y_l, pos_v, y_v, previous, cycle_no, prog,
+                                                                cancel)
             t0 = time.perf_counter()
             cancel.raise_if_cancelled()
             prog("score", 0.0)
@@ -999,18 +768,13 @@ class ActiveLearner:
             rep.timings = timings
             rep.selection, rep.selection_reason = self.strategy.rule(estimate)
             rep.pseudo_labels = result.pseudo_labels
-            rep.representation = self._used_representation
-            choice = self._judge.choice
-            if choice is not None and self.mode == "semi":
-                rep.representation_reason, rep.representation_scores = choice.reason, dict(choice.scores)
-                if self.auto is not None and not self.auto.pretrained:
-                    rep.representation_reason += f" [{self.backbone_message}]"
+            self.recipe.describe(self, rep)
             rep.class_priors = {c: float(p) for c, p in zip(self.classes, self._prior_C)}
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
                 self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed,
-                                     self._inputs_of(self._used_representation) if self.mode == "semi" else None,
+                                     self.recipe.model_inputs(self),
                                      class_weights)
                 self._trained_version = version
                 rep.stale = self.session.version != version
@@ -1035,8 +799,11 @@ class ActiveLearner:
             raise
 
     def _train(self, pos_l, y_l, pos_v, y_v, previous: Optional[_Model], cycle_no: int, prog, cancel):
+        """One cycle's training, as the recipe lays it out: ``(classifier, result, features [N, D],
+        timings)``, ``timings`` with ``features`` (waiting for them, their pass, the choice of
+        representation), ``train`` and the recipe's own steps (``graph`` in ``semi`` mode, part of
+        ``train``)."""
         cfg = self.train_config
-        t0 = time.perf_counter()
         pos_fit, y_fit = pos_l, y_l
         if self.pseudo_label_threshold is not None and previous is not None:
             conf = previous.estimate.probs_N_C.max(1)
@@ -1045,180 +812,76 @@ class ActiveLearner:
             extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
             pos_fit = np.concatenate([pos_l, extra])
             y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
-        if self.mode == "semi":  # wait for the background work before seeding: it may not touch our generator
-            if self.slow_cycle == "inline":  # reproducible: every candidate, so a seed gives one curve
-                self._candidates.wait_all(progress=prog, cancel=cancel)
-            else:  # the person never waits for more than the first (cheapest) candidate
-                self._candidates.wait_any(progress=prog, cancel=cancel)
-            if previous is not None:  # a slow cycle starts from the previous model's pseudo-labels
-                self._refiner.step(self._judge.chosen_base, self._own_name(), len(pos_l),
-                                   lambda: self._refine_set(pos_l, y_l, previous), (pos_l, y_l),
-                                   seeds=(_seed_for(self.seed, 29, len(pos_l)), _seed_for(self.seed, 13, len(pos_l))),
-                                   progress=prog, cancel=cancel)
+        t0 = time.perf_counter()
+        # wait for the background work before seeding: it may not touch our generator
+        self.recipe.before_fit(self, pos_l, y_l, previous, prog, cancel)
+        wait = time.perf_counter() - t0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_for(self.seed, 5, cycle_no))
             gen = torch.Generator().manual_seed(_seed_for(self.seed, 6, cycle_no))
-            if self.mode == "semi":
-                name, rep = self._chosen(prog)
-                self._used_representation = name
-                made = {v[0]: v[2] for v in self._refiner.results(self._own_name()).values()}
-                if name in made:  # a slow cycle's result: on how many labels
-                    self._used_representation += f" on {made[name]} labels"
-                trunk, feats_all = rep.trunk, rep.features_N_D
-                t_embed = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                cancel.raise_if_cancelled()
-                t_graph = time.perf_counter()
-                ps_pos, ps_y = self._pseudo_labels(rep, pos_l, y_l, prog)
-                self._graph_seconds = time.perf_counter() - t_graph
-                if len(pos_fit) > len(pos_l):  # pseudo_label_threshold's: beside the graph's (which wins a tie)
-                    extra, extra_y = pos_fit[len(pos_l):], y_fit[len(pos_l):]
-                    keep = ~np.isin(extra, ps_pos)
-                    ps_pos = np.concatenate([ps_pos, extra[keep]])
-                    ps_y = np.concatenate([ps_y, extra_y[keep]])
-                if len(ps_pos):
-                    pos_fit, y_fit = with_pseudo_labels(pos_l, y_l, ps_pos, ps_y)
-                head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
-                forward = lambda idx, training: head(feats_all[torch.as_tensor(pos_fit[idx])])
-                module = head
-                val_inputs = lambda: head(feats_all[torch.as_tensor(pos_v)])
-            elif self.mode == "embed":
-                trunk = self._trunk
-                feats_all = self._features.get(trunk, self._tensors, progress=prog, cancel=cancel)
-                t_embed = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                head = self.estimator.build_head(feats_all.shape[1], len(self.classes))
-                feats_fit, feats_v = feats_all[torch.as_tensor(pos_fit)], feats_all[torch.as_tensor(pos_v)]
-                forward = lambda idx, training: head(feats_fit[torch.as_tensor(idx)])
-                module: nn.Module = head
-                val_inputs = lambda: head(feats_v)
-            else:
-                t_embed = 0.0
-                trunk = self._fresh_trunk()
-                head = self.estimator.build_head(self.backbone_info.num_features, len(self.classes))
-                module = Classifier(trunk, head)
-                tensors = self._tensors
-                forward = lambda idx, training: module(tensors.batch(pos_fit[idx], augment=training and cfg.augment,
-                                                                      generator=gen))
-                val_inputs = lambda: module(tensors.batch(pos_v))
+            t0 = time.perf_counter()
+            plan = self.recipe.plan(self, pos_l, y_l, pos_v, pos_fit, y_fit, gen, prog, cancel)
+            wait += time.perf_counter() - t0 - sum(plan.timings.values())
+            cancel.raise_if_cancelled()
+            t0 = time.perf_counter()
             y_v_t = torch.as_tensor(y_v)
-            validation = (lambda: float(F.cross_entropy(self._logits_of(val_inputs()), y_v_t))) if len(pos_v) else None
+            validation = ((lambda: float(F.cross_entropy(self._logits_of(plan.val_outputs()), y_v_t)))
+                          if len(pos_v) else None)
             loss_fn = lambda out, y, frac: self.estimator.loss(out, y, progress=frac)  # classes balanced by sampling
-            result = fit(module, forward, loss_fn, y_fit, cfg, generator=gen, validation=validation,
+            result = fit(plan.module, plan.forward, loss_fn, plan.y_fit, cfg, generator=gen, validation=validation,
                          progress=prog, cancel=cancel)
-        t_train = time.perf_counter() - t0
-        result.pseudo_labels = len(pos_fit) - len(pos_l) if self.mode != "semi" else len(ps_pos)
-        if self.mode in ("embed", "semi"):
-            features = feats_all  # computed once, before training; t_embed is 0 once cached
-        else:
-            t1 = time.perf_counter()
-            features = compute_features(trunk, self._tensors, range(len(self.pool)), progress=prog, cancel=cancel,
-                                        step="features")
-            t_embed = time.perf_counter() - t1
-        self.estimator.fit_posterior(head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
-        norm = (self._features.norm if self.mode == "embed" else rep.norm if self.mode == "semi" else None)
-        return Classifier(trunk, head, norm).eval(), result, features, t_embed, t_train
-
-    def _pseudo_labels(self, rep, pos_l: np.ndarray, y_l: np.ndarray, prog) -> Tuple[np.ndarray, np.ndarray]:
-        """The graph's confident pseudo-labels ``(positions, classes)`` for the fast cycle's head
-        (none with fewer than two labelled classes, a pool too small for a graph, or
-        ``pseudo_fraction=0``). Validation items are never pseudo-labelled."""
-        empty = np.zeros(0, dtype=np.int64)
-        if self.pseudo_fraction <= 0 or len(np.unique(y_l)) < 2:
-            return empty, empty
-        choice = self._judge.choice
-        if choice is not None and choice.classifier == "linear":  # the labels prefer no graph here
-            return empty, empty
-        graph = self._graph(rep, prog)
-        if graph is None:
-            return empty, empty
-        with torch_threads(self._all_cores if len(self.pool) >= ALL_CORES_FROM else None):
-            probs = propagate(graph, pos_l, y_l, len(self.classes), method=self.propagation, prior_C=self._prior_C,
-                              prior_labels=self._prior_n)
-        cand = self._selectable_mask()
-        cand[pos_l] = False
-        return pseudo_labels(probs, cand, self.pseudo_fraction)
-
-    def _graph_ahead(self, name: str, rep: Representation) -> None:
-        """On the representations' build thread, as each candidate is ready: its kNN graph and
-        Poisson system, so that the first cycle after the validation set (which judges every
-        candidate on its graph) does not build them while the person waits (at 60,000 images
-        that was most of a 45 s first cycle: BENCHMARKS.md)."""
-        self._judge.ahead(rep, len(self.pool))
-
-    def _graph(self, rep: Representation, prog) -> Optional[KNNGraph]:
-        """The kNN graph of a candidate representation (kept by the judge; ``None`` for a tiny pool)."""
-        return self._judge.graph(rep, len(self.pool), prog)
-
-    # ------------------------------------------------------------------ the slow cycle
-    def _refine_set(self, pos_l: np.ndarray, y_l: np.ndarray, model: Optional[_Model]):
-        """``(positions, classes, n_pseudo)``: the labels (weighted like all pseudo-labels
-        together) plus the model's confident pseudo-labels."""
-        if model is None or self.refine_config.pseudo_fraction <= 0:
-            return pos_l, y_l, 0
-        cand = self._selectable_mask()
-        cand[pos_l] = False
-        ps_pos, ps_y = pseudo_labels(model.estimate.probs_N_C, cand, self.refine_config.pseudo_fraction)
-        return (*with_pseudo_labels(pos_l, y_l, ps_pos, ps_y), len(ps_pos))
+        timings = dict(plan.timings, train=time.perf_counter() - t0 + sum(plan.timings.values()))
+        result.pseudo_labels = plan.n_pseudo
+        t0 = time.perf_counter()
+        features = self.recipe.features_after(self, plan, prog, cancel)
+        timings["features"] = wait + time.perf_counter() - t0
+        self.estimator.fit_posterior(plan.head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
+        return Classifier(plan.trunk, plan.head, plan.norm).eval(), result, features, timings
 
     def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
         """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
         the latest model's confident pseudo-labels), re-embed the pool; the next fast cycle uses
         it. ``semi`` mode only. Returns the new :class:`~alwidget.representation.Representation`."""
-        if self.mode != "semi":
-            raise RuntimeError("refine() belongs to mode='semi'; in 'finetune' mode every cycle trains the whole network")
-        if self._refiner.trunk is None:
-            raise RuntimeError("refine() fine-tunes the trunk learned from the pool; this learner has none "
-                               "(representation='pca' or 'pretrained')")
-        pos_l, y_l, _, _ = self._training_set()
-        if len(pos_l) == 0:
-            raise ValueError("no training labels yet: label the items from query(k) first")
-        pos, y, n_pseudo = self._refine_set(pos_l, y_l, self._model)
-        with torch_threads(self.num_threads):
-            return self._refiner.run_trunk(pos, y, n_labels=len(pos_l), n_pseudo=n_pseudo,
-                                           seed=_seed_for(self.seed, 13, len(pos_l)), progress=progress,
-                                           cancel=CancelToken())
+        return self.recipe.refine(self, progress)
 
     @property
     def refine_every(self) -> Optional[int]:
-        """Training labels between slow cycles (``None``: only :meth:`refine`); settable."""
-        return self._refiner.every
+        """Training labels between slow cycles (``None``: off, or a mode without one); settable
+        in ``semi`` mode."""
+        return None if self.recipe.slow_cycles is None else self.recipe.slow_cycles.every
 
     @refine_every.setter
     def refine_every(self, value: Optional[int]) -> None:
-        self._refiner.every = value
+        self._slow_cycles().every = value
 
     @property
     def slow_cycle(self) -> str:
-        """Where a due slow cycle runs, ``"background"`` or ``"inline"``; settable."""
-        return self._refiner.where
+        """Where a due slow cycle runs, ``"background"`` or ``"inline"``; settable in ``semi`` mode."""
+        return "background" if self.recipe.slow_cycles is None else self.recipe.slow_cycles.where
 
     @slow_cycle.setter
     def slow_cycle(self, value: str) -> None:
-        self._refiner.where = value
+        self._slow_cycles().where = value
+
+    def _slow_cycles(self) -> SlowCycles:
+        if self.recipe.slow_cycles is None:
+            raise AttributeError(f"mode={self.mode!r} has no slow cycle (mode='semi' has)")
+        return self.recipe.slow_cycles
 
     @property
     def refining(self) -> bool:
         """Whether a background slow cycle (fine-tuning or adapting) is running."""
-        return self._refiner.running
+        return self.recipe.slow_cycles is not None and self.recipe.slow_cycles.running
 
     @property
     def refine_status(self) -> str:
         """One line: what the slow cycle(s) did last (or why one failed)."""
-        return self._refiner.status
+        return "" if self.recipe.slow_cycles is None else self.recipe.slow_cycles.status
 
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
         to_logits = getattr(self.estimator, "logits", None)
         return to_logits(out) if callable(to_logits) else out
-
-    def _fresh_trunk(self) -> nn.Module:
-        """A new trunk for a finetune cycle: a timm model created from the (seeded) global
-        generator, or a copy of the user's module as it was given (trained from scratch)."""
-        if isinstance(self._backbone_spec, str):
-            return create_backbone(self._backbone_spec, in_chans=self.backbone_info.in_chans,
-                                   pretrained=self._pretrained, weights=self._weights)[0]
-        return copy.deepcopy(self._custom_initial)
 
     def _make_report(self, cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v,
                      result: TrainResult) -> CycleReport:
@@ -1257,29 +920,6 @@ class ActiveLearner:
         Returns the stored events. Raises ``KeyError`` for an unknown or unlabelled item
         (nothing is written then)."""
         return self.session.confirm(ids)
-
-    def _check_features(self, prog, cancel) -> Tuple[torch.Tensor, str]:
-        """Features ``[N, D]`` for the label check, and where they come from. ``semi``: the
-        representation learned without labels (not the slow cycle's refinement, which has seen
-        the labels being checked); ``embed``: the frozen trunk's; ``finetune``: the latest
-        model's trunk, which was trained on these labels (the check is then less sharp)."""
-        if self.mode == "semi":
-            name, rep = self._check_representation(prog, cancel)
-            return rep.features_N_D, f"representation ({name})"
-        if self.mode == "embed":
-            return self._features.get(self._trunk, self._tensors, progress=prog, cancel=cancel), "frozen trunk"
-        model = self._model
-        if model is None:
-            raise RuntimeError("no model yet: in mode='finetune' the label check uses the latest model's features; "
-                               "call retrain() first")
-        return torch.as_tensor(model.estimate.features_N_D), "latest model (trained on these labels)"
-
-    def _check_representation(self, prog, cancel) -> Tuple[str, Representation]:
-        """The candidate the labels chose, as learned without labels (never the slow cycle's
-        refinement, which has seen the labels being checked)."""
-        ready = self._candidates.wait_any(progress=prog, cancel=cancel)
-        name = self._judge.chosen_base or next(iter(ready))
-        return (name, ready[name]) if name in ready else next(iter(ready.items()))
 
     def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,
                      progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LabelCheck:
@@ -1323,17 +963,15 @@ class ActiveLearner:
             self._notify(step, fraction)
 
         with self._cycle_lock, torch_threads(self.num_threads):
-            feats, origin = self._check_features(prog, cancel)
+            feats, origin = self.recipe.check_features(self, prog, cancel)
             notes.append(f"features: {origin}")
             pos_N = np.array([self._pos[i] for i in items], dtype=np.int64)
-            graph = None
-            if self.mode == "semi" and self.pseudo_fraction > 0:
-                graph = self._graph(self._check_representation(prog, cancel)[1], prog)
-            cfg = self.train_config if self.mode != "finetune" else DEFAULT_TRAIN["semi"]
+            graph = self.recipe.check_graph(self, prog, cancel)
             fit_predict = fast_cycle_fit_predict(
-                feats, pos_N, len(self.classes), estimator=self.estimator, config=cfg, n_samples=self.mc_samples,
-                seed=lambda fold: _seed_for(self.seed, 17, fold), graph=graph, unlabelled_N=self._selectable_mask(),
-                pseudo_fraction=self.pseudo_fraction, propagation=self.propagation, prior_C=self._prior_C,
+                feats, pos_N, len(self.classes), estimator=self.estimator, config=self.recipe.check_train_config(self),
+                n_samples=self.mc_samples, seed=lambda fold: _seed_for(self.seed, 17, fold), graph=graph,
+                unlabelled_N=self._selectable_mask(), pseudo_fraction=getattr(self.recipe, "pseudo_fraction", 0.0),
+                propagation=getattr(self.recipe, "propagation", "poisson"), prior_C=self._prior_C,
                 prior_labels=self._prior_n, cancel=cancel)
             prog("check labels", 0.0)
             probs_N_C = out_of_sample_probs(y_N, fit_predict, len(self.classes), n_folds=n_folds,
@@ -1458,10 +1096,7 @@ class ActiveLearner:
         and drop both), or the old learner keeps using the cores until its build ends."""
         self.cancel()
         self.background.cancel()  # a widget's label check too
-        self._judge.join(30)
-        if self._candidates is not None and self._candidates.cancel():
-            self._candidates.wait(30)
-        self._refiner.cancel(wait=30)
+        self.recipe.close(30)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -108,7 +108,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
     t0 = time.perf_counter()
     learner = ActiveLearner(pool, validation_from_truth=True, seed=seed, refine_every=None,
                             representation_config={"steps": repr_steps}, cache_dir=cache_dir)
-    learner._candidates.wait_all()
+    learner.recipe.candidates.wait_all()
     _wait_background(learner)
     ready_s = time.perf_counter() - t0
     truth = pool.truth

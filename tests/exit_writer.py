@@ -40,7 +40,7 @@ def main() -> None:
                             refine_every=50, refine_config={"steps": 100_000}, cache_dir=cache_dir)
     if phase == "representation":
         teach(learner, pool, learner.query(20))
-        print(f"running representation {learner._candidates.running}", flush=True)
+        print(f"running representation {learner.recipe.candidates.running}", flush=True)
     elif phase == "slow":
         for _ in range(2):
             teach(learner, pool, learner.query(50))

@@ -284,8 +284,8 @@ def test_embed_mode_caches_features(tmp_path, make_learner, oracle):
     assert len(list(tmp_path.glob("features-*.pt"))) == 1
     # a new session with the same cache folder reads the features instead of embedding
     again = make_learner(mode="embed", validation_from_truth=True, cache_dir=tmp_path)
-    feats = again._features.get(again._trunk, again._tensors)
-    torch.testing.assert_close(feats, learner._features.features_N_D)
+    feats = again.recipe.features.get(again._trunk, again._tensors)
+    torch.testing.assert_close(feats, learner.recipe.features.features_N_D)
 
 
 def test_custom_module_backbone(make_learner, oracle):

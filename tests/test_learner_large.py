@@ -59,8 +59,8 @@ def test_the_streaming_pass_resumes_after_a_cancel(tmp_path):
     assert raw.n_chunks - done == sum(1 for f in calls if f < 1)  # only the missing chunks ran
     ref = ActiveLearner(pool, mode="embed", memory_limit=None, store=None)
     ref.prepare()
-    np.testing.assert_allclose(again._features.features_N_D[np.arange(len(pool))].numpy(),
-                               ref._features.features_N_D.numpy(), atol=1e-5)
+    np.testing.assert_allclose(again.recipe.features.features_N_D[np.arange(len(pool))].numpy(),
+                               ref.recipe.features.features_N_D.numpy(), atol=1e-5)
 
 
 def test_no_cache_dir_goes_to_a_temporary_folder_with_a_warning():

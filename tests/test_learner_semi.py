@@ -165,7 +165,7 @@ def test_bad_settings_say_what_to_do(small_pool, learners):
         learners(small_pool, {"mode": "semi"}, pseudo_fraction=2)
     learner = learners(small_pool, {"mode": "semi"}, representation_config=FAST_REPR, image_size=16)
     learner.refine_every, learner.slow_cycle = None, "inline"  # settable; the slow cycle follows
-    slow = learner._refiner.trunk
+    slow = learner.recipe.slow_cycles.trunk
     assert slow.every is None and slow.where == "inline" and not slow.due(10**6)
     with pytest.raises(ValueError, match="positive number of labels or None"):
         learner.refine_every = 0
@@ -227,13 +227,13 @@ def test_a_cancelled_slow_cycle_keeps_the_previous_representation(semi_learner, 
     oracle(learner, learner.query(20))
     learner.retrain()  # 40 labels >= 20: the slow cycle starts in the background
     assert learner.refining and "running" in learner.refine_status
-    assert learner._refiner.trunk.cancel(wait=30) and not learner.refining
-    assert "cancelled" in learner.refine_status and learner._refiner.trunk.result is None
+    assert learner.recipe.slow_cycles.trunk.cancel(wait=30) and not learner.refining
+    assert "cancelled" in learner.refine_status and learner.recipe.slow_cycles.trunk.result is None
     report = learner.retrain()
     assert report.ok and report.representation == "contrastive"
 
 
-def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
+def test_the_slow_cycle_refines_the_representation_inline(semi_learner, learners, small_pool, oracle):
     learner = semi_learner(refine_every=20, slow_cycle="inline", refine_config={"steps": 30})
     oracle(learner, learner.query(20))
     assert learner.retrain().representation == "contrastive"
@@ -242,10 +242,10 @@ def test_the_slow_cycle_refines_the_representation_inline(semi_learner, oracle):
     assert report.representation == "contrastive+refined on 40 labels"
     assert "slow cycle done on 40 labels" in learner.refine_status
     base = learner.representation.result()
-    slow = learner._refiner.trunk
+    slow = learner.recipe.slow_cycles.trunk
     assert slow.labels == 40 and not torch.equal(slow.result.raw_N_D, base.raw_N_D)
     with pytest.raises(RuntimeError, match="mode='semi'"):
-        semi_learner(mode="finetune").refine()
+        learners(small_pool, dict(mode="finetune")).refine()
 
 
 def test_pretrained_weights_are_the_representation_at_their_own_size(tmp_path, semi_learner, oracle):
@@ -398,7 +398,7 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
 
     inline = semi_learner(representation="auto", seed=5)
     inline.representation.result()
-    inline._candidates.wait_all()
+    inline.recipe.candidates.wait_all()
     first = inline.query(20)
     oracle(inline, first)
     expected = inline.retrain()
@@ -406,13 +406,13 @@ def test_a_large_pools_judgement_runs_in_the_background(semi_learner, oracle, mo
 
     monkeypatch.setattr(judge_module, "JUDGE_INLINE_UP_TO", 0)
     learner = semi_learner(representation="auto", seed=5)
-    learner._candidates.wait_all()
+    learner.recipe.candidates.wait_all()
     oracle(learner, first)
     report = learner.retrain()
     choice = learner.representation_choice
     assert choice.provisional and "in the background" in report.representation_reason
-    assert report.representation == next(iter(learner._ready_representations()))
-    learner._judge.join(60)
+    assert report.representation == next(iter(learner.recipe.ready()))
+    learner.recipe.judge.join(60)
     oracle(learner, learner.query(2))  # too few new labels to call for another judgement
     again = learner.retrain()
     assert not learner.representation_choice.provisional
@@ -426,10 +426,10 @@ def test_the_candidates_graphs_are_built_before_the_first_cycle(semi_learner, or
     import alwidget.judge as judge_module
 
     learner = semi_learner(representation="auto")
-    learner._candidates.wait_all()
-    learner._candidates.wait(60)  # the build thread ends after its hooks
-    graphs = {id(rep): graph for rep, graph in learner._judge.graphs.values()}
-    assert set(graphs) == {id(rep) for rep in learner._ready_representations().values()}
+    learner.recipe.candidates.wait_all()
+    learner.recipe.candidates.wait(60)  # the build thread ends after its hooks
+    graphs = {id(rep): graph for rep, graph in learner.recipe.judge.graphs.values()}
+    assert set(graphs) == {id(rep) for rep in learner.recipe.ready().values()}
     assert all("_poisson" in g.__dict__ for g in graphs.values())
     built = []
     real = judge_module.knn_graph

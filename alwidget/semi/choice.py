@@ -39,6 +39,10 @@ head) or ``linear`` (the head on the labels alone, judged by a logistic-regressi
 MIN_LABELS_TO_JUDGE = 10
 """Below this many labels the candidates are not judged: the first ready one in the order is used."""
 
+SWITCH_SE = 1.0
+"""A challenger replaces the incumbent when it is better on the same held-out labels by more
+than this many standard errors of the paired difference."""
+
 
 def linear_probe(features_L_D: np.ndarray, y_L: np.ndarray, test_T_D: np.ndarray, n_classes: int) -> np.ndarray:
     """Class probabilities ``[T, C]`` of a multinomial logistic regression (scikit-learn, L2,
@@ -207,10 +211,10 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
     what = f"{n} {'validation ' if scored_L is not None else ''}labels"
     diff = hits[best].astype(float) - hits[current].astype(float)
     se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    if best != current and float(np.mean(diff)) <= max(se, margin):
+    if best != current and float(np.mean(diff)) <= max(SWITCH_SE * se, margin):
         name, how = current.rsplit(" ", 1)
         return RepresentationChoice(name, scores, f"{current}: kept; {best} is {100 * np.mean(diff):+.1f} points, "
-                                    f"within the noise (one standard error {100 * se:.1f}) ({folds}-fold accuracy "
+                                    f"within the noise ({SWITCH_SE:g} standard error {100 * SWITCH_SE * se:.1f}) ({folds}-fold accuracy "
                                     f"on {what}: {table})", how)
     name, how = best.rsplit(" ", 1)
     return RepresentationChoice(name, scores, f"{best}: best {folds}-fold accuracy on {what} ({table})", how)

@@ -69,7 +69,7 @@ def test_learner_on_ray_equals_local(cluster, tmp_path):
         ids = learner.query(20)
         learner.teach(ids, [pool.truth[i] for i in ids], source="oracle")
         learner.retrain()
-        runs[learner.engine.name] = (learner._features.features_N_D[torch.arange(400)], learner.scores,
+        runs[learner.engine.name] = (learner.recipe.features.features_N_D[torch.arange(400)], learner.scores,
                                      learner.query(12))
         learner.close()
     f_local, s_local, q_local = runs["local"]

@@ -153,5 +153,5 @@ def test_learner_with_pretrained_weights_embeds_at_224_and_predicts_new_images(d
     report = learner.retrain()
     assert "adapted the pretrained features on 30 labels" in learner.refine_status
     assert {"pretrained+adapted linear", "pretrained linear"} <= set(report.representation_scores)
-    adapted = learner._ready_representations()["pretrained+adapted"]
+    adapted = learner.recipe.ready()["pretrained+adapted"]
     assert adapted.features_N_D.shape == (80, 1280) and adapted.trunk is rep.trunk
