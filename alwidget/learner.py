@@ -10,7 +10,6 @@ finished cycle is marked stale so the next one is due.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import threading
 import time
@@ -40,7 +39,7 @@ from .engine import Engine, ScoreTask, create_engine
 from .engine.scoring import score_pool
 from .model.features import compute_features
 from .model.preprocess import PoolTensors, choose_image_size, pool_channels
-from .model.train import TrainConfig, TrainResult, fit
+from .model.train import TrainConfig, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .recipes import Recipe, create_recipe
 from .recipes.semi import ALL_CORES_FROM
@@ -49,8 +48,7 @@ from .representation import PoolRepresentation, Representation, SlowCycles
 from .representation.candidates import RepresentationSet
 from .semi.choice import RepresentationChoice
 from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
-from .report import (CycleReport, balanced_accuracy, normalized_entropy, per_class_metrics, uncertainty_histogram,
-                     wilson_interval)
+from .report import CycleReport, cycle_report, normalized_entropy
 from .stopping import StoppingRule, stop_reason
 from .trust.calibration import ForecastCalibration
 from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
@@ -762,7 +760,14 @@ class ActiveLearner:
             timings["score"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            rep = self._make_report(cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v, result)
+            labeled = np.zeros(len(self.pool), dtype=bool)
+            labeled[pos_l] = True
+            rep, self._last_topk = cycle_report(
+                cycle=cycle_no, labels_version=version, classes=self.classes, probs_N_C=estimate.probs_N_C,
+                uncertainty_N=uncertainty, scores_N=scores, labeled_N=labeled, selectable_N=self._selectable_mask(),
+                validation_V=pos_v, y_validation_V=y_v, k=self._last_k or 10, previous_top=self._last_topk,
+                strategy=self.strategy.name, estimator=self.estimator.name, train_steps=result.steps,
+                train_epochs=result.epochs)
             timings["report"] = time.perf_counter() - t0
             timings["total"] = time.perf_counter() - t_start
             rep.timings = timings
@@ -882,35 +887,6 @@ class ActiveLearner:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
         to_logits = getattr(self.estimator, "logits", None)
         return to_logits(out) if callable(to_logits) else out
-
-    def _make_report(self, cycle_no, version, estimate, uncertainty, scores, pos_l, pos_v, y_v,
-                     result: TrainResult) -> CycleReport:
-        n_val = len(pos_v)
-        if n_val:
-            pred = estimate.probs_N_C[pos_v].argmax(1)
-            correct = int(np.sum(pred == y_v))
-            acc, ci = correct / n_val, wilson_interval(correct, n_val)
-            per_class = per_class_metrics(y_v, pred, self.classes)
-            bal = balanced_accuracy(y_v, pred)
-        else:
-            acc, ci, per_class, bal = math.nan, (math.nan, math.nan), {}, math.nan
-        labeled = np.zeros(len(self.pool), dtype=bool)
-        labeled[pos_l] = True
-        selectable = self._selectable_mask()
-        hist = uncertainty_histogram(uncertainty[selectable | labeled], labeled[selectable | labeled])
-        gap = float(np.mean(uncertainty[selectable]) - np.mean(uncertainty[labeled])) if selectable.any() else math.nan
-        overlap = None
-        k = self._last_k or 10
-        cand = np.flatnonzero(selectable)
-        top = cand[np.argsort(-scores[cand], kind="stable")[:k]] if len(cand) else cand
-        if self._last_topk is not None and len(self._last_topk):
-            overlap = len(set(top.tolist()) & set(self._last_topk.tolist())) / len(self._last_topk)
-        self._last_topk = top
-        return CycleReport(
-            cycle=cycle_no, n_labels=len(pos_l), n_validation=n_val, accuracy=acc, accuracy_ci=ci,
-            per_class=per_class, histogram=hist, score_gap=gap, topk_overlap=overlap,
-            strategy=self.strategy.name, estimator=self.estimator.name, labels_version=version,
-            train_steps=result.steps, train_epochs=result.epochs, balanced_accuracy=bal)
 
     # ------------------------------------------------------------------ trust: mislabels, forecast
     def confirm(self, ids: Union[str, Sequence[str]]) -> list:

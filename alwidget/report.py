@@ -216,3 +216,43 @@ class CycleReport:
         stale = " (stale: labels changed meanwhile)" if self.stale else ""
         return (f"cycle {self.cycle}: {self.n_labels} labels, validation accuracy {acc} on "
                 f"{self.n_validation}, {self.timings.get('total', 0.0):.1f} s{stale}")
+
+
+def cycle_report(*, cycle: int, labels_version: int, classes: Sequence[str], probs_N_C: np.ndarray,
+                 uncertainty_N: np.ndarray, scores_N: np.ndarray, labeled_N: np.ndarray, selectable_N: np.ndarray,
+                 validation_V: np.ndarray, y_validation_V: np.ndarray, k: int, previous_top: Optional[np.ndarray],
+                 strategy: str, estimator: str, train_steps: int, train_epochs: int
+                 ) -> Tuple[CycleReport, np.ndarray]:
+    """A cycle's :class:`CycleReport` from the pool's beliefs, and the ``k`` selectable items the
+    scores rank first (``[<=k]`` positions; pass them back as ``previous_top`` next cycle for the
+    overlap of the two top-k lists).
+
+    Validation accuracy (Wilson interval), per-class and balanced accuracy are measured on the
+    validation items ``validation_V`` (positions, classes ``y_validation_V``; NaN without any);
+    the uncertainty histogram covers the labelled and selectable items, and ``score_gap`` is the
+    mean uncertainty of the selectable items minus that of the labelled ones.
+    """
+    n_val = len(validation_V)
+    if n_val:
+        pred = probs_N_C[validation_V].argmax(1)
+        correct = int(np.sum(pred == y_validation_V))
+        acc, ci = correct / n_val, wilson_interval(correct, n_val)
+        per_class = per_class_metrics(y_validation_V, pred, classes)
+        bal = balanced_accuracy(y_validation_V, pred)
+    else:
+        acc, ci, per_class, bal = math.nan, (math.nan, math.nan), {}, math.nan
+    shown = selectable_N | labeled_N
+    hist = uncertainty_histogram(uncertainty_N[shown], labeled_N[shown])
+    gap = (float(np.mean(uncertainty_N[selectable_N]) - np.mean(uncertainty_N[labeled_N]))
+           if selectable_N.any() and labeled_N.any() else math.nan)
+    cand = np.flatnonzero(selectable_N)
+    top = cand[np.argsort(-scores_N[cand], kind="stable")[:k]] if len(cand) else cand
+    overlap = None
+    if previous_top is not None and len(previous_top):
+        overlap = len(set(top.tolist()) & set(previous_top.tolist())) / len(previous_top)
+    report = CycleReport(
+        cycle=cycle, n_labels=int(labeled_N.sum()), n_validation=n_val, accuracy=acc, accuracy_ci=ci,
+        per_class=per_class, histogram=hist, score_gap=gap, topk_overlap=overlap, strategy=strategy,
+        estimator=estimator, labels_version=labels_version, train_steps=train_steps, train_epochs=train_epochs,
+        balanced_accuracy=bal)
+    return report, top

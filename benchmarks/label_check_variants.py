@@ -50,10 +50,10 @@ def main() -> int:
             learner = ActiveLearner(pool, seed=seed, cache_dir=args.cache_dir, refine_every=None, slow_cycle="inline",
                                     num_threads=1)
             wrong, _ = label_carelessly(learner, careless(pool, seed, 0.1, learner.classes), seed, 300, 20)
-            base_cfg, base_pf = learner.train_config, learner.pseudo_fraction
+            base_cfg, base_pf = learner.train_config, learner.recipe.pseudo_fraction
             for name, steps, pf, method in VARIANTS:
                 learner.train_config = replace(base_cfg, max_steps=steps) if steps else base_cfg
-                learner.pseudo_fraction = base_pf if pf is None else pf
+                learner.recipe.pseudo_fraction = base_pf if pf is None else pf
                 t = time.perf_counter()
                 check = learner.label_issues(method=method)
                 seconds = time.perf_counter() - t

@@ -99,8 +99,8 @@ def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, l
         graphs_kept("vae", False)
     plans = {}
     for mode, rep in (("embed", "auto"), ("semi", "pca"), ("semi", "auto")):
-        learner = learners(small_pool, dict(mode=mode, representation=rep, image_size=16,
-                                            representation_config={"steps": 5}))
+        settings = {} if mode == "embed" else dict(representation=rep, representation_config={"steps": 5})
+        learner = learners(small_pool, dict(mode=mode, image_size=16, **settings))
         plans[mode, rep] = learner.memory_plan.fixed_bytes
         learner.close()
     n = len(small_pool)

@@ -68,3 +68,34 @@ def test_stop_reasons():
     failed = [CycleReport(cycle=1, error="boom")]
     assert stop_reason(failed, StoppingRule(label_budget=0)) is None
     assert "failed: boom" in failed[0].summary()
+
+
+def test_cycle_report_by_hand():
+    from alwidget.report import cycle_report
+
+    # 6 items, 2 classes: items 0, 1 labelled; 2, 3 validation; 4, 5 selectable
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.5, 0.5], [0.6, 0.4]])
+    unc = np.array([0.1, 0.2, 0.3, 0.4, 1.0, 0.8])
+    scores = np.array([0.0, 0.0, 0.0, 0.0, 0.5, 0.9])
+    labeled = np.array([True, True, False, False, False, False])
+    selectable = np.array([False, False, False, False, True, True])
+    report, top = cycle_report(cycle=3, labels_version=7, classes=["a", "b"], probs_N_C=probs, uncertainty_N=unc,
+                               scores_N=scores, labeled_N=labeled, selectable_N=selectable,
+                               validation_V=np.array([2, 3]), y_validation_V=np.array([0, 0]), k=1,
+                               previous_top=np.array([4]), strategy="margin", estimator="softmax",
+                               train_steps=10, train_epochs=2)
+    assert top.tolist() == [5]  # the higher score
+    assert report.topk_overlap == 0.0  # last time item 4 led
+    assert report.n_labels == 2 and report.n_validation == 2
+    assert report.accuracy == 0.5  # item 2 predicted a (right), item 3 predicted b (wrong)
+    assert report.balanced_accuracy == 0.5  # one class present in the validation set, recall 1/2
+    assert report.score_gap == pytest.approx((1.0 + 0.8) / 2 - (0.1 + 0.2) / 2)
+    assert sum(report.histogram.labeled) == 2 and sum(report.histogram.unlabeled) == 2
+    lo, hi = report.accuracy_ci
+    assert lo < 0.5 < hi
+    empty, _ = cycle_report(cycle=1, labels_version=0, classes=["a", "b"], probs_N_C=probs, uncertainty_N=unc,
+                            scores_N=scores, labeled_N=labeled, selectable_N=selectable,
+                            validation_V=np.array([], dtype=np.int64), y_validation_V=np.array([], dtype=np.int64),
+                            k=2, previous_top=None, strategy="margin", estimator="softmax", train_steps=0,
+                            train_epochs=0)
+    assert np.isnan(empty.accuracy) and empty.topk_overlap is None
