@@ -38,7 +38,7 @@ from ._shutdown import Background, FutureWork, watch
 from .engine import Engine, ScoreTask, create_engine
 from .engine.scoring import score_pool
 from .model.features import compute_features
-from .model.preprocess import PoolTensors, choose_image_size, pool_channels
+from .data.tensors import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .recipes import Recipe, create_recipe
@@ -150,7 +150,7 @@ class ActiveLearner:
         How :meth:`query` picks before any model exists.
     image_size : int, optional
         Side of the model input in pixels (default: see
-        :func:`~alwidget.model.preprocess.choose_image_size`).
+        :func:`~alwidget.data.tensors.choose_image_size`).
     train : TrainConfig or dict, optional
         Training settings (defaults per mode in :data:`DEFAULT_TRAIN`).
     pseudo_label_threshold : float, optional

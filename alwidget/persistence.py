@@ -17,7 +17,7 @@ from torch import nn
 
 from .model.backbone import BackboneInfo, create_backbone
 from .model.classifier import Classifier, read_checkpoint
-from .model.features import norm_from_state
+from .representation.adapt import norm_from_state
 from .representation.pca import PCAEmbedder
 from .uncertainty import UncertaintyEstimator
 

@@ -164,8 +164,8 @@ def ray_overhead(n: int, workdir: Path) -> dict:
     from alwidget import ImagePool
     from alwidget.engine import LocalEngine
     from alwidget.engine.ray_engine import RayEngine
-    from alwidget.model.features import embed_rows_chunked
-    from alwidget.model.preprocess import PoolTensors
+    from alwidget.engine.features import embed_rows_chunked
+    from alwidget.data.tensors import PoolTensors
 
     path = workdir / f"pool-{n}.npy"
     make_pool_file(path, n)

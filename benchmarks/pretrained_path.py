@@ -74,7 +74,7 @@ def full_decode_pass_seconds(folder: Path, weights: Path, threads: int) -> float
 
     from alwidget.data.images import load_image_file
     from alwidget.model.backbone import create_backbone
-    from alwidget.model.preprocess import normalize_inputs, to_model_u8
+    from alwidget.data.tensors import normalize_inputs, to_model_u8
 
     torch.set_num_threads(threads)
     files = sorted(folder.rglob("*.jpg"))

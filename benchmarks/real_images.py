@@ -78,7 +78,7 @@ def truth_array(pool, classes: Sequence[str]) -> np.ndarray:
 
 
 def pixel_features(pool, size: int = 32) -> np.ndarray:
-    from alwidget.model.preprocess import load_pool_rows
+    from alwidget.data.tensors import load_pool_rows
 
     u8, _ = load_pool_rows(pool, 0, len(pool), size, 3)
     return u8.reshape(len(pool), -1).numpy().astype(np.float32) / 255.0
@@ -244,7 +244,7 @@ def main(argv=None) -> int:
                              balanced_accuracy=bal))
         if weights is not None:  # the features of every emoji once, then the rows of each split
             from alwidget import ImagePool
-            from alwidget.model.preprocess import choose_image_size, pool_channels
+            from alwidget.data.tensors import choose_image_size, pool_channels
 
             size = choose_image_size(pool_channels(pool)[1], 224, pretrained=True)
             everything = ImagePool.from_folder(args.data / "emoji-twitter")

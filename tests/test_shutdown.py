@@ -159,7 +159,7 @@ def test_no_new_build_or_slow_cycle_starts_while_the_interpreter_exits(monkeypat
     import numpy as np
 
     from alwidget.model.backbone import create_backbone
-    from alwidget.model.preprocess import PoolTensors
+    from alwidget.data.tensors import PoolTensors
     from alwidget.representation import PoolRepresentation, RefineConfig, RepresentationCache, SlowCycle
 
     trunk, info = create_backbone("alwidget_cnn", in_chans=1)

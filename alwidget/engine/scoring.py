@@ -32,7 +32,7 @@ def score_pool(task: ScoreTask, features: Any, n_items: int, *, engine: Engine, 
         The head, its estimator, ``T``, the seed, whether samples are kept.
     features : tensor ``[N, D]``, or features on disk
         A tensor or array (sliced by rows), or an object whose ``array.read(start, stop)`` gives
-        rows (:class:`~alwidget.model.features.DiskFeatures`).
+        rows (:class:`~alwidget.engine.features.DiskFeatures`).
     in_one_call : bool
         Score ``features`` (a tensor in memory) in one call on this process, with ``threads``
         torch threads (``None``: as they are); else in chunks on ``engine``.

@@ -15,30 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model.preprocess import PoolTensors, load_pool_rows, normalize_inputs
+from ..data.tensors import PoolTensors, load_pool_rows, normalize_inputs
+from ..model.features import EMBED_BATCH, embed_batch
 from ..progress import CancelToken, check
 
 __all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges", "embed_batch"]
-
-EMBED_BATCH = 128
-"""Images per forward pass of a small-input trunk. The default CNN at 28 px, inference
-(``benchmarks/embed_batch.py --model alwidget_cnn --size 28``): 47 MB of activations at 128
-images against 156 MB at 512, and 1.18× faster on one thread (BENCHMARKS.md)."""
-
-
-EMBED_PIXELS = 4 * 224 * 224
-"""Input pixels per forward pass of a large-input trunk (4 images at 224 px). Measured here
-(EfficientNet-Lite0 at 224 px, inference, ``benchmarks/embed_batch.py``): batches of 16 add
-408 MB to the resident set and embed 20.3 images/s on one core, batches of 4 add 126 MB and
-embed 28.5 images/s. A CPU gains nothing from larger batches of convolutions that size, and
-Binder gives about 2 GB."""
-
-
-def embed_batch(size: int) -> int:
-    """Images per forward pass at ``size`` px: :data:`EMBED_BATCH` for small images, fewer above,
-    so a batch's activations stay near 100 MB (:data:`EMBED_PIXELS`: 4 images at 224 px)."""
-    return int(max(4, min(EMBED_BATCH, EMBED_PIXELS // max(1, int(size)) ** 2)))
-
 
 def chunk_ranges(n: int, rows: int) -> List[Tuple[int, int, int]]:
     """``(chunk, start, stop)`` covering ``range(n)`` in chunks of ``rows`` (the last shorter)."""

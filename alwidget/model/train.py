@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .preprocess import augmentation_name
+from ..data.augment import augmentation_name
 from ..progress import CancelToken, ProgressCallback, check, report
 
 
@@ -56,7 +56,7 @@ class TrainConfig:
         over none on MNIST with 50 labels, neutral on Fashion-MNIST; the affine warp adds
         3.4 more on MNIST at 50 labels, nothing on Fashion-MNIST, and cost 2.6 points there
         at 400 labels in one label-efficiency run (see
-        :func:`~alwidget.model.preprocess.random_affine` and BENCHMARKS.md).
+        :func:`~alwidget.data.augment.random_affine` and BENCHMARKS.md).
     """
 
     max_steps: int = 300

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Optional, Tuple
 import numpy as np
 import torch
 
-from ..model.features import FeatureCache, weights_digest
+from ..engine.features import FeatureCache
+from ..model.features import weights_digest
 from ..model.train import TrainConfig
 from ..progress import CancelToken
 from .base import FitPlan, Recipe

@@ -16,7 +16,7 @@ from ..engine import embed_batch
 from ..judge import RepresentationJudge, graphs_kept
 from ..model.backbone import create_backbone
 from ..model.features import weights_digest
-from ..model.preprocess import PoolTensors, choose_image_size, pool_channels
+from ..data.tensors import PoolTensors, choose_image_size, pool_channels
 from ..model.train import TrainConfig
 from ..progress import CancelToken
 from ..representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache, SlowCycle,

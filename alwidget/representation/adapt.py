@@ -27,13 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.features import Standardize, norm_from_state
+from ..model.features import Standardize
 from ..model.init import seeded_linear
 from ..model.train import TrainConfig, fit
 from ..progress import CancelToken, ProgressCallback
 from .builder import Representation
 
-__all__ = ["AdaptConfig", "AdaptedNorm", "ResidualAdapter", "adapt_representation"]
+__all__ = ["AdaptConfig", "AdaptedNorm", "ResidualAdapter", "adapt_representation", "norm_from_state"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class AdaptedNorm(nn.Module):
 
     @classmethod
     def from_state(cls, state: Dict[str, torch.Tensor]) -> "AdaptedNorm":
-        """Rebuild from a ``state_dict`` (as :func:`~alwidget.model.features.norm_from_state` does)."""
+        """Rebuild from a ``state_dict`` (as :func:`norm_from_state` does)."""
         base = norm_from_state({k[len("base."):]: v for k, v in state.items() if k.startswith("base.")})
         hidden, dim = state["adapter.fc1.weight"].shape
         out = cls(base, ResidualAdapter(int(dim), int(hidden)))
@@ -198,3 +198,12 @@ def adapt_representation(base: Representation, positions_L: np.ndarray, y_L: np.
         adapted[zero] = 0.0
     return Representation(base.trunk, base.raw_N_D, norm, adapted, time.perf_counter() - t0, False)
 
+
+def norm_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
+    """The :class:`~alwidget.model.features.Standardize` (or the slow cycle's :class:`AdaptedNorm`)
+    a saved ``state_dict`` came from."""
+    if any(k.startswith("adapter.") for k in state):
+        return AdaptedNorm.from_state(state)
+    norm = Standardize(int(state["mean"].shape[0]))
+    norm.load_state_dict(state)
+    return norm

@@ -32,8 +32,8 @@ from torch import nn
 
 from .._memory import release_free_memory
 from .._shutdown import exiting
-from ..model.features import Standardize, compute_features, norm_from_state
-from ..model.preprocess import PoolTensors
+from ..model.features import Standardize, compute_features
+from ..data.tensors import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .cache import RepresentationCache
 from .contrastive import ContrastiveConfig, train_contrastive
@@ -395,6 +395,8 @@ class PoolRepresentation:
             trunk.load_state_dict(saved["trunk"])
             for p in trunk.parameters():
                 p.requires_grad_(False)
+            from .adapt import norm_from_state  # adapt builds on this module
+
             norm = norm_from_state(saved["norm"])
             self.tensors.failed.update({int(k): v for k, v in saved.get("failed", {}).items()})
             with torch.no_grad():

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model.preprocess import PoolTensors
+from ..data.tensors import PoolTensors
 from ..progress import CancelToken, ProgressCallback, check, report
 
 __all__ = ["PCAEmbedder", "fit_pca", "PCA_COMPONENTS", "PCA_FIT_ROWS"]

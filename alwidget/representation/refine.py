@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model.init import seeded_linear
-from ..model.preprocess import PoolTensors
+from ..data.tensors import PoolTensors
 from ..model.train import TrainConfig, fit
 from ..progress import CancelToken, ProgressCallback
 from .builder import Representation, embed_pool
@@ -45,7 +45,7 @@ class RefineConfig:
         Share of each predicted class's unlabelled items (most confident first) added with the
         predicted class.
     augment : str
-        Training augmentation (see :data:`~alwidget.model.preprocess.AUGMENTATIONS`).
+        Training augmentation (see :data:`~alwidget.data.augment.AUGMENTATIONS`).
     precision : {"auto", "bf16", "fp32"}
         As for the self-supervised run.
     """

@@ -20,7 +20,7 @@ import torch
 from .._memory import release_free_memory
 from .._shutdown import exiting
 from .._threads import torch_threads
-from ..model.preprocess import PoolTensors
+from ..data.tensors import PoolTensors
 from ..progress import CancelToken, CycleCancelled, ProgressCallback
 from .adapt import AdaptConfig, adapt_representation
 from .builder import PoolRepresentation, Representation

@@ -20,8 +20,8 @@ from ray import cloudpickle  # noqa: E402
 from alwidget import ActiveLearner, ImagePool, datasets  # noqa: E402
 from alwidget.engine import EngineError, LocalEngine  # noqa: E402
 from alwidget.engine.ray_engine import RayEngine  # noqa: E402
-from alwidget.model.features import embed_rows_chunked  # noqa: E402
-from alwidget.model.preprocess import PoolTensors  # noqa: E402
+from alwidget.engine.features import embed_rows_chunked  # noqa: E402
+from alwidget.data.tensors import PoolTensors  # noqa: E402
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from alwidget.model.features import Standardize, norm_from_state
+from alwidget.model.features import Standardize
+from alwidget.representation.adapt import norm_from_state
 from alwidget.representation.adapt import AdaptConfig, AdaptedNorm, ResidualAdapter, adapt_representation
 from alwidget.representation.builder import Representation
 from alwidget.semi.choice import linear_probe

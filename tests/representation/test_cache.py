@@ -93,7 +93,7 @@ class _CountingTrunk(torch.nn.Module):
 def test_a_streamed_pass_killed_half_way_resumes_where_it_stopped(small_pool, tmp_path, monkeypatch):
     """A streamed (pretrained-style) pass checkpoints the rows done; the next build embeds only
     the rest, and the result equals one uninterrupted pass."""
-    from alwidget.model.preprocess import PoolTensors
+    from alwidget.data.tensors import PoolTensors
     from alwidget.progress import CancelToken, CycleCancelled
     from alwidget.representation import PoolRepresentation
     from alwidget.representation import builder
@@ -133,7 +133,7 @@ def test_two_builders_of_one_cached_representation_embed_the_pool_once(small_poo
     """Two learners on the same pool and settings in one kernel (a session and its random-selection
     baseline): the second waits for the first's build and loads it, instead of a second pass that
     doubles the work and, at 224 px, the memory."""
-    from alwidget.model.preprocess import PoolTensors
+    from alwidget.data.tensors import PoolTensors
     from alwidget.representation import PoolRepresentation
 
     def rep():
@@ -157,7 +157,7 @@ def test_two_builders_of_one_cached_representation_embed_the_pool_once(small_poo
 
 
 def test_a_waiting_builder_can_be_cancelled(small_pool, tmp_path):
-    from alwidget.model.preprocess import PoolTensors
+    from alwidget.data.tensors import PoolTensors
     from alwidget.progress import CancelToken, CycleCancelled
     from alwidget.representation import PoolRepresentation, builder
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from alwidget.model.backbone import create_backbone
-from alwidget.model.preprocess import PoolTensors
+from alwidget.data.tensors import PoolTensors
 from alwidget.representation import PoolRepresentation, RefineConfig, RepresentationCache, SlowCycle
 
 

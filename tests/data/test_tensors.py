@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from alwidget import ImagePool
-from alwidget.model.preprocess import PoolTensors, choose_image_size, pool_channels, random_shift
+from alwidget.data.augment import random_shift
+from alwidget.data.tensors import PoolTensors, choose_image_size, pool_channels
 
 
 def test_choose_image_size():
@@ -56,7 +57,7 @@ def test_pool_channels_of_arrays():
 
 
 def test_random_affine_is_mild_label_safe_and_seeded():
-    from alwidget.model.preprocess import augment_batch, random_affine
+    from alwidget.data.augment import augment_batch, random_affine
 
     x = torch.zeros(200, 1, 28, 28)
     x[:, :, 10:18, 12:16] = 1.0  # a bar in the middle
@@ -87,7 +88,7 @@ def test_random_affine_is_mild_label_safe_and_seeded():
 def test_a_pass_over_a_lazy_pool_does_not_fill_the_pools_image_cache():
     """The resized copy the model keeps is the only one: reading every image of a dataset pool
     for it once left a second copy of each in the pool's LRU cache (3 KB an item at 32 px)."""
-    from alwidget.model.preprocess import load_pool_rows
+    from alwidget.data.tensors import load_pool_rows
 
     class Generated(torch.utils.data.Dataset):
         def __len__(self):
