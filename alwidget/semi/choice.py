@@ -15,7 +15,7 @@ the best pair. Pure functions on graphs, features and label arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .propagate import propagate_many
 
 __all__ = ["CLASSIFIERS", "RepresentationChoice", "choose_representation", "cross_validated_accuracy",
            "cross_validated_hits", "linear_probe", "MIN_LABELS_TO_JUDGE", "JUDGE_TOL", "SWITCH_SE",
-           "SUCCESSOR_SE"]
+           "SUCCESSOR_SE", "beats_incumbent"]
 
 #: Relative residual of the judgement's Poisson solves: the reference tolerance, tighter than the
 #: fast cycle's (:data:`~alwidget.semi.propagate.PROPAGATION_TOL`). The judgement compares
@@ -222,13 +222,27 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
         current = max(first, key=lambda key: (round(scores[key], 9), -rank[key]))
     table = ", ".join(f"{key} {100 * v:.1f}%" for key, v in scores.items())
     what = f"{n} {'validation ' if scored_L is not None else ''}labels"
-    diff = hits[best].astype(float) - hits[current].astype(float)
-    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    bar = SUCCESSOR_SE if best.split("+")[0].split(" ")[0] == current.split("+")[0].split(" ")[0] else SWITCH_SE
-    if best != current and float(np.mean(diff)) <= max(bar * se, margin):
+    switch, gain, noise = beats_incumbent(best, current, hits[best], hits[current], margin=margin)
+    if best != current and not switch:
         name, how = current.rsplit(" ", 1)
-        return RepresentationChoice(name, scores, f"{current}: kept; {best} is {100 * np.mean(diff):+.1f} points, "
-                                    f"within the noise ({bar:g} standard error{'s' if bar != 1 else ''}: {100 * bar * se:.1f}) ({folds}-fold accuracy "
-                                    f"on {what}: {table})", how)
+        return RepresentationChoice(name, scores, f"{current}: kept; {best} is {100 * gain:+.1f} points, within the "
+                                    f"noise (it would need more than {100 * noise:.1f}) ({folds}-fold accuracy on "
+                                    f"{what}: {table})", how)
     name, how = best.rsplit(" ", 1)
     return RepresentationChoice(name, scores, f"{best}: best {folds}-fold accuracy on {what} ({table})", how)
+
+
+def beats_incumbent(challenger: str, incumbent: str, hits_challenger_S: np.ndarray, hits_incumbent_S: np.ndarray,
+                    *, margin: float = 0.01) -> Tuple[bool, float, float]:
+    """Whether ``challenger`` (``"<representation> <classifier>"``) replaces ``incumbent``, from
+    their hits on the same ``S`` held-out labels (bool arrays, item by item): ``(switch, gain,
+    bar)``, ``gain`` the mean paired difference in accuracy (a fraction) and ``bar`` what it must
+    exceed — :data:`SUCCESSOR_SE` standard errors of the paired difference for the incumbent's
+    own successor (same representation before the ``+``), :data:`SWITCH_SE` for another
+    candidate, and at least ``margin``."""
+    diff = np.asarray(hits_challenger_S, dtype=float) - np.asarray(hits_incumbent_S, dtype=float)
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    same = challenger.split("+")[0].split(" ")[0] == incumbent.split("+")[0].split(" ")[0]
+    bar = max((SUCCESSOR_SE if same else SWITCH_SE) * se, margin)
+    gain = float(np.mean(diff)) if len(diff) else 0.0
+    return gain > bar, gain, bar

@@ -116,3 +116,24 @@ def test_the_judgement_solves_tighter_than_the_fast_cycle(case, monkeypatch):
     asked.clear()
     propagate(case["good"], lab, y[lab], 4)
     assert asked == [(1, PROPAGATION_TOL)]
+
+
+def test_another_candidate_needs_two_standard_errors_a_successor_one():
+    """By hand: 100 held-out labels, the challenger right where the incumbent is wrong on 7, the
+    reverse on 3. Mean paired difference 0.04; its standard error sqrt(9.84 / 99) / 10 = 0.03153:
+    more than one standard error, less than two."""
+    from alwidget.semi.choice import SUCCESSOR_SE, SWITCH_SE, beats_incumbent
+
+    assert (SWITCH_SE, SUCCESSOR_SE) == (2.0, 1.0)
+    incumbent = np.ones(100, dtype=bool)
+    incumbent[:7] = False
+    challenger = np.ones(100, dtype=bool)
+    challenger[7:10] = False
+    switch, gain, bar = beats_incumbent("pca graph", "contrastive+refined linear", challenger, incumbent)
+    assert not switch and gain == pytest.approx(0.04) and bar == pytest.approx(2 * 0.0315270, abs=1e-6)
+    for successor in ("contrastive+refined linear", "contrastive graph"):  # its slow cycle's result, its other classifier
+        switch, gain, bar = beats_incumbent(successor, "contrastive linear", challenger, incumbent)
+        assert switch and bar == pytest.approx(0.0315270, abs=1e-6)
+    switch, _, bar = beats_incumbent("pretrained+adapted linear", "pretrained linear", challenger, incumbent,
+                                     margin=0.05)
+    assert not switch and bar == 0.05  # the margin holds when the noise is smaller
