@@ -20,7 +20,7 @@ from .representation import Representation
 from .semi import DEFAULT_K, KNNGraph, knn_graph
 from .semi.choice import RepresentationChoice, choose_representation
 
-__all__ = ["RepresentationJudge", "REJUDGE_GROWTH", "JUDGE_INLINE_UP_TO", "graphs_kept"]
+__all__ = ["RepresentationJudge", "REJUDGE_GROWTH", "JUDGE_INLINE_UP_TO"]
 
 REJUDGE_GROWTH = 1.2
 """The labels judge the candidates again once they have grown by this factor (or a candidate
@@ -33,21 +33,6 @@ judgement of two or three candidates took 4-5 s of a 10,000-image cycle and 30 s
 60,000-image one here (BENCHMARKS.md), about a second at 2,000."""
 
 Progress = Callable[[str, float], None]
-
-
-def graphs_kept(representation: str, pretrained: bool) -> int:
-    """How many kNN graphs a ``semi`` learner keeps at most: one per candidate the labels may
-    choose (the judge keeps the graphs of every candidate at hand), counting a slow cycle's result
-    (``"<own>+refined"``, ``"pretrained+adapted"``) beside the candidate it started from.
-
-    ``representation`` is the learner's setting; ``pretrained``: whether pretrained weights were found.
-    """
-    own = 2  # the trunk learned here, and its fine-tuned successor
-    counts = {"pca": 1, "contrastive": own, "frozen": own, "pretrained": 2,
-              "auto": 1 + own + (2 if pretrained else 0)}
-    if representation not in counts:
-        raise ValueError(f"unknown representation {representation!r}")
-    return counts[representation]
 
 
 def _quiet(step: str, fraction: float) -> None:

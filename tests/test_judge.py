@@ -91,7 +91,7 @@ def test_one_graph_per_representation_and_only_for_candidates(digits, monkeypatc
 
 def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, learners):
     from alwidget.data.budget import GRAPH_BYTES_PER_ITEM
-    from alwidget.judge import graphs_kept
+    from alwidget.recipes.candidates import graphs_kept
 
     assert [graphs_kept(r, False) for r in ("pca", "contrastive", "frozen", "auto")] == [1, 2, 2, 3]
     assert graphs_kept("auto", True) == 5 and graphs_kept("pretrained", True) == 2

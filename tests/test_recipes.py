@@ -117,3 +117,42 @@ def test_a_new_mode_is_one_registered_class(digits_pool, learners, oracle, pixel
     assert report.accuracy > 0.75
     check = learner.label_issues(n_folds=3)
     assert check.n_checked == 150 and "features: 8x8 pixels" in check.notes
+
+
+def test_a_new_candidate_representation_is_one_registered_entry(small_pool, learners, oracle):
+    """A kind of candidate added to the registry is built with the others under
+    ``representation="auto"``, selectable by its own name, judged by the labels, and counted in
+    the memory plan's graphs."""
+    from alwidget.recipes import candidates as registry_of_candidates
+    from alwidget.representation import PoolRepresentation, RepresentationCache
+
+    def build(recipe, learner, threads, engine):
+        trunk = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        chans = learner.backbone_info.in_chans
+        return "pixels4", PoolRepresentation(learner._tensors, trunk, 16 * chans, method="frozen", name="pixels4",
+                                             cache=RepresentationCache({"what": "test pixels4"}), seed=learner.seed,
+                                             num_threads=threads)
+
+    entry = registry_of_candidates.Candidate("pixels4", ("auto", "pixels4"), build, preference=5, build_rank=0.5,
+                                             graphs=lambda pretrained: 1)
+    before = registry_of_candidates.graphs_kept("auto", False)
+    registry_of_candidates.register_candidate(entry)
+    try:
+        assert "pixels4" in registry_of_candidates.representations()
+        assert registry_of_candidates.graphs_kept("auto", False) == before + 1
+        alone = learners(small_pool, dict(mode="semi", representation="pixels4", image_size=16, validation_size=30,
+                                          validation_from_truth=True, mc_samples=8))
+        assert list(alone.representations.members) == ["pixels4"]
+        oracle(alone, alone.query(20))
+        assert alone.retrain().representation == "pixels4"
+        every = learners(small_pool, dict(mode="semi", image_size=16, validation_size=30, validation_from_truth=True,
+                                          mc_samples=8, representation_config={"steps": 5}))
+        assert list(every.representations.members) == ["contrastive", "pca", "pixels4"]  # by preference
+        assert every.representations.build_order == ["pca", "pixels4", "contrastive"]
+        every.representations.wait_all()
+        oracle(every, every.query(20))
+        report = every.retrain()
+        assert any(key.startswith("pixels4 ") for key in report.representation_scores), report.representation_scores
+    finally:
+        registry_of_candidates._REGISTRY.pop("pixels4", None)
+    assert "pixels4" not in registry_of_candidates.representations()

@@ -12,49 +12,31 @@ import numpy as np
 import torch
 
 from .._threads import torch_threads
-from ..engine import embed_batch
-from ..judge import RepresentationJudge, graphs_kept
-from ..model.backbone import create_backbone
-from ..model.features import weights_digest
-from ..data.tensors import PoolTensors, choose_image_size, pool_channels
+from ..judge import RepresentationJudge
 from ..model.train import TrainConfig
 from ..progress import CancelToken
-from ..representation import (PoolRepresentation, RefineConfig, Representation, RepresentationCache, SlowCycle,
-                              SlowCycles, default_contrastive_config, representation_key)
+from ..representation import PoolRepresentation, RefineConfig, Representation, SlowCycle, SlowCycles
 from ..representation.adapt import AdaptConfig
 from ..representation.candidates import RepresentationSet
-from ..representation.pca import PCA_COMPONENTS, PCAEmbedder
+from ..representation.pca import PCA_COMPONENTS
 from ..semi import KNNGraph, propagate, pseudo_labels, with_pseudo_labels
 from ..semi.choice import MIN_LABELS_TO_JUDGE, RepresentationChoice
 from ..session import seed_for
 from ..strategies import PoolEstimate
 from .base import FitPlan, Recipe
+from .candidates import candidates, graphs_kept, representations
 from .registry import register_recipe
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..learner import ActiveLearner
 
-__all__ = ["SemiRecipe", "REPRESENTATIONS", "PREFERENCE", "BUILD_ORDER", "ALL_CORES_FROM", "STREAM_CHUNK_PIXELS"]
-
-#: ``representation=`` values: ``"auto"`` lets the labels choose among every candidate at hand.
-REPRESENTATIONS = ("auto", "contrastive", "frozen", "pretrained", "pca")
-
-#: When the labels cannot decide yet (too few), the first candidate at hand in this order is used.
-PREFERENCE = ("pretrained", "contrastive", "frozen", "pca")
-
-#: Candidates are built cheapest first, so a usable representation exists within seconds.
-BUILD_ORDER = ("pca", "frozen", "pretrained", "contrastive")
+__all__ = ["SemiRecipe", "ALL_CORES_FROM"]
 
 #: Pools from which the fast cycle's two large computations, the graph solve and the pool's
 #: posterior, run on every core (``num_threads`` not given): 20 MC-dropout samples over 10,000 /
 #: 100,000 items took 0.24 / 2.05 s on one thread here and 0.14 / 1.11 s on two; the float32
 #: graph solve at 100,000 items 1.21 s and 0.68 s (BENCHMARKS.md)
 ALL_CORES_FROM = 10_000
-
-#: Input pixels per chunk of a streamed pretrained pass (32 images at 224 px): a chunk is read and
-#: resized in full before its batches go through the trunk.
-STREAM_CHUNK_PIXELS = 32 * 224 * 224
-
 
 @register_recipe
 class SemiRecipe(Recipe):
@@ -101,8 +83,8 @@ class SemiRecipe(Recipe):
     def __init__(self, representation: str = "auto", representation_config: Optional[Mapping[str, Any]] = None,
                  propagation: str = "poisson", pseudo_fraction: float = 0.5, refine_every: Optional[int] = 50,
                  slow_cycle: str = "background", refine_config: Optional[Mapping[str, Any]] = None) -> None:
-        if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+        if representation not in representations():
+            raise ValueError(f"representation must be one of {representations()}, got {representation!r}")
         if propagation not in ("poisson", "laplace"):
             raise ValueError(f"propagation must be 'poisson' or 'laplace', got {propagation!r}")
         if not 0.0 <= float(pseudo_fraction) <= 1.0:
@@ -195,65 +177,23 @@ class SemiRecipe(Recipe):
         self.judge.start_due()  # after the cycle, not beside it: the two would share the cores
 
     def _make_candidates(self, learner: "ActiveLearner", threads: int) -> RepresentationSet:
-        """The candidate representations ``representation`` asks for, not built yet."""
-        info, pool, representation = learner.backbone_info, learner.pool, self.representation_name
+        """The candidate representations ``representation`` asks for (:mod:`alwidget.recipes.candidates`),
+        not built yet."""
         engine = None if learner.engine.name == "local" else learner.engine
         # scikit-learn (which imports pandas) is imported here, on the caller's thread: imported for
         # the first time on a build thread, pandas can be seen half-initialised by the notebook's own
         # imports meanwhile (plotly checks pandas' types while the widget is built)
         import sklearn.decomposition  # noqa: F401
         import sklearn.linear_model  # noqa: F401
-        members: Dict[str, PoolRepresentation] = {}
-        fp = pool.fingerprint()
-        auto = learner.auto
-        if representation in ("auto", "pretrained"):
-            if auto is not None and auto.pretrained:
-                members["pretrained"] = self._pretrained_candidate(learner, threads, engine)
-            elif representation == "pretrained":
-                raise ValueError("representation='pretrained' needs pretrained weights, and there are none: "
-                                 + (learner.backbone_message or "use backbone='auto' with weights=..."))
-        if representation in ("auto", "contrastive", "frozen"):
-            own = "frozen" if representation == "frozen" or (representation == "auto" and learner._pretrained) \
-                else "contrastive"
-            config = default_contrastive_config(len(pool), **self.representation_config)
-            key = representation_key(pool_fingerprint=fp, backbone=info.name, weights=weights_digest(learner._trunk),
-                                     image_size=learner.image_size, in_chans=info.in_chans, method=own, config=config,
-                                     seed=learner.seed)
-            self.representation = PoolRepresentation(
-                learner._tensors, learner._trunk, info.num_features, method=own, config=config,
-                cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed, num_threads=threads,
-                engine=engine)
-            members[own] = self.representation
-        if representation in ("auto", "pca"):
-            key = representation_key(pool_fingerprint=fp, backbone=f"pca{PCA_COMPONENTS}", weights="",
-                                     image_size=learner.image_size, in_chans=info.in_chans, method="pca",
-                                     config=None, seed=learner.seed)
-            members["pca"] = PoolRepresentation(
-                learner._tensors, PCAEmbedder(info.in_chans * learner.image_size ** 2, PCA_COMPONENTS),
-                PCA_COMPONENTS, method="pca", cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed,
-                num_threads=threads, engine=engine)
-        ordered = {name: members[name] for name in PREFERENCE if name in members}
-        return RepresentationSet(ordered, [name for name in BUILD_ORDER if name in members])
-
-    def _pretrained_candidate(self, learner: "ActiveLearner", threads: int, engine) -> PoolRepresentation:
-        """The pretrained trunk's features at its own input size, one streamed pass (nothing pool-sized
-        but the features is kept)."""
-        chans, native = pool_channels(learner.pool)
-        auto = learner.auto
-        trunk, info = create_backbone(auto.pretrained, in_chans=chans, pretrained=True, weights=auto.weights)
-        for p in trunk.parameters():
-            p.requires_grad_(False)
-        self.pretrained_info = info
-        size = choose_image_size(native, info.image_size, pretrained=True)
-        # 32 images at 224 px per chunk (was 512): the quickstart's kernel peaked at 2.8 GB with 512
-        rows = max(embed_batch(size), min(learner.memory_plan.chunk_rows, STREAM_CHUNK_PIXELS // size ** 2))
-        tensors = PoolTensors(learner.pool, size, chans, info.mean, info.std, chunk_rows=rows)
-        key = representation_key(pool_fingerprint=learner.pool.fingerprint(), backbone=info.name,
-                                 weights=weights_digest(trunk), image_size=size, in_chans=chans, method="frozen",
-                                 config=None, seed=learner.seed)
-        return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
-                                  cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed,
-                                  num_threads=threads, engine=engine, stream=True)
+        members, ranks = {}, {}
+        for entry in candidates().values():
+            if self.representation_name in entry.selected_by:
+                made = entry.build(self, learner, threads, engine)
+                if made is not None:
+                    members[made[0]] = made[1]
+                    ranks[made[0]] = entry.rank(made[0])
+        ordered = {name: members[name] for name in sorted(members, key=lambda n: ranks[n][0])}
+        return RepresentationSet(ordered, sorted(members, key=lambda n: ranks[n][1]))
 
     # ------------------------------------------------------------------ which representation
     def ready(self, refined: bool = True) -> Dict[str, Representation]:
