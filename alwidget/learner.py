@@ -224,12 +224,11 @@ class ActiveLearner:
                             "build one with ImagePool.from_arrays/from_folder/from_paths/from_torch")
         if len(pool) == 0:
             raise ValueError("the pool is empty; add images before creating a learner")
-        try:
+        try:  # how each cycle learns (alwidget.recipes): learner.recipe
             self.recipe: Recipe = create_recipe(mode, **recipe_settings)
         except TypeError as exc:
             raise TypeError(f"{exc} (settings of mode={mode!r}: {', '.join(sorted(recipe_settings)) or 'none'}; "
                             "ActiveLearner takes no other keyword arguments)") from exc
-        """How each cycle learns (:mod:`alwidget.recipes`)."""
         if cold_start not in ("random", "kmeans"):
             raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
         if int(mc_samples) < 1:
@@ -326,6 +325,7 @@ class ActiveLearner:
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
         self.recipe.setup(self, threads=repr_threads, notify=weak_callback(self._notify))
+        self.recipe.bound = True  # its state is this learner's now
 
         self._lock = self.session.lock
         self._cycle_lock = threading.Lock()

@@ -92,6 +92,8 @@ def test_a_recipe_object_carries_its_own_settings(small_pool, learners, oracle):
     assert list(learner.representations.members) == ["pca"]
     oracle(learner, learner.query(20))
     assert learner.retrain().representation == "pca"
+    with pytest.raises(ValueError, match="already serves another learner"):
+        learners(small_pool, dict(mode=learner.recipe))
 
 
 def test_a_new_mode_is_one_registered_class(digits_pool, learners, oracle, pixels_mode):

@@ -100,6 +100,8 @@ class Recipe:
     """The labels' latest choice of representation (``None``: no choice)."""
     used = ""
     """What the latest cycle trained on, for its report."""
+    bound = False
+    """Whether a learner has set this recipe up (its state then belongs to that learner)."""
 
     # ------------------------------------------------------------------ construction
     def settings(self) -> Dict[str, Any]:

@@ -55,6 +55,9 @@ def create_recipe(mode: Union[str, Recipe], **settings: Any) -> Recipe:
     Raises ``ValueError`` for an unknown name, ``TypeError`` for settings the recipe does not take.
     """
     if isinstance(mode, Recipe):
+        if mode.bound:
+            raise ValueError(f"this {type(mode).__name__} already serves another learner (it holds that learner's "
+                             "representations and cycles): pass a new one with the same settings")
         if settings:
             raise TypeError(f"settings {sorted(settings)} were given beside a {type(mode).__name__}: "
                             "pass them to the recipe itself")
