@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._threads import torch_threads, weak_callback
+from ._threads import ALL_CORES_FROM, torch_threads, weak_callback
 from .data.budget import DEFAULT_MEMORY_LIMIT, GRAPH_BYTES_PER_ITEM, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
@@ -42,7 +42,6 @@ from .data.tensors import PoolTensors, choose_image_size, pool_channels
 from .model.train import TrainConfig, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .recipes import Recipe, create_recipe
-from .recipes.semi import ALL_CORES_FROM
 from .representation.cache import cache_digest
 from .representation import PoolRepresentation, Representation, SlowCycles
 from .representation.candidates import RepresentationSet

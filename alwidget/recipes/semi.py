@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from .._threads import torch_threads
+from .._threads import ALL_CORES_FROM, torch_threads
 from ..judge import RepresentationJudge
 from ..model.train import TrainConfig
 from ..progress import CancelToken
@@ -30,13 +30,9 @@ from .registry import register_recipe
 if TYPE_CHECKING:  # pragma: no cover
     from ..learner import ActiveLearner
 
-__all__ = ["SemiRecipe", "ALL_CORES_FROM"]
+__all__ = ["SemiRecipe"]
 
-#: Pools from which the fast cycle's two large computations, the graph solve and the pool's
-#: posterior, run on every core (``num_threads`` not given): 20 MC-dropout samples over 10,000 /
-#: 100,000 items took 0.24 / 2.05 s on one thread here and 0.14 / 1.11 s on two; the float32
-#: graph solve at 100,000 items 1.21 s and 0.68 s (BENCHMARKS.md)
-ALL_CORES_FROM = 10_000
+
 
 @register_recipe
 class SemiRecipe(Recipe):
