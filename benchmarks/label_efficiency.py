@@ -161,20 +161,26 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
 
 
 def refine_every_default() -> int:
-    """``ActiveLearner``'s default ``refine_every`` (labels between slow cycles)."""
-    from alwidget import ActiveLearner
+    """The default ``refine_every`` of the semi recipe (labels between slow cycles)."""
+    from alwidget.recipes import SemiRecipe
 
-    return inspect.signature(ActiveLearner.__init__).parameters["refine_every"].default
+    return inspect.signature(SemiRecipe.__init__).parameters["refine_every"].default
 
 
 def config_key(strategy: str, args: argparse.Namespace) -> str:
     """Two names with the same key run the very same configuration (``default`` == ``margin``)."""
     from alwidget import ActiveLearner
+    from alwidget.recipes import SemiRecipe
 
-    defaults = {k: v.default for k, v in inspect.signature(ActiveLearner.__init__).parameters.items()
+    def defaults_of(fn):
+        return {k: v.default for k, v in inspect.signature(fn).parameters.items()
                 if v.default is not inspect.Parameter.empty}
-    kw = dict(defaults)
-    kw.update(learner_kwargs(strategy, args))
+
+    kw = defaults_of(ActiveLearner.__init__)
+    given = learner_kwargs(strategy, args)
+    if given.get("mode", kw.get("mode")) == "semi":  # the semi settings are the recipe's
+        kw.update(defaults_of(SemiRecipe.__init__))
+    kw.update(given)
     if kw.get("strategy") is None:
         kw["strategy"] = "budget_aware" if kw.get("mode", "semi") == "semi" else "margin"
     return json.dumps({k: repr(kw.get(k)) for k in ("strategy", "uncertainty", "mc_samples", "train", "mode",

@@ -8,7 +8,7 @@ cache build on these in :mod:`alwidget.engine.features`.
 from __future__ import annotations
 
 import hashlib
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch

@@ -105,7 +105,7 @@ class Recipe:
 
     # ------------------------------------------------------------------ construction
     def settings(self) -> Dict[str, Any]:
-        """This recipe's own settings (for ``repr`` and checkpoints)."""
+        """This recipe's own settings (shown by ``repr``)."""
         return {}
 
     def default_threads(self, cores: int) -> int:
