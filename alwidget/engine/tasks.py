@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..data.tensors import PoolTensors, load_pool_rows, normalize_inputs
-from ..model.features import EMBED_BATCH, embed_batch
+from ..model.features import EMBED_BATCH, embed_batch, rows_like
 from ..progress import CancelToken, check
 
 __all__ = ["EmbedTask", "ScoreTask", "EMBED_BATCH", "chunk_ranges", "embed_batch"]
@@ -99,13 +99,16 @@ class EmbedTask:
             failed = {p: r for p, r in tensors.failed.items() if start <= p < stop}
         else:
             u8, failed = load_pool_rows(self.pool, start, stop, self.size, self.in_chans)
-        out = []
+        out: Optional[torch.Tensor] = None  # allocated once: see rows_like
         with torch.no_grad():
             for b in range(0, len(u8), self.batch_size):
                 check(cancel)
                 x = normalize_inputs(u8[b:b + self.batch_size].float().div_(255.0), self._mean, self._std)
-                out.append(self.trunk(x).float())
-        feats = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+                y = self.trunk(x)
+                if out is None:
+                    out = rows_like(y, len(u8))
+                out[b:b + len(y)] = y
+        feats = out.numpy() if out is not None else np.zeros((0, 0), np.float32)
         if failed:
             feats[np.asarray(sorted(failed), dtype=np.int64) - start] = 0.0
         return {"features": np.ascontiguousarray(feats, dtype=np.float32), "failed": failed}
