@@ -1,6 +1,6 @@
 """alwidget: active-learning image labeling in a Jupyter notebook, and headless.
 
-Public names: :class:`ImagePool`, :class:`LabelStore`, :class:`ActiveLearner`,
+Public names: :class:`ImagePool`, :class:`LabelStore`, :class:`ActiveLearner`, :class:`Backbone`,
 :class:`CycleReport`, :class:`LabelingWidget`, and the modules :mod:`alwidget.datasets`,
 :mod:`alwidget.simulate`, :mod:`alwidget.strategies`, :mod:`alwidget.uncertainty`.
 """
@@ -8,12 +8,13 @@ Public names: :class:`ImagePool`, :class:`LabelStore`, :class:`ActiveLearner`,
 from .data.pool import ImagePool
 from .data.store import LabelStore
 from .learner import ActiveLearner
+from .model.backbone import Backbone
 from .report import CycleReport
 from . import datasets, strategies, uncertainty
 
 __version__ = "0.1.0"
 
-__all__ = ["ImagePool", "LabelStore", "ActiveLearner", "CycleReport", "LabelingWidget", "datasets",
+__all__ = ["ImagePool", "LabelStore", "ActiveLearner", "Backbone", "CycleReport", "LabelingWidget", "datasets",
            "simulate", "strategies", "uncertainty", "__version__"]
 
 

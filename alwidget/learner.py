@@ -16,7 +16,7 @@ import time
 import warnings
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -31,8 +31,10 @@ from .data.pool import ImagePool
 from .data.store import LabelStore
 from .session import LabelSession, seed_for
 from .persistence import checkpoint_config, load_classifier
-from .model.backbone import AUTO, DEFAULT_BACKBONE, AutoBackbone, BackboneInfo, create_backbone, resolve_auto
+from .model.backbone import (AUTO, DEFAULT_BACKBONE, AutoBackbone, Backbone, BackboneInfo, create_backbone,
+                             resolve_auto)
 from .model.classifier import Classifier, save_checkpoint
+from ._deprecated import moved_settings
 from ._memory import limit_malloc_arenas, release_free_memory
 from ._shutdown import Background, FutureWork, watch
 from .engine import Engine, ScoreTask, create_engine
@@ -54,7 +56,7 @@ from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
 from .trust.label_issues import LabelCheck, check_inputs, label_issues_of, out_of_sample_probs
 from .trust.fold_classifier import fast_cycle_fit_predict
 from .strategies import PoolEstimate, Strategy, create_strategy
-from .uncertainty import Posterior, UncertaintyEstimator, create_estimator
+from .uncertainty import Posterior, UncertaintyEstimator
 
 #: Largest side (pixels) of images for a network trained on this machine (the representation,
 #: the from-scratch recipe): one step of the default CNN costs 128 ms at 28 px, 704 ms at 64 px
@@ -111,17 +113,15 @@ class ActiveLearner:
     store : LabelStore, str or Path, optional
         Where labels are journaled. A path opens (or resumes) a SQLite store; ``None`` keeps
         labels in memory only and warns once.
-    backbone : str or torch.nn.Module
+    backbone : str, torch.nn.Module or Backbone
         ``"auto"`` (the default): a pretrained EfficientNet-Lite0
         (:data:`~alwidget.model.backbone.PRETRAINED_BACKBONE`) when its ImageNet weights can be had
-        (``weights=``, timm's or Hugging Face's cache, or the hub when it answers within 3 s),
+        (a weights file, timm's or Hugging Face's cache, or the hub when it answers within 3 s),
         and ``"alwidget_cnn"`` learned from the pool in every case; ``backbone_message`` says
         what was found. Or a timm model name, or a module mapping images to features ``[B, D]``.
-    pretrained : bool, optional
-        For a timm name: load its pretrained weights (from ``weights``, timm's cache, or the
-        hub). With ``backbone="auto"``, ``False`` skips the pretrained model.
-    weights : path, optional
-        A local weights file (a timm checkpoint) for the pretrained model.
+        Its own settings (pretrained weights, a weights file, the input size) go in a
+        :class:`~alwidget.model.backbone.Backbone`, e.g.
+        ``Backbone("auto", weights="lite0.pth")`` or ``Backbone("resnet18", pretrained=True)``.
     mode : {"semi", "finetune", "embed"} or Recipe
         How each cycle learns (:mod:`alwidget.recipes`; a registered name or a recipe object
         with its own settings). ``semi`` (the default, :class:`~alwidget.recipes.SemiRecipe`)
@@ -138,25 +138,13 @@ class ActiveLearner:
         every class is covered; each report says which rule picked and why. In ``finetune``
         and ``embed`` mode the default is ``"margin"``.
     uncertainty : str or UncertaintyEstimator
-        Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...).
-    mc_samples : int
-        ``T``, posterior samples per cycle (an ensemble gives one sample per member instead).
+        Posterior estimator (``"mc_dropout"`` by default, ``"softmax"``, ...), with its own
+        settings when an object, e.g. ``MCDropout(n_samples=30)`` (``T``, posterior samples per
+        cycle; 20 by default).
     validation_size : int, optional
         Size of the random validation set (default ``min(100, max(10, N // 10))``).
     validation_from_truth : bool
         Label the validation set from ``pool.truth`` (simulations).
-    cold_start : {"random", "kmeans"}
-        How :meth:`query` picks before any model exists.
-    image_size : int, optional
-        Side of the model input in pixels (default: see
-        :func:`~alwidget.data.tensors.choose_image_size`).
-    train : TrainConfig or dict, optional
-        Training settings (defaults per mode in :data:`DEFAULT_TRAIN`).
-    pseudo_label_threshold : float, optional
-        Off by default. When set, unlabelled items whose previous predicted probability is at
-        least this value are added to training with the predicted class (at most 10 per label,
-        most confident first; in ``semi`` mode beside the graph's pseudo-labels, whose class wins
-        where both name an item); they are never stored and never counted as labels.
     stopping : StoppingRule, optional
         When :meth:`stop_reason` suggests stopping.
     cache_dir : path, optional
@@ -186,9 +174,13 @@ class ActiveLearner:
         representation's features of the pool, their refresh after each slow cycle, and the
         scores (the contrastive and fine-tuning training stay here).
     **recipe_settings
-        Settings of the recipe named by ``mode`` (``semi``: ``representation``,
-        ``representation_config``, ``propagation``, ``pseudo_fraction``, ``refine_every``,
-        ``slow_cycle``, ``refine_config``: see :class:`~alwidget.recipes.SemiRecipe`).
+        Settings of the recipe named by ``mode``: those every mode takes (``train``,
+        ``pseudo_label_threshold``, ``cold_start``: :class:`~alwidget.recipes.Recipe`) and its own
+        (``semi``: ``representation``, ``representation_config``, ``propagation``,
+        ``pseudo_fraction``, ``refine_every``, ``slow_cycle``, ``refine_config``: see
+        :class:`~alwidget.recipes.SemiRecipe`). ``pretrained``, ``weights`` and ``image_size``
+        (now :class:`~alwidget.model.backbone.Backbone`'s) and ``mc_samples`` (now the
+        estimator's ``n_samples``) are still accepted here, with a ``FutureWarning``.
     """
 
     def __init__(
@@ -197,19 +189,12 @@ class ActiveLearner:
         classes: Optional[Sequence[str]] = None,
         *,
         store: Union[LabelStore, str, Path, None] = None,
-        backbone: Union[str, nn.Module] = AUTO,
-        pretrained: Optional[bool] = None,
-        weights: Optional[Union[str, Path]] = None,
+        backbone: Union[str, nn.Module, Backbone] = AUTO,
         mode: Union[str, Recipe] = "semi",
         strategy: Union[str, Strategy, None] = None,
         uncertainty: Union[str, UncertaintyEstimator] = "mc_dropout",
-        mc_samples: int = 20,
         validation_size: Optional[int] = None,
         validation_from_truth: bool = False,
-        cold_start: str = "random",
-        image_size: Optional[int] = None,
-        train: Union[TrainConfig, Mapping[str, Any], None] = None,
-        pseudo_label_threshold: Optional[float] = None,
         stopping: Optional[StoppingRule] = None,
         cache_dir: Optional[Union[str, Path]] = None,
         num_threads: Optional[int] = None,
@@ -223,25 +208,17 @@ class ActiveLearner:
                             "build one with ImagePool.from_arrays/from_folder/from_paths/from_torch")
         if len(pool) == 0:
             raise ValueError("the pool is empty; add images before creating a learner")
+        backbone, estimator = moved_settings(recipe_settings, backbone, uncertainty)  # flat ones, deprecated
         try:  # how each cycle learns (alwidget.recipes): learner.recipe
             self.recipe: Recipe = create_recipe(mode, **recipe_settings)
         except TypeError as exc:
             raise TypeError(f"{exc} (settings of mode={mode!r}: {', '.join(sorted(recipe_settings)) or 'none'}; "
                             "ActiveLearner takes no other keyword arguments)") from exc
-        if cold_start not in ("random", "kmeans"):
-            raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
-        if int(mc_samples) < 1:
-            raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
         limit_malloc_arenas()  # before the first background thread allocates (see alwidget._memory)
-        if pseudo_label_threshold is not None and not 0.5 <= pseudo_label_threshold <= 1.0:
-            raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         classes = LabelSession.check_classes(classes, pool)  # before the store file is opened
         self.pool = pool
         self.seed = int(seed)
         self.mode = self.recipe.name
-        self.mc_samples = int(mc_samples)
-        self.cold_start = cold_start
-        self.pseudo_label_threshold = pseudo_label_threshold
         self.stopping = stopping or StoppingRule()
         self.cache_dir = cache_dir
         # background builds use every core, unless told otherwise
@@ -252,12 +229,9 @@ class ActiveLearner:
         if num_threads is None:
             num_threads = self.recipe.default_threads(os.cpu_count() or 2)
         self.num_threads = int(num_threads)
-        self.estimator = create_estimator(uncertainty)
+        self.estimator = estimator
+        self.mc_samples = int(self.estimator.n_samples)
         self.strategy = self._compatible_strategy(create_strategy(strategy or self.recipe.default_strategy))
-        if isinstance(train, TrainConfig):
-            self.train_config = train
-        else:
-            self.train_config = replace(self.recipe.default_train, **dict(train or {}))
 
         self.in_memory = store is None
         if store is None:
@@ -280,6 +254,8 @@ class ActiveLearner:
         self.auto: Optional[AutoBackbone] = None
         self.backbone_message = ""
         chans, native = pool_channels(pool)
+        spec = backbone
+        backbone, pretrained, weights, image_size = spec.name, spec.pretrained, spec.weights, spec.image_size
         if isinstance(backbone, str) and backbone == AUTO:
             if pretrained is False:
                 self.auto = AutoBackbone(None, None, "pretrained=False: learning the pool from scratch", 0.0)
@@ -349,6 +325,15 @@ class ActiveLearner:
         self._finalizer = weakref.finalize(self, self.background.cancel)
         watch(self.background)
         self.recipe.start(self)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """How a cycle trains its head: the recipe's (settable, e.g. between cycles)."""
+        return self.recipe.train_config
+
+    @train_config.setter
+    def train_config(self, config: TrainConfig) -> None:
+        self.recipe.train_config = config
 
     # ------------------------------------------------------------------ representations (semi mode)
     @property
@@ -523,7 +508,7 @@ class ActiveLearner:
 
     def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         candidates = np.flatnonzero(selectable)
-        if self.cold_start == "random" or k == 0 or len(candidates) <= k:
+        if self.recipe.cold_start == "random" or k == 0 or len(candidates) <= k:
             return rng.permutation(candidates)[:k]
         feats = self.recipe.cold_start_features(self)
         if feats is None:  # pixels, shrunk to 8×8, are features enough to spread the first labels out
@@ -809,9 +794,10 @@ class ActiveLearner:
         ``train``)."""
         cfg = self.train_config
         pos_fit, y_fit = pos_l, y_l
-        if self.pseudo_label_threshold is not None and previous is not None:
+        threshold = self.recipe.pseudo_label_threshold
+        if threshold is not None and previous is not None:
             conf = previous.estimate.probs_N_C.max(1)
-            cand = self._selectable_mask() & (conf >= self.pseudo_label_threshold)
+            cand = self._selectable_mask() & (conf >= threshold)
             extra = np.flatnonzero(cand)
             extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
             pos_fit = np.concatenate([pos_l, extra])

@@ -41,13 +41,14 @@ def one(mode: str, pool_size: int, labels: int, data: str, k: int, seed: int,
     warnings.simplefilter("ignore")
 
     from alwidget import ActiveLearner, datasets
+    from alwidget.uncertainty import MCDropout
 
     fm = datasets.fashion_mnist(data, split="train", limit=pool_size)
     extra = {}
     if mode == "semi":
         extra = dict(refine_every=None, representation_config={"steps": repr_steps} if repr_steps else None,
                      refine_config={"steps": max_steps} if max_steps else None, cache_dir=cache_dir)
-    learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, mc_samples=20,
+    learner = ActiveLearner(fm, validation_from_truth=True, mode=mode, seed=seed, uncertainty=MCDropout(n_samples=20),
                             validation_size=min(200, pool_size // 10), num_threads=num_threads,
                             train={"max_steps": max_steps} if max_steps else None, **extra)
     first = learner.query(labels - k)

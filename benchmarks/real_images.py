@@ -144,9 +144,10 @@ def learner_runs(pool, test, weights, strategies: Sequence[str], budget: int, st
     for strategy in strategies:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from alwidget import ActiveLearner
+            from alwidget import ActiveLearner, Backbone
 
-            learner = ActiveLearner(pool, weights=weights, strategy=None if strategy == "default" else strategy,
+            learner = ActiveLearner(pool, backbone=Backbone(weights=weights),
+                                    strategy=None if strategy == "default" else strategy,
                                     seed=seed, validation_from_truth=True, slow_cycle="inline",
                                     cache_dir=cache_dir, num_threads=num_threads,
                                     representation_config=None if representation_steps is None else

@@ -52,7 +52,7 @@ def measure(repeats: int = 5) -> Dict[str, object]:
     pool = pool.subset(pool.ids[:300])
     with tempfile.TemporaryDirectory() as tmp:
         learner = ActiveLearner(pool, store=Path(tmp) / "labels.db", mode="embed", train={"max_steps": 20},
-                                validation_size=20, validation_from_truth=True, image_size=None, seed=0)
+                                validation_size=20, validation_from_truth=True, seed=0)
         truth = pool.truth
         first = learner.query(12)
         learner.teach(first, [truth[i] for i in first])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -34,6 +35,29 @@ def small_pool(digits_pool):
     return digits_pool.subset(digits_pool.ids[:300])
 
 
+def composed(opts: dict) -> dict:
+    """The suite's shorthands, handed to the components that own them: ``image_size``,
+    ``pretrained`` and ``weights`` to a :class:`~alwidget.Backbone`, ``mc_samples`` to the
+    estimator's ``n_samples`` (``ActiveLearner`` takes them flat only with a ``FutureWarning``,
+    tested in ``tests/test_learner.py``)."""
+    from alwidget import Backbone
+    from alwidget.uncertainty import create_estimator
+
+    opts = dict(opts)
+    fields = {k: opts.pop(k) for k in ("image_size", "pretrained", "weights") if k in opts}
+    if fields:
+        opts["backbone"] = Backbone(opts.get("backbone", "auto"), **fields)
+    if "mc_samples" in opts:
+        n, est = opts.pop("mc_samples"), opts.get("uncertainty", "mc_dropout")
+        if isinstance(est, str):
+            est = create_estimator(est, n_samples=n)
+        else:
+            est = copy.copy(est)
+            est.n_samples = n
+        opts["uncertainty"] = est
+    return opts
+
+
 @pytest.fixture
 def learners():
     """``learners(pool, defaults, **kwargs)``: an ActiveLearner on ``pool`` with ``defaults``
@@ -48,6 +72,7 @@ def learners():
         opts = dict(mode="finetune")
         opts.update(defaults)
         opts.update(kwargs)
+        opts = composed(opts)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             learner = ActiveLearner(pool, **opts)

@@ -10,14 +10,14 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from alwidget import ActiveLearner, datasets  # noqa: E402
+from alwidget import ActiveLearner, Backbone, datasets  # noqa: E402
 
 
 def main() -> None:
     path = sys.argv[1]
     digits = datasets.digits()
     pool = digits.subset(digits.ids[:300])
-    learner = ActiveLearner(pool, store=path, validation_size=30, image_size=16, seed=0,
+    learner = ActiveLearner(pool, store=path, validation_size=30, backbone=Backbone(image_size=16), seed=0,
                             train={"max_steps": 100000, "max_epochs": 100000, "patience": 0})
     print("ready", flush=True)
     if "--background" in sys.argv:

@@ -11,14 +11,14 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from alwidget import ActiveLearner, datasets  # noqa: E402
+from alwidget import ActiveLearner, Backbone, datasets  # noqa: E402
 
 
 def main() -> None:
     store, cache = sys.argv[1], sys.argv[2]
     digits = datasets.digits()
     pool = digits.subset(digits.ids[:300])
-    learner = ActiveLearner(pool, store=store, cache_dir=cache, validation_size=30, image_size=16, seed=0,
+    learner = ActiveLearner(pool, store=store, cache_dir=cache, validation_size=30, backbone=Backbone(image_size=16), seed=0,
                             representation_config={"steps": 60, "batch_size": 64, "checkpoint_every": 5})
     print("ready", flush=True)
     for item in learner.pool.ids:

@@ -107,9 +107,10 @@ def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, l
     assert plans["semi", "pca"] - plans["embed", "auto"] == n * GRAPH_BYTES_PER_ITEM
     assert plans["semi", "auto"] - plans["embed", "auto"] == 3 * n * GRAPH_BYTES_PER_ITEM  # offline: no weights
     # a budget below what always stays in memory is said at once, with what to do
-    from alwidget import ActiveLearner
+    from alwidget import ActiveLearner, Backbone
 
     with pytest.warns(UserWarning, match=r"over the limit: .*Raise memory_limit, or hold fewer kNN graphs"):
-        over = ActiveLearner(small_pool, mode="semi", representation="pca", image_size=16, memory_limit="700.1MB")
+        over = ActiveLearner(small_pool, mode="semi", representation="pca", backbone=Backbone(image_size=16),
+                             memory_limit="700.1MB")
     assert over.memory_plan.over_budget
     over.close()

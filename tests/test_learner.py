@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from alwidget import ActiveLearner, ImagePool, LabelStore
+from alwidget import ActiveLearner, Backbone, ImagePool, LabelStore
 from alwidget.progress import CycleCancelled
 from alwidget.uncertainty import MCDropout
 
@@ -340,8 +340,8 @@ def test_unreadable_image_is_skipped_not_fatal(tmp_path, digits_pool):
     pool = ImagePool.from_paths(paths + [str(big)], truth=truth + ["3"], classes=digits_pool.classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        learner = ActiveLearner(pool, validation_size=10, validation_from_truth=True, image_size=16,
-                                train={"max_steps": 20})
+        learner = ActiveLearner(pool, validation_size=10, validation_from_truth=True,
+                                backbone=Backbone(image_size=16), train={"max_steps": 20})
     picked = learner.query(60)
     learner.teach(picked, [pool.truth[i] for i in picked])
     rep = learner.retrain()

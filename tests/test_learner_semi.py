@@ -310,11 +310,11 @@ def test_a_dropped_learner_stops_learning_the_pool(small_pool):
     import threading
     import warnings
 
-    from alwidget import ActiveLearner
+    from alwidget import ActiveLearner, Backbone
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        learner = ActiveLearner(small_pool, image_size=16, representation_config=dict(FAST_REPR, steps=100000),
+        learner = ActiveLearner(small_pool, backbone=Backbone(image_size=16), representation_config=dict(FAST_REPR, steps=100000),
                                 representation="contrastive")
     threads = [learner.representations._thread, learner.representation._thread]
     assert all(t is not None and t.is_alive() for t in threads)  # the candidates' driver and the SimCLR build

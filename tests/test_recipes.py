@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 
 from alwidget.model.features import Standardize
 from alwidget.model.train import TrainConfig
+from alwidget.uncertainty import MCDropout
 from alwidget.recipes import (EmbedRecipe, FinetuneRecipe, FitPlan, Recipe, SemiRecipe, available_recipes,
                               create_recipe, register_recipe)
 from alwidget.recipes import registry
@@ -83,6 +86,56 @@ def test_settings_of_another_mode_are_refused_by_name(small_pool, learners):
         learners(small_pool, dict(mode="embed"), refine_every=10)
     with pytest.raises(TypeError, match="pass them to the recipe itself"):
         learners(small_pool, dict(mode=SemiRecipe()), propagation="laplace")
+
+
+def test_the_settings_every_mode_takes_belong_to_the_recipe(small_pool, learners):
+    learner = learners(small_pool, dict(mode="embed"), train={"max_steps": 7}, pseudo_label_threshold=0.9,
+                       cold_start="kmeans", validation_size=10)
+    assert learner.recipe.train_config.max_steps == 7 and learner.train_config is learner.recipe.train_config
+    assert learner.train_config.lr == EmbedRecipe.default_train.lr  # the mode's defaults, one field changed
+    learner.train_config = TrainConfig(max_steps=3)  # settable between cycles: the recipe's changes
+    assert learner.recipe.train_config.max_steps == 3
+    assert (learner.recipe.pseudo_label_threshold, learner.recipe.cold_start) == (0.9, "kmeans")
+    assert "cold_start='kmeans'" in repr(learner.recipe) and "pseudo_label_threshold=0.9" in repr(learner.recipe)
+    with pytest.raises(ValueError, match="cold_start must be"):
+        SemiRecipe(cold_start="typical")
+    with pytest.raises(ValueError, match=r"pseudo_label_threshold must be in \[0.5, 1\]"):
+        EmbedRecipe(pseudo_label_threshold=0.3)
+    with pytest.raises(TypeError, match="train must be a TrainConfig"):
+        SemiRecipe(train=300)
+
+
+def test_the_learner_takes_at_most_15_parameters_and_moved_ones_still_work(small_pool):
+    """``pretrained``, ``weights``, ``image_size`` are the backbone's and ``mc_samples`` the
+    estimator's; given flat they still work, with a FutureWarning that says what to write."""
+    import inspect
+
+    from alwidget import ActiveLearner, Backbone
+
+    named = [p for p in inspect.signature(ActiveLearner.__init__).parameters.values()
+             if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+    assert len(named) <= 15, [p.name for p in named]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = ActiveLearner(small_pool, mode="finetune", image_size=16, mc_samples=3, validation_size=10)
+    future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert len(future) == 2, future
+    assert "backbone=Backbone('auto', image_size=16)" in future[0]
+    assert "create_estimator('mc_dropout', n_samples=3)" in future[1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = ActiveLearner(small_pool, mode="finetune", backbone=Backbone(image_size=16),
+                            uncertainty=MCDropout(n_samples=3), validation_size=10)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+    for learner in (old, new):
+        assert (learner.image_size, learner.mc_samples, learner.estimator.n_samples) == (16, 3, 3)
+        learner.close()
+    with pytest.raises(TypeError, match="give them in Backbone only"):
+        ActiveLearner(small_pool, backbone=Backbone(image_size=16), image_size=32)
+    with pytest.raises(ValueError, match="n_samples must be at least 1"):
+        MCDropout(n_samples=0)
+    with pytest.raises(ValueError, match="image_size must be a positive"):
+        Backbone(image_size=0)
 
 
 def test_a_recipe_object_carries_its_own_settings(small_pool, learners, oracle):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alwidget import simulate
+from alwidget import Backbone, simulate
 from alwidget.simulate import SimulationRecord, labels_to_reach, summarize
 
 
@@ -36,7 +36,8 @@ def test_run_records_every_cycle(small_pool):
 
     # a configured instance runs like its name and is recorded under it
     recs = simulate.run(pool, test, [create_strategy("random")], budget=50, step=15, init=20, seeds=[0, 1],
-                        image_size=16, validation_size=20, train={"max_steps": 20}, refine_config={"steps": 20})
+                        backbone=Backbone(image_size=16), validation_size=20, train={"max_steps": 20},
+                        refine_config={"steps": 20})
     assert [r.n_labels for r in recs] == [20, 35, 50, 20, 35, 50]
     assert {r.strategy for r in recs} == {"random"}
     assert all(0 <= r.test_accuracy <= 1 for r in recs)
@@ -54,7 +55,7 @@ def test_balanced_start_and_stop_at(small_pool, monkeypatch):
         return picked
 
     monkeypatch.setattr(simulate, "balanced_start", spy)
-    kw = dict(budget=60, step=10, seeds=[0], image_size=16, validation_size=20, train={"max_steps": 20},
+    kw = dict(budget=60, step=10, seeds=[0], backbone=Backbone(image_size=16), validation_size=20, train={"max_steps": 20},
               representation="pca", refine_every=None)  # the start is what is tested: the cheapest representation
     recs = simulate.run(pool, test, "entropy", init=20, balanced_init=True, **kw)
     (picked, validation), = started
@@ -89,7 +90,7 @@ def test_active_selection_beats_random_on_digits_over_three_seeds(digits_pool):
     ran before took 188 s of CI for a 0.7-point margin."""
     test, pool = digits_pool.split(0.3, seed=0)
     recs = simulate.run(pool, test, ["budget_aware", "random"], budget=120, step=20, init=20,
-                        seeds=[0, 1, 2], image_size=16, mode="semi", representation="pca", refine_every=None,
+                        seeds=[0, 1, 2], backbone=Backbone(image_size=16), mode="semi", representation="pca", refine_every=None,
                         slow_cycle="inline", validation_size=30)
     summary = summarize(recs)
     assert all(summary[name][120]["runs"] == 3 for name in summary)

@@ -43,6 +43,51 @@ HUB_PROBE_TIMEOUT_S = 3.0
 """Seconds to wait for the weights host before declaring the machine offline."""
 
 
+@dataclass(frozen=True)
+class Backbone:
+    """Which trunk a learner uses, with its own settings (``ActiveLearner(backbone=...)``).
+
+    A plain name or module is the same as ``Backbone(name)``: ``backbone="resnet18"`` and
+    ``backbone=Backbone("resnet18")`` are one thing.
+
+    Parameters
+    ----------
+    name : str or nn.Module
+        ``"auto"`` (the default: the pretrained :data:`PRETRAINED_BACKBONE` when its weights can be
+        had, else :data:`DEFAULT_BACKBONE` learned from the pool), a timm model name, or a user's
+        own module mapping images ``[B, C, H, W]`` to features ``[B, D]``.
+    pretrained : bool, optional
+        Load ImageNet weights (``None``: yes for ``"auto"`` when they can be had, no for a name;
+        ``False`` with ``"auto"``: learn the pool from scratch, never look for weights).
+    weights : str or Path, optional
+        A checkpoint file for the pretrained weights (no hub needed).
+    image_size : int, optional
+        Side in pixels images are resized to (default: the model's own input size when
+        pretrained, else the images' native size clamped to 28-32 px; see
+        :func:`~alwidget.data.tensors.choose_image_size`).
+    """
+
+    name: Union[str, nn.Module] = AUTO
+    pretrained: Optional[bool] = None
+    weights: Optional[Union[str, Path]] = None
+    image_size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, (str, nn.Module)):
+            raise TypeError(f"a backbone is a timm model name, 'auto' or an nn.Module, got {type(self.name).__name__}")
+        if self.image_size is not None and int(self.image_size) < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got {self.image_size}")
+
+    @classmethod
+    def of(cls, value: Union[str, nn.Module, "Backbone", dict]) -> "Backbone":
+        """``value`` as a :class:`Backbone` (a name, a module, a dict of the fields, or one already)."""
+        if isinstance(value, Backbone):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        return cls(value)
+
+
 class PretrainedWeightsUnavailable(RuntimeError):
     """Pretrained weights were asked for but are neither on disk nor downloadable."""
 
@@ -229,7 +274,8 @@ def resolve_auto(weights: Optional[Union[str, Path]] = None, *, name: str = PRET
             why = ("offline: HF_HUB_OFFLINE is set" if "HF_HUB_OFFLINE" in why
                    else f"offline: {host} did not answer within {HUB_PROBE_TIMEOUT_S:g} s")
         return AutoBackbone(None, None, f"no pretrained weights for {name} ({why}); learning the pool from scratch. "
-                            f"To use them, pass weights='path/to/{name}.pth'", time.perf_counter() - t0)
+                            f"To use them, pass backbone=Backbone(weights='path/to/{name}.pth')",
+                            time.perf_counter() - t0)
     where = f"weights {file}" if file else "weights from the hub"
     return AutoBackbone(name, file, f"pretrained {name} ({where})", time.perf_counter() - t0)
 

@@ -11,8 +11,8 @@ dropped learner alive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterator, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -104,9 +104,45 @@ class Recipe:
     """Whether a learner has set this recipe up (its state then belongs to that learner)."""
 
     # ------------------------------------------------------------------ construction
+    def __init__(self, *, train: Union[TrainConfig, Mapping[str, Any], None] = None,
+                 pseudo_label_threshold: Optional[float] = None, cold_start: str = "random") -> None:
+        """Settings every mode takes (a subclass passes them on: ``super().__init__(**common)``).
+
+        Parameters
+        ----------
+        train : TrainConfig or dict, optional
+            How a cycle trains its head (a dict overrides fields of :attr:`default_train`).
+        pseudo_label_threshold : float, optional
+            Off by default. When set, unlabelled items whose previous predicted probability is at
+            least this value are added to training with the predicted class (at most 10 per
+            label, most confident first; in ``semi`` mode beside the graph's pseudo-labels, whose
+            class wins where both name an item); never stored, never counted as labels.
+        cold_start : {"random", "kmeans"}
+            How the learner picks before any model exists, when the strategy has no cold start
+            of its own.
+        """
+        if cold_start not in ("random", "kmeans"):
+            raise ValueError(f"cold_start must be 'random' or 'kmeans', got {cold_start!r}")
+        if pseudo_label_threshold is not None and not 0.5 <= float(pseudo_label_threshold) <= 1.0:
+            raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
+        if train is not None and not isinstance(train, (TrainConfig, Mapping)):
+            raise TypeError(f"train must be a TrainConfig or a dict of its fields, got {type(train).__name__}")
+        self.train_config: TrainConfig = (train if isinstance(train, TrainConfig)
+                                          else replace(self.default_train, **dict(train or {})))
+        """How a cycle trains its head (:attr:`default_train` with ``train``'s fields)."""
+        self.pseudo_label_threshold = None if pseudo_label_threshold is None else float(pseudo_label_threshold)
+        self.cold_start = cold_start
+
     def settings(self) -> Dict[str, Any]:
-        """This recipe's own settings (shown by ``repr``)."""
-        return {}
+        """This recipe's own settings (shown by ``repr``): those every mode takes, where not the defaults."""
+        out: Dict[str, Any] = {}
+        if self.train_config != self.default_train:
+            out["train"] = self.train_config
+        if self.pseudo_label_threshold is not None:
+            out["pseudo_label_threshold"] = self.pseudo_label_threshold
+        if self.cold_start != "random":
+            out["cold_start"] = self.cold_start
+        return out
 
     def default_threads(self, cores: int) -> int:
         """torch threads of a cycle when the learner is given none, on a machine of ``cores``."""

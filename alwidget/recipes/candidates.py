@@ -114,7 +114,7 @@ def _pretrained(recipe: "SemiRecipe", learner: "ActiveLearner", threads: int, en
     if auto is None or not auto.pretrained:
         if recipe.representation_name == "pretrained":
             raise ValueError("representation='pretrained' needs pretrained weights, and there are none: "
-                             + (learner.backbone_message or "use backbone='auto' with weights=..."))
+                             + (learner.backbone_message or "pass backbone=Backbone(weights='path/to/file.pth')"))
         return None
     chans, native = pool_channels(learner.pool)
     trunk, info = create_backbone(auto.pretrained, in_chans=chans, pretrained=True, weights=auto.weights)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ class EmbedRecipe(Recipe):
     name = "embed"
     default_train = TrainConfig(max_steps=500, max_epochs=200, lr=3e-3, augment=False, patience=15)
 
-    def __init__(self) -> None:
+    def __init__(self, **common: Any) -> None:
+        """``common``: the settings every mode takes (:class:`~alwidget.recipes.Recipe`)."""
+        super().__init__(**common)
         self.features: Optional[FeatureCache] = None
         """The pool's features (after :meth:`setup`)."""
 

@@ -70,6 +70,9 @@ class SemiRecipe(Recipe):
         part (reproducible: what simulations use).
     refine_config : dict, optional
         Overrides of :class:`~alwidget.representation.RefineConfig`.
+    **common
+        ``train``, ``pseudo_label_threshold``, ``cold_start``: the settings every mode takes
+        (:class:`~alwidget.recipes.Recipe`).
     """
 
     name = "semi"
@@ -78,7 +81,9 @@ class SemiRecipe(Recipe):
 
     def __init__(self, representation: str = "auto", representation_config: Optional[Mapping[str, Any]] = None,
                  propagation: str = "poisson", pseudo_fraction: float = 0.5, refine_every: Optional[int] = 50,
-                 slow_cycle: str = "background", refine_config: Optional[Mapping[str, Any]] = None) -> None:
+                 slow_cycle: str = "background", refine_config: Optional[Mapping[str, Any]] = None,
+                 **common: Any) -> None:
+        super().__init__(**common)  # train, pseudo_label_threshold, cold_start: every mode's (Recipe)
         if representation not in representations():
             raise ValueError(f"representation must be one of {representations()}, got {representation!r}")
         if propagation not in ("poisson", "laplace"):
@@ -99,7 +104,8 @@ class SemiRecipe(Recipe):
 
     def settings(self) -> Dict[str, Any]:
         return dict(representation=self.representation_name, propagation=self.propagation,
-                    pseudo_fraction=self.pseudo_fraction, refine_every=self.refine_every, slow_cycle=self.slow_cycle)
+                    pseudo_fraction=self.pseudo_fraction, refine_every=self.refine_every, slow_cycle=self.slow_cycle,
+                    **super().settings())
 
     @property
     def refine_every(self) -> Optional[int]:

@@ -108,7 +108,9 @@ class TypiClustStrategy(Strategy):
             warnings.simplefilter("ignore", ConvergenceWarning)
             if len(pts_idx) > self.max_kmeans_points:  # fit on a seeded sample, assign every point
                 fit_idx = np.sort(np.random.default_rng(seed).choice(pts_idx, self.max_kmeans_points, replace=False))
-                assign = km.fit(feats[fit_idx]).predict(feats[pts_idx])
+                km.fit(feats[fit_idx])  # then assign in blocks: no second pool-sized copy of the features
+                assign = np.concatenate([km.predict(feats[pts_idx[i:i + 65536]])
+                                         for i in range(0, len(pts_idx), 65536)])
             else:
                 assign = km.fit_predict(feats[pts_idx])
         cluster_N = np.full(n, -1, dtype=np.int64)

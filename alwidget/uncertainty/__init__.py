@@ -14,7 +14,7 @@ name            posterior fields     what it is
 ==============  ===================  ================================================
 """
 
-from .base import (Posterior, UncertaintyEstimator, available_estimators, create_estimator,
+from .base import (DEFAULT_SAMPLES, Posterior, UncertaintyEstimator, available_estimators, create_estimator,
                    register_estimator)
 from . import ensemble, evidential, laplace, mc_dropout, softmax  # noqa: F401  (registration)
 from .ensemble import EnsembleHead, EnsembleHeads
@@ -23,6 +23,6 @@ from .laplace import LaplaceHead, LastLayerLaplace
 from .mc_dropout import DropoutMLPHead, MCDropout
 from .softmax import Softmax
 
-__all__ = ["Posterior", "UncertaintyEstimator", "available_estimators", "create_estimator",
+__all__ = ["DEFAULT_SAMPLES", "Posterior", "UncertaintyEstimator", "available_estimators", "create_estimator",
            "register_estimator", "DropoutMLPHead", "MCDropout", "Softmax", "EnsembleHead", "EnsembleHeads",
            "Evidential", "LaplaceHead", "LastLayerLaplace"]

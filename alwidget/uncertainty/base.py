@@ -17,6 +17,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
+DEFAULT_SAMPLES = 20
+"""Posterior samples ``T`` a pool is scored with when an estimator is given none."""
+
+
+def check_samples(n_samples: int) -> int:
+    """``n_samples`` as an int, or ``ValueError`` below 1."""
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    return int(n_samples)
+
+
 @dataclass
 class Posterior:
     """An estimator's beliefs over ``N`` items, as CPU float32 tensors.
@@ -63,6 +74,12 @@ class UncertaintyEstimator(ABC):
 
     name: ClassVar[str] = ""
     produces: ClassVar[frozenset] = frozenset()
+    n_samples: int = DEFAULT_SAMPLES
+    """Posterior samples ``T`` the learner scores the pool with (where the estimator samples:
+    MC dropout's masks, Laplace's weights, Dirichlet draws; a committee's ``T`` is its size).
+    Every built-in estimator takes it as a constructor argument, e.g. ``MCDropout(n_samples=30)``
+    or ``create_estimator("mc_dropout", n_samples=30)``; memory for the samples grows as
+    ``N × T × C`` float32."""
 
     @abstractmethod
     def build_head(self, in_features: int, num_classes: int) -> nn.Module:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Posterior, UncertaintyEstimator, batched, register_estimator
+from .base import batched, check_samples, DEFAULT_SAMPLES, Posterior, register_estimator, UncertaintyEstimator
 
 
 def _linear_init_(weight: torch.Tensor, bias: torch.Tensor, fan_in: int) -> None:
@@ -148,13 +148,17 @@ class EnsembleHeads(UncertaintyEstimator):
     ``loss`` is the mean over members of each member's (class-weighted) cross entropy.
     ``logits`` gives ``log`` of the mean member probability. See the module docstring for
     how the members share (``finetune``) or do not share (``embed``) the trunk.
+    n_samples : int
+        Posterior samples ``T`` the learner scores the pool with (default 20; a committee ignores
+        it: its ``T`` is ``k``).
     """
 
     name = "ensemble"
     produces = frozenset({"samples"})
 
     def __init__(self, k: int = 5, hidden: int = 128, p_in: float = 0.0, p: float = 0.0,
-                 bootstrap: bool = False) -> None:
+                 bootstrap: bool = False, n_samples: int = DEFAULT_SAMPLES) -> None:
+        self.n_samples = check_samples(n_samples)
         if int(k) < 2:
             raise ValueError(f"an ensemble needs k >= 2 members, got {k}")
         for label, value in (("p_in", p_in), ("p", p)):
@@ -211,4 +215,5 @@ class EnsembleHeads(UncertaintyEstimator):
         return Posterior(probs_N_C=samples.mean(0), samples_T_N_C=samples)
 
     def config(self) -> Dict[str, object]:
-        return dict(k=self.k, hidden=self.hidden, p_in=self.p_in, p=self.p, bootstrap=self.bootstrap)
+        return dict(n_samples=self.n_samples, k=self.k, hidden=self.hidden, p_in=self.p_in, p=self.p,
+                    bootstrap=self.bootstrap)

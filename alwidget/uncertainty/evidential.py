@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Posterior, UncertaintyEstimator, batched, register_estimator
+from .base import batched, check_samples, DEFAULT_SAMPLES, Posterior, register_estimator, UncertaintyEstimator
 from .mc_dropout import DropoutMLPHead
 
 EVIDENCE_FUNCTIONS = ("relu", "softplus", "exp")
@@ -151,13 +151,17 @@ class Evidential(UncertaintyEstimator):
         ``λ_t = min(1, progress / anneal_fraction)``; 0 gives full weight from the start.
     kl_weight : float
         Multiplies the annealed KL term (1 as in the paper; 0 turns the regulariser off).
+    n_samples : int
+        Posterior samples ``T`` the learner scores the pool with (default 20).
     """
 
     name = "evidential"
     produces = frozenset({"alpha", "samples"})
 
     def __init__(self, hidden: int = 128, p_in: float = 0.25, p: float = 0.5, evidence: str = "softplus",
-                 loss: str = "digamma", anneal_fraction: float = 0.5, kl_weight: float = 1.0) -> None:
+                 loss: str = "digamma", anneal_fraction: float = 0.5, kl_weight: float = 1.0,
+                 n_samples: int = DEFAULT_SAMPLES) -> None:
+        self.n_samples = check_samples(n_samples)
         if evidence not in EVIDENCE_FUNCTIONS:
             raise ValueError(f"evidence must be one of {EVIDENCE_FUNCTIONS}, got {evidence!r}")
         if loss not in LOSSES:
@@ -220,5 +224,5 @@ class Evidential(UncertaintyEstimator):
         return Posterior(probs_N_C=probs, samples_T_N_C=samples, alpha_N_C=alpha)
 
     def config(self) -> Dict[str, object]:
-        return dict(hidden=self.hidden, p_in=self.p_in, p=self.p, evidence=self.evidence, loss=self.loss_type,
-                    anneal_fraction=self.anneal_fraction, kl_weight=self.kl_weight)
+        return dict(n_samples=self.n_samples, hidden=self.hidden, p_in=self.p_in, p=self.p, evidence=self.evidence,
+                    loss=self.loss_type, anneal_fraction=self.anneal_fraction, kl_weight=self.kl_weight)

@@ -59,7 +59,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .base import Posterior, UncertaintyEstimator, register_estimator
+from .base import check_samples, DEFAULT_SAMPLES, Posterior, register_estimator, UncertaintyEstimator
 from .mc_dropout import DropoutMLPHead
 
 HESSIANS = ("diag", "kfac")
@@ -195,6 +195,8 @@ class LastLayerLaplace(UncertaintyEstimator):
         ``δ``; ``None`` fits it by the marginal likelihood on the labelled data.
     prior_min, prior_max, grid_size
         The log-spaced grid searched when fitting ``δ``.
+    n_samples : int
+        Posterior samples ``T`` the learner scores the pool with (default 20).
     """
 
     name = "laplace"
@@ -202,7 +204,8 @@ class LastLayerLaplace(UncertaintyEstimator):
 
     def __init__(self, hidden: int = 128, p_in: float = 0.25, p: float = 0.5, hessian: str = "diag",
                  link: str = "probit", prior_precision: Optional[float] = None, prior_min: float = 1e-4,
-                 prior_max: float = 1e4, grid_size: int = 81) -> None:
+                 prior_max: float = 1e4, grid_size: int = 81, n_samples: int = DEFAULT_SAMPLES) -> None:
+        self.n_samples = check_samples(n_samples)
         if hessian not in HESSIANS:
             raise ValueError(f"hessian must be one of {HESSIANS}, got {hessian!r}")
         if link not in LINKS:
@@ -328,6 +331,6 @@ class LastLayerLaplace(UncertaintyEstimator):
         return Posterior(probs_N_C=probs, samples_T_N_C=samples)
 
     def config(self) -> Dict[str, object]:
-        return dict(hidden=self.hidden, p_in=self.p_in, p=self.p, hessian=self.hessian, link=self.link,
-                    prior_precision=self.prior_precision, prior_min=self.prior_min, prior_max=self.prior_max,
-                    grid_size=self.grid_size)
+        return dict(n_samples=self.n_samples, hidden=self.hidden, p_in=self.p_in, p=self.p, hessian=self.hessian,
+                    link=self.link, prior_precision=self.prior_precision, prior_min=self.prior_min,
+                    prior_max=self.prior_max, grid_size=self.grid_size)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Posterior, UncertaintyEstimator, register_estimator
+from .base import check_samples, DEFAULT_SAMPLES, Posterior, register_estimator, UncertaintyEstimator
 
 
 DEFAULT_INPUT_DROPOUT = 0.25
@@ -125,13 +125,16 @@ class MCDropout(UncertaintyEstimator):
         Dropout on the hidden layer.
     consistent_masks : bool
         Share each sample's mask across all items (see module docstring).
+    n_samples : int
+        Posterior samples ``T`` the learner scores the pool with (default 20).
     """
 
     name = "mc_dropout"
     produces = frozenset({"samples"})
 
     def __init__(self, hidden: int = 128, p_in: Optional[float] = None, p: float = 0.5,
-                 consistent_masks: bool = True) -> None:
+                 consistent_masks: bool = True, n_samples: int = DEFAULT_SAMPLES) -> None:
+        self.n_samples = check_samples(n_samples)
         for label, value in (("p_in", p_in), ("p", p)):
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"{label} must be in [0, 1), got {value}")
@@ -164,4 +167,5 @@ class MCDropout(UncertaintyEstimator):
         return Posterior(probs_N_C=samples.mean(0), samples_T_N_C=samples)
 
     def config(self) -> Dict[str, object]:
-        return dict(hidden=self.hidden, p_in=self.p_in, p=self.p, consistent_masks=self.consistent_masks)
+        return dict(n_samples=self.n_samples, hidden=self.hidden, p_in=self.p_in, p=self.p,
+                    consistent_masks=self.consistent_masks)

@@ -7,7 +7,7 @@ from typing import Dict
 import torch
 from torch import nn
 
-from .base import Posterior, UncertaintyEstimator, batched, register_estimator
+from .base import batched, check_samples, DEFAULT_SAMPLES, Posterior, register_estimator, UncertaintyEstimator
 from .mc_dropout import DropoutMLPHead
 
 
@@ -19,12 +19,16 @@ class Softmax(UncertaintyEstimator):
     ----------
     hidden, p_in, p
         As for :class:`~alwidget.uncertainty.mc_dropout.MCDropout`.
+    n_samples : int
+        Posterior samples ``T`` the learner scores the pool with (default 20).
     """
 
     name = "softmax"
     produces = frozenset()
 
-    def __init__(self, hidden: int = 128, p_in: float = 0.25, p: float = 0.5) -> None:
+    def __init__(self, hidden: int = 128, p_in: float = 0.25, p: float = 0.5,
+                 n_samples: int = DEFAULT_SAMPLES) -> None:
+        self.n_samples = check_samples(n_samples)
         self.hidden, self.p_in, self.p = int(hidden), float(p_in), float(p)
 
     def build_head(self, in_features: int, num_classes: int) -> nn.Module:
@@ -39,4 +43,4 @@ class Softmax(UncertaintyEstimator):
         return Posterior(probs_N_C=probs)
 
     def config(self) -> Dict[str, object]:
-        return dict(hidden=self.hidden, p_in=self.p_in, p=self.p)
+        return dict(n_samples=self.n_samples, hidden=self.hidden, p_in=self.p_in, p=self.p)

@@ -25,7 +25,7 @@ ids = [f"{{EVIL_ID}}{{i}}" if i % 2 else f"{{EVIL_CLASS}}-{{i}}.png" for i in ra
 truth = [EVIL_CLASS if int(digits.truth[i]) < 5 else "plain & simple" for i in first]
 pool = ImagePool.from_arrays(images, ids=ids, truth=truth, classes=[EVIL_CLASS, "plain & simple"])
 learner = ActiveLearner(pool, store="evil_labels.db", mode="embed", train={{"max_steps": 5}}, validation_size=4,
-                        validation_from_truth=True, image_size=None, seed=0)
+                        validation_from_truth=True, seed=0)
 evil = LabelingWidget(learner, k=4)
 evil.add_class("alw-evil")
 evil

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alwidget import ActiveLearner, ImagePool, LabelStore
+from alwidget import ActiveLearner, Backbone, ImagePool, LabelStore
 from alwidget.data.store import LabelStoreError
 
 from .conftest import EVIL, TALLY, board_text, garbage_bytes, html_children, png_bytes, save_digit, truncated_png_bytes
@@ -404,7 +404,7 @@ def _store_from_another_tool(path: Path, pool) -> None:
     """A store made by this pool's learner, then given a label outside its classes by another program."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ActiveLearner(pool, store=path, validation_size=12, image_size=16).close()
+        ActiveLearner(pool, store=path, validation_size=12, backbone=Backbone(image_size=16)).close()
     with LabelStore(path) as store:
         store.set(pool.ids[50], "zebra", source="import")
 

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from alwidget import ActiveLearner, datasets
+from alwidget import ActiveLearner, Backbone, datasets
+from alwidget.uncertainty import MCDropout
 from alwidget.progress import CycleCancelled
 
 from .conftest import TALLY, TINY_TRAIN
@@ -40,7 +41,8 @@ def open_learner(path: Path) -> ActiveLearner:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # the default mode, with a 5-step representation (built in the background on open)
-        return ActiveLearner(POOL, store=path, image_size=16, train=dict(TINY_TRAIN), mc_samples=2,
+        return ActiveLearner(POOL, store=path, backbone=Backbone(image_size=16), train=dict(TINY_TRAIN),
+                             uncertainty=MCDropout(n_samples=2),
                              validation_size=12, seed=0, representation_config={"steps": 5, "batch_size": 32})
 
 

@@ -12,15 +12,16 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from alwidget import ActiveLearner, datasets  # noqa: E402
+from alwidget import ActiveLearner, Backbone, datasets  # noqa: E402
 from alwidget.ui import LabelingWidget  # noqa: E402
+from alwidget.uncertainty import MCDropout  # noqa: E402
 
 
 def main() -> None:
     digits = datasets.digits()
     pool = digits.subset(digits.ids[:120])
     learner = ActiveLearner(pool, store=sys.argv[1], validation_size=12, validation_from_truth=True,
-                            image_size=16, mc_samples=2, seed=0,
+                            backbone=Backbone(image_size=16), uncertainty=MCDropout(n_samples=2), seed=0,
                             train={"max_steps": 100_000, "max_epochs": 100_000, "patience": 0})
     w = LabelingWidget(learner, k=6)
     print("ready", flush=True)

@@ -174,7 +174,7 @@ def test_invalid_parameters_and_config():
     with pytest.raises(ValueError, match="hidden"):
         EnsembleHeads(hidden=-1)
     est = create_estimator("ensemble", k=3, hidden=0, bootstrap=True)
-    assert est.config() == dict(k=3, hidden=0, p_in=0.0, p=0.0, bootstrap=True)
+    assert est.config() == dict(n_samples=20, k=3, hidden=0, p_in=0.0, p=0.0, bootstrap=True)
     head = est.build_head(5, 2)
     assert head.w1 is None and head.w2.shape == (3, 5, 2)
     assert est.produces == frozenset({"samples"})

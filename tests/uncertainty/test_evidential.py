@@ -168,10 +168,10 @@ def test_parameters_and_config():
         Evidential(loss="ce")
     with pytest.raises(ValueError, match="non-negative"):
         Evidential(anneal_fraction=-1)
-    assert Evidential().config() == dict(hidden=128, p_in=0.25, p=0.5, evidence="softplus", loss="digamma",
+    assert Evidential().config() == dict(n_samples=20, hidden=128, p_in=0.25, p=0.5, evidence="softplus", loss="digamma",
                                          anneal_fraction=0.5, kl_weight=1.0)
     est = create_estimator("evidential", evidence="relu", loss="mse", anneal_fraction=0.2)
-    assert est.config() == dict(hidden=128, p_in=0.25, p=0.5, evidence="relu", loss="mse",
+    assert est.config() == dict(n_samples=20, hidden=128, p_in=0.25, p=0.5, evidence="relu", loss="mse",
                                 anneal_fraction=0.2, kl_weight=1.0)
     assert est.produces == frozenset({"alpha", "samples"})
 

@@ -275,8 +275,8 @@ def test_parameters_and_config():
         LastLayerLaplace(link="mc").posterior(head, x, n_samples=0, generator=torch.Generator())
     with pytest.raises(TypeError, match="head it built"):
         est.posterior(torch.nn.Linear(3, 2), x, n_samples=1, generator=torch.Generator())
-    cfg = create_estimator("laplace", hessian="kfac", link="mc", prior_precision=2.0).config()
-    assert cfg == dict(hidden=128, p_in=0.25, p=0.5, hessian="kfac", link="mc", prior_precision=2.0,
+    cfg = create_estimator("laplace", hessian="kfac", link="mc", prior_precision=2.0, n_samples=7).config()
+    assert cfg == dict(n_samples=7, hidden=128, p_in=0.25, p=0.5, hessian="kfac", link="mc", prior_precision=2.0,
                        prior_min=1e-4, prior_max=1e4, grid_size=81)
 
 

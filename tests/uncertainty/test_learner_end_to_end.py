@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alwidget import datasets
+from alwidget import Backbone, datasets
 from alwidget.learner import ActiveLearner
+from alwidget.uncertainty import create_estimator
 
 CASES = [
     ("ensemble", "vote_entropy"),
@@ -34,8 +35,9 @@ def digits_300():
 @pytest.mark.parametrize("estimator, strategy", CASES)
 def test_teach_retrain_query(estimator, strategy, mode, digits_300):
     pool = digits_300
-    learner = ActiveLearner(pool, strategy=strategy, uncertainty=estimator, validation_from_truth=True,
-                            train={"max_steps": 40}, mode=mode, image_size=8, mc_samples=8, seed=0)
+    learner = ActiveLearner(pool, strategy=strategy, uncertainty=create_estimator(estimator, n_samples=8),
+                            validation_from_truth=True,
+                            train={"max_steps": 40}, mode=mode, backbone=Backbone(image_size=8), seed=0)
     try:
         first = learner.query(30)
         learner.teach(first, [pool.truth[i] for i in first], source="oracle")
@@ -70,8 +72,9 @@ def test_teach_retrain_query(estimator, strategy, mode, digits_300):
 def test_saved_model_scores_the_same_after_loading(estimator, digits_300, tmp_path):
     """The checkpoint holds the whole head (a Laplace head's posterior buffers included)."""
     pool = digits_300
-    learner = ActiveLearner(pool, strategy="entropy", uncertainty=estimator, validation_from_truth=True,
-                            train={"max_steps": 20}, mode="finetune", image_size=8, mc_samples=4, seed=1)
+    learner = ActiveLearner(pool, strategy="entropy", uncertainty=create_estimator(estimator, n_samples=4),
+                            validation_from_truth=True,
+                            train={"max_steps": 20}, mode="finetune", backbone=Backbone(image_size=8), seed=1)
     try:
         first = learner.query(30)
         learner.teach(first, [pool.truth[i] for i in first], source="oracle")

@@ -174,7 +174,7 @@ def test_build_head_and_config():
     est = create_estimator("mc_dropout", hidden=7, p_in=0.1, p=0.2, consistent_masks=False)
     head = est.build_head(4, 2)
     assert isinstance(head, DropoutMLPHead) and head.fc1.out_features == 7 and head.fc2.out_features == 2
-    assert est.config() == dict(hidden=7, p_in=0.1, p=0.2, consistent_masks=False)
+    assert est.config() == dict(n_samples=20, hidden=7, p_in=0.1, p=0.2, consistent_masks=False)
     assert est.produces == frozenset({"samples"})
 
 
