@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Optional
 
-__all__ = ["DEFAULT_ARENAS", "limit_malloc_arenas", "release_free_memory"]
+__all__ = ["DEFAULT_ARENAS", "limit_malloc_arenas", "out_of_memory", "release_free_memory"]
 
 DEFAULT_ARENAS = 2
 """Arenas asked for when nothing says otherwise."""
@@ -99,3 +99,9 @@ def _libc_function(name: str, argtypes: tuple):
         return None
     fn.argtypes, fn.restype = argtypes, ctypes.c_int
     return fn
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed allocation: Python's ``MemoryError`` or torch's CPU allocator error."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))

@@ -16,47 +16,42 @@ import time
 import warnings
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._threads import ALL_CORES_FROM, torch_threads, weak_callback
+from ._threads import torch_threads, weak_callback
 from .data.budget import DEFAULT_MEMORY_LIMIT, GRAPH_BYTES_PER_ITEM, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
-from .session import LabelSession, seed_for
-from .persistence import checkpoint_config, load_classifier
-from .model.backbone import (AUTO, DEFAULT_BACKBONE, AutoBackbone, Backbone, BackboneInfo, create_backbone,
-                             resolve_auto)
-from .model.classifier import Classifier, save_checkpoint
+from .session import LabelMethods, LabelSession, seed_for as _seed_for
+from .persistence import Persistence
+from .predictions import FittedModel, Predictions
+from .recipes.controls import RecipeControls
+from .selection import Selection
+from .trust.checks import TrustChecks
+from .model.backbone import AUTO, AutoBackbone, Backbone, make_trunk
+from .model.classifier import Classifier
 from ._deprecated import moved_settings
-from ._memory import limit_malloc_arenas, release_free_memory
+from ._memory import limit_malloc_arenas, out_of_memory, release_free_memory
 from ._shutdown import Background, FutureWork, watch
-from .engine import Engine, ScoreTask, create_engine
-from .engine.scoring import score_pool
-from .model.features import compute_features
-from .data.tensors import PoolTensors, choose_image_size, pool_channels
+from .engine import Engine, create_engine
+from .data.tensors import PoolTensors, pool_channels
 from .model.train import TrainConfig, fit
 from .progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .recipes import Recipe, create_recipe
 from .representation.cache import cache_digest
-from .representation import PoolRepresentation, Representation, SlowCycles
-from .representation.candidates import RepresentationSet
-from .semi.choice import RepresentationChoice
 from .semi.priors import MIN_VALIDATION_PER_CLASS, estimate_priors
-from .report import CycleReport, cycle_report, normalized_entropy
+from .semi.propagate import confident_items
+from .report import CycleReport, cycle_report
 from .stopping import StoppingRule, stop_reason
-from .trust.calibration import ForecastCalibration
-from .trust.forecast import DEFAULT_CURVE, Forecast, forecast_labels
-from .trust.label_issues import LabelCheck, check_inputs, label_issues_of, out_of_sample_probs
-from .trust.fold_classifier import fast_cycle_fit_predict
-from .strategies import PoolEstimate, Strategy, create_strategy
-from .uncertainty import Posterior, UncertaintyEstimator
+from .trust.label_issues import LabelCheck
+from .strategies import Strategy, create_strategy
+from .uncertainty import UncertaintyEstimator
 
 #: Largest side (pixels) of images for a network trained on this machine (the representation,
 #: the from-scratch recipe): one step of the default CNN costs 128 ms at 28 px, 704 ms at 64 px
@@ -65,42 +60,8 @@ from .uncertainty import Posterior, UncertaintyEstimator
 TRAIN_IMAGE_SIZE = 32
 
 
-@dataclass
-class _Model:
-    """A trained classifier and the estimate it gave over the pool."""
 
-    classifier: Classifier
-    estimate: PoolEstimate
-    scores_N: np.ndarray
-    uncertainty_N: np.ndarray
-    sample_seed: int
-    """Seed of the posterior samples: new images are scored with the same dropout masks."""
-    inputs: Optional[Tuple[int, int, Tuple[float, ...], Tuple[float, ...]]] = None
-    """``(size, in_chans, mean, std)`` of the trunk's inputs (``None``: the learner's own)."""
-    class_weights_C: Optional[np.ndarray] = None
-    """Per-class factors on the head's beliefs: the label priors over the head's uniform training
-    priors (``C * prior``; ``None``: none)."""
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    """A failed allocation: Python's MemoryError or torch's CPU allocator error."""
-    return isinstance(exc, MemoryError) or (
-        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
-
-
-def _streamed_features(trunk: nn.Module, pool: ImagePool, spec: Mapping[str, Any]) -> torch.Tensor:
-    """Raw trunk features ``[len(pool), D]`` of any pool read at ``spec``'s size, channels and
-    normalisation: one streamed pass, no resized copy of the pool kept."""
-    from .representation.builder import embed_pool
-
-    tensors = PoolTensors(pool, spec["size"], spec["in_chans"], spec["mean"], spec["std"], chunk_rows=512)
-    return embed_pool(trunk, tensors, stream=True)[0]
-
-
-_seed_for = seed_for
-
-
-class ActiveLearner:
+class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persistence, RecipeControls):
     """An active-learning session over an :class:`~alwidget.ImagePool`.
 
     Parameters
@@ -114,23 +75,17 @@ class ActiveLearner:
         Where labels are journaled. A path opens (or resumes) a SQLite store; ``None`` keeps
         labels in memory only and warns once.
     backbone : str, torch.nn.Module or Backbone
-        ``"auto"`` (the default): a pretrained EfficientNet-Lite0
-        (:data:`~alwidget.model.backbone.PRETRAINED_BACKBONE`) when its ImageNet weights can be had
-        (a weights file, timm's or Hugging Face's cache, or the hub when it answers within 3 s),
-        and ``"alwidget_cnn"`` learned from the pool in every case; ``backbone_message`` says
-        what was found. Or a timm model name, or a module mapping images to features ``[B, D]``.
-        Its own settings (pretrained weights, a weights file, the input size) go in a
-        :class:`~alwidget.model.backbone.Backbone`, e.g.
-        ``Backbone("auto", weights="lite0.pth")`` or ``Backbone("resnet18", pretrained=True)``.
+        ``"auto"`` (the default): a pretrained EfficientNet-Lite0 when its ImageNet weights can be
+        had (a file, timm's or Hugging Face's cache, the hub within 3 s), and ``"alwidget_cnn"``
+        learned from the pool in every case (``backbone_message`` says what was found); or a timm
+        name, or a module mapping images to features ``[B, D]``. With its own settings:
+        :class:`~alwidget.model.backbone.Backbone`, e.g. ``Backbone("auto", weights="lite0.pth")``.
     mode : {"semi", "finetune", "embed"} or Recipe
-        How each cycle learns (:mod:`alwidget.recipes`; a registered name or a recipe object
-        with its own settings). ``semi`` (the default, :class:`~alwidget.recipes.SemiRecipe`)
-        learns representations of the pool once, in the background, and lets the labels choose
-        among them; each cycle propagates the labels over a kNN graph of the chosen features
-        (Poisson learning) and trains a head on the labels plus the graph's confident
-        pseudo-labels: cycles of about a second. ``finetune`` (the old recipe) trains the whole
-        network from scratch each cycle; ``embed`` freezes the backbone, caches its features once
-        and retrains only the head on the labels.
+        How each cycle learns (:mod:`alwidget.recipes`: a registered name, or a recipe object with
+        its own settings). ``semi`` (the default, :class:`~alwidget.recipes.SemiRecipe`) learns
+        representations of the pool in the background, lets the labels choose among them, and
+        propagates the labels over a kNN graph each cycle (about a second); ``finetune`` trains
+        the whole network from scratch each cycle; ``embed`` trains a head on frozen features.
     strategy : str or Strategy
         Acquisition strategy (see :func:`alwidget.strategies.available_strategies`). The
         default, ``"budget_aware"``, picks typical points of uncovered clusters of the
@@ -151,13 +106,10 @@ class ActiveLearner:
         Folder for the cached representation (``semi`` mode: trunk, features, training
         checkpoints, so a restarted kernel resumes) or features (``embed`` mode).
     num_threads : int, optional
-        torch threads during a cycle. By default ``embed`` cycles use one thread (a small
-        head trains fastest without threading overhead) and ``finetune`` cycles use all cores
-        but one, which stays free for the kernel and the browser: on a busy machine, torch
-        threads that compete for cores slow a cycle down several times over (measured here:
-        a 500-label Fashion-MNIST cycle took 102 s with two threads on two busy cores, 18 s
-        with one). The graph solve and the posterior of a pool of :data:`ALL_CORES_FROM` items or
-        more, large products, use every core unless ``num_threads`` is given.
+        torch threads during a cycle (default: the recipe's ``default_threads``: one for a small
+        head, all cores but one for ``finetune``, as threads that compete for busy cores slow a
+        cycle several times over). Background builds, and the graph solve and posterior of pools of
+        :data:`~alwidget._threads.ALL_CORES_FROM` items or more, use every core unless it is given.
     seed : int
         The one seed: validation set, cold start, initialisation, batch order, dropout masks.
     memory_limit : int, str or None
@@ -166,13 +118,10 @@ class ActiveLearner:
         ``cache_dir`` in chunks, filled by a streaming, resumable pass; passes over the pool run
         in chunks. See :mod:`alwidget.data.budget` and :attr:`memory_plan`.
     engine : {"local", "ray"} or Engine
-        Where the heavy passes over the pool run (the features of every item, the scores):
-        this process, or a Ray cluster through Ray Data (``pip install 'alwidget[ray]'``; the
-        running Ray is used, ``ray.init(address=...)`` is yours; or pass
-        ``RayEngine(address=..., workers=...)``). The widget and the label store stay here.
-        ``embed`` mode: the features of the frozen trunk and the scores; ``semi`` mode: the
-        representation's features of the pool, their refresh after each slow cycle, and the
-        scores (the contrastive and fine-tuning training stay here).
+        Where the passes over the pool run (the features of every item, the scores): this
+        process, or a Ray cluster through Ray Data (``pip install 'alwidget[ray]'``; the running
+        Ray, or ``RayEngine(address=..., workers=...)``). Training, the widget and the label
+        store stay here.
     **recipe_settings
         Settings of the recipe named by ``mode``: those every mode takes (``train``,
         ``pseudo_label_threshold``, ``cold_start``: :class:`~alwidget.recipes.Recipe`) and its own
@@ -234,13 +183,7 @@ class ActiveLearner:
         self.strategy = self._compatible_strategy(create_strategy(strategy or self.recipe.default_strategy))
 
         self.in_memory = store is None
-        if store is None:
-            warnings.warn("labels live in memory only and are lost when the kernel stops; "
-                          "pass store='labels.db' to keep them", UserWarning, stacklevel=2)
-            store = LabelStore(None)
-        elif not isinstance(store, LabelStore):
-            store = LabelStore(store)
-        self.store = store
+        self.store = store = LabelSession.open_store(store)
         self.session = LabelSession(pool, classes, store, validation_size=validation_size, seed=self.seed)
         """The labels, the classes and the validation set (:class:`~alwidget.session.LabelSession`)."""
         self.classes: List[str] = self.session.classes
@@ -249,29 +192,13 @@ class ActiveLearner:
         if validation_from_truth:
             self.session.label_validation_from_truth()
 
-        # the backbone: "auto" looks for pretrained weights (bounded by the hub probe) and always
-        # keeps the trunk learned on this machine; created once to learn its input needs
-        self.auto: Optional[AutoBackbone] = None
-        self.backbone_message = ""
-        chans, native = pool_channels(pool)
-        spec = backbone
-        backbone, pretrained, weights, image_size = spec.name, spec.pretrained, spec.weights, spec.image_size
-        if isinstance(backbone, str) and backbone == AUTO:
-            if pretrained is False:
-                self.auto = AutoBackbone(None, None, "pretrained=False: learning the pool from scratch", 0.0)
-            else:
-                self.auto = resolve_auto(weights)
-            self.backbone_message = self.auto.message
-            backbone, pretrained, weights = self.recipe.choose_trunk(self.auto) or (DEFAULT_BACKBONE, False, None)
-        pretrained = bool(pretrained)
-        self._backbone_spec = backbone
-        self._pretrained, self._weights = pretrained, weights
-        with torch.random.fork_rng(devices=[]):  # a frozen random trunk (embed, no weights) is seeded too
-            torch.manual_seed(_seed_for(self.seed, 7))
-            self._trunk, self.backbone_info = create_backbone(backbone, in_chans=chans, pretrained=pretrained,
-                                                              weights=weights)
-        self.image_size = int(image_size) if image_size else choose_image_size(
-            native, self.backbone_info.image_size, pretrained=bool(pretrained), max_size=TRAIN_IMAGE_SIZE)
+        # the trunk, created once to learn its input needs ("auto": pretrained when weights are at hand)
+        made = make_trunk(backbone, *pool_channels(pool), choose=self.recipe.choose_trunk,
+                          seed=_seed_for(self.seed, 7), max_size=TRAIN_IMAGE_SIZE)
+        self.auto: Optional[AutoBackbone] = made.auto
+        self.backbone_message = "" if made.auto is None else made.auto.message
+        self._trunk, self.backbone_info, self.image_size = made.module, made.info, made.image_size
+        self._backbone_spec, self._pretrained, self._weights = made.name, made.pretrained, made.weights
         info = self.backbone_info
         self.engine = create_engine(engine)
         if self.engine.name != "local" and self.recipe.local_engine_only:
@@ -283,10 +210,7 @@ class ActiveLearner:
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
             graph_bytes=GRAPH_BYTES_PER_ITEM * self.recipe.graphs_kept(
                 self.auto is not None and self.auto.pretrained is not None))
-        if self.memory_plan.over_budget:
-            warnings.warn(f"{self.memory_plan.describe()}: the learner will use more than memory_limit. Raise "
-                          "memory_limit, or hold fewer kNN graphs (representation='pca': one; mode='embed': none)",
-                          UserWarning, stacklevel=2)
+        self.memory_plan.warn_if_over(stacklevel=3)
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
         # a folder on disk only for what goes there: images past the budget, the recipe's chunks
         need_disk = not self.memory_plan.images_in_memory or self.recipe.needs_disk(self)
@@ -295,7 +219,7 @@ class ActiveLearner:
             pool, self.image_size, info.in_chans, info.mean, info.std, chunk_rows=self.memory_plan.chunk_rows,
             folder=None if self.memory_plan.images_in_memory else self._disk / "images-{}".format(cache_digest(
                 {"pool": pool.fingerprint(), "size": self.image_size, "in_chans": info.in_chans})))
-        self._custom_initial = None if isinstance(backbone, str) else copy.deepcopy(self._trunk)
+        self._custom_initial = None if isinstance(made.name, str) else copy.deepcopy(self._trunk)
         self._prior_C: Optional[np.ndarray] = None  # class shares from the labels, and how many labels
         self._prior_n = 0
         self._foreign: Optional[Tuple[Any, ...]] = None  # (key, trunk, raw features) of the last other pool
@@ -307,7 +231,7 @@ class ActiveLearner:
         self._executor: Optional[ThreadPoolExecutor] = None
         self._future: Optional[Future] = None
         self._token: Optional[CancelToken] = None
-        self._model: Optional[_Model] = None
+        self._model: Optional[FittedModel] = None
         self._trained_version = -1
         self._last_k: Optional[int] = None
         self._last_topk: Optional[np.ndarray] = None
@@ -335,23 +259,6 @@ class ActiveLearner:
     def train_config(self, config: TrainConfig) -> None:
         self.recipe.train_config = config
 
-    # ------------------------------------------------------------------ representations (semi mode)
-    @property
-    def representations(self) -> Optional[RepresentationSet]:
-        """The candidate representations (``semi`` mode; ``None`` otherwise): ``.status()``,
-        ``.ready()``, ``.members``, ``.cancel()``."""
-        return self.recipe.candidates
-
-    @property
-    def representation_choice(self) -> Optional[RepresentationChoice]:
-        """Which representation the labels chose last, with the cross-validated figures and why."""
-        return self.recipe.choice
-
-    @property
-    def pretrained_info(self) -> Optional[BackboneInfo]:
-        """The pretrained candidate's backbone (``semi`` mode with weights; ``None`` otherwise)."""
-        return self.recipe.pretrained_info
-
     # ------------------------------------------------------------------ memory
     def _disk_dir(self) -> Path:
         """Where pool-sized arrays that do not fit the memory budget live: ``cache_dir``, or a
@@ -364,285 +271,6 @@ class ActiveLearner:
         warnings.warn(f"{self.memory_plan.describe()}; with no cache_dir the arrays go to {folder}, which a new "
                       "session cannot reuse: pass cache_dir='cache' to keep them", UserWarning, stacklevel=3)
         return folder
-
-    def _estimate(self, head: nn.Module, features: torch.Tensor, sample_seed: int, prog, cancel: CancelToken,
-                  class_weights: Optional[np.ndarray]) -> Tuple[PoolEstimate, np.ndarray, np.ndarray]:
-        """The pool scored by ``head`` on ``features`` ``[N, D]``: the estimate the strategy reads,
-        the normalised entropy ``[N]`` and the strategy's scores ``[N]`` (the entropy when it has none).
-        The one place a model's beliefs about the pool are made: each cycle, and a loaded model."""
-        n = len(self.pool)
-        # samples only where they fit the budget or the strategy reads them
-        keep = self.memory_plan.keep_samples or "samples" in self.strategy.requires
-        task = ScoreTask(head, self.estimator, self.mc_samples, sample_seed, keep_samples=keep,
-                         class_weights=None if class_weights is None else [float(w) for w in class_weights])
-        probs, samples, alpha = score_pool(
-            task, features, n, engine=self.engine, chunk_rows=self.memory_plan.chunk_rows,
-            in_one_call=isinstance(features, torch.Tensor) and not self._chunked,
-            threads=self._all_cores if n >= ALL_CORES_FROM else None, progress=prog, cancel=cancel)
-        estimate = PoolEstimate(probs_N_C=probs, samples_T_N_C=samples, features_N_D=features.numpy(),
-                                alpha_N_C=alpha, **self._label_fields())
-        if not np.all(np.isfinite(estimate.probs_N_C)):
-            raise FloatingPointError("the model produced non-finite probabilities; the previous model is kept")
-        uncertainty = normalized_entropy(estimate.probs_N_C)
-        scores = self.strategy.score(estimate)
-        return estimate, uncertainty, (uncertainty if scores is None else np.asarray(scores, dtype=np.float64))
-
-    # ------------------------------------------------------------------ store and validation
-    @property
-    def validation_ids(self) -> List[str]:
-        """Ids of the validation set (labelled first; never queried for training)."""
-        return list(self._validation_ids)
-
-    def pending_validation(self) -> List[str]:
-        """Validation items that still need a label."""
-        return self.session.pending_validation()
-
-    # ------------------------------------------------------------------ labels
-    def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
-              source: str = "human") -> list:
-        """Label items; each label is on disk when this returns.
-
-        Parameters
-        ----------
-        ids : str or sequence of str
-            Pool ids (one, or several).
-        labels : class name or index, or a sequence of them
-            One per id.
-        source : str
-            ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion), ``"oracle"``,
-            or ``"review"`` (a correction made while checking labels: see :meth:`label_issues`).
-
-        Returns
-        -------
-        list of LabelEvent
-            The stored events. Items of the validation set go to the validation split.
-        Every label is checked before any is written, so a bad one stores nothing.
-        """
-        return self.session.teach(ids, labels, source=source)
-
-    def undo(self, item_id: Optional[str] = None):
-        """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None."""
-        return self.session.undo(item_id)
-
-    @property
-    def labels(self) -> Dict[str, str]:
-        """Current training labels ``{id: class}``."""
-        return self.session.labels
-
-    @property
-    def labels_version(self) -> int:
-        """Increases with every label or undo in this session."""
-        return self.session.version
-
-    # ------------------------------------------------------------------ queries
-    def _selectable_mask(self) -> np.ndarray:
-        return self.session.selectable_N(self._tensors.failed)
-
-    def selectable_ids(self) -> List[str]:
-        """Ids :meth:`query` may return: unlabelled, not in the validation set, readable."""
-        mask = self._selectable_mask()
-        return [self.pool.ids[i] for i in np.flatnonzero(mask)]
-
-    def query(self, k: int, exclude: Sequence[str] = ()) -> List[str]:
-        """The ``k`` most informative unlabelled items, most informative first.
-
-        Never returns labelled or validation items, unreadable images, nor the ids in
-        ``exclude`` (e.g. images the person skipped): they are removed before selection, so
-        batch-aware strategies build their batch without them. Before the first cycle this
-        is the cold start (``random`` or ``kmeans``). Returns fewer than ``k`` ids when fewer
-        are left.
-        """
-        k = int(k)
-        if k < 0:
-            raise ValueError(f"k must be non-negative, got {k}")
-        with self._lock:
-            model, version, n_cycles = self._model, self.session.version, len(self.history)
-        selectable = self._selectable_mask()
-        for item in exclude:
-            if item in self._pos:
-                selectable[self._pos[item]] = False
-        rng = np.random.default_rng(_seed_for(self.seed, 2, n_cycles, version))
-        start = self.recipe.start_estimate(self) if model is None else None
-        if start is not None:
-            picked = self.strategy.select(start, k, selectable, rng)
-        elif model is None:
-            picked = self._cold_start(k, selectable, rng)
-        else:
-            picked = self.strategy.select(model.estimate, k, selectable, rng)
-        picked = np.asarray(picked, dtype=np.int64)
-        with self._lock:
-            self._last_k = k
-        return [self.pool.ids[i] for i in picked]
-
-    def _labeled_mask(self) -> np.ndarray:
-        """``[N]`` bool: which pool items have a training label."""
-        return self._training_labels() >= 0
-
-    def _label_fields(self) -> Dict[str, np.ndarray]:
-        """``labeled_N`` and ``labels_N`` of a :class:`PoolEstimate`."""
-        given = self._training_labels()
-        return dict(labeled_N=given >= 0, labels_N=given)
-
-    def _training_labels(self) -> np.ndarray:
-        """``[N]`` int: the class index of each pool item's training label, ``-1`` for none."""
-        return self.session.training_labels_N()
-
-    def prepare(self, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
-        """Run the pass over the pool now, on this thread, instead of inside the first cycle:
-        ``embed`` mode computes the frozen trunk's features of every item (a streaming pass in
-        chunks when the pool is planned past memory: see :attr:`memory_plan`; cancelled or
-        killed, it resumes where it stopped); ``semi`` mode builds every candidate representation.
-        ``finetune`` mode reads and resizes every image.
-
-        ``progress(step, fraction)`` reports it; ``cancel`` stops it between chunks (raises
-        :class:`~alwidget.progress.CycleCancelled`)."""
-        with torch_threads(self.num_threads):
-            self.recipe.prepare(self, progress, cancel)
-
-    @property
-    def representation(self) -> Optional[PoolRepresentation]:
-        """The trunk learned on this machine (``semi`` mode, the self-supervised or given trunk;
-        ``None`` otherwise or when ``representation`` names another candidate): ``.status()``,
-        ``.ready``, ``.cancel()``, ``.result()``. Every candidate: :attr:`representations`."""
-        return self.recipe.representation
-
-    def _cold_start(self, k: int, selectable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        candidates = np.flatnonzero(selectable)
-        if self.recipe.cold_start == "random" or k == 0 or len(candidates) <= k:
-            return rng.permutation(candidates)[:k]
-        feats = self.recipe.cold_start_features(self)
-        if feats is None:  # pixels, shrunk to 8×8, are features enough to spread the first labels out
-            x = self._tensors.batch(np.arange(len(self.pool)))
-            feats = F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
-        estimate = PoolEstimate(probs_N_C=np.full((len(self.pool), len(self.classes)), 1.0 / len(self.classes)),
-                                features_N_D=feats)
-        return create_strategy("kmeans").select(estimate, k, selectable, rng)
-
-    @property
-    def scores(self) -> Optional[np.ndarray]:
-        """The strategy's score of every pool item ``[N]`` (aligned with ``pool.ids``; higher =
-        more informative; normalised entropy for batch-only strategies); ``None`` before the
-        first cycle."""
-        with self._lock:
-            return None if self._model is None else self._model.scores_N.copy()
-
-    @property
-    def uncertainty(self) -> Optional[np.ndarray]:
-        """Normalised predictive entropy of every pool item ``[N]`` in ``[0, 1]``."""
-        with self._lock:
-            return None if self._model is None else self._model.uncertainty_N.copy()
-
-    def predict_proba(self, ids: Union[str, Sequence[str]]) -> np.ndarray:
-        """Predictive probabilities ``[n, C]`` (columns in :attr:`classes` order) of pool items
-        from the latest cycle's model."""
-        model = self._latest_model()
-        if isinstance(ids, str):
-            ids = [ids]
-        pos = []
-        for item in ids:
-            if item not in self._pos:
-                raise KeyError(f"item {item!r} is not in the pool")
-            pos.append(self._pos[item])
-        return model.estimate.probs_N_C[np.asarray(pos, dtype=np.int64)].copy()
-
-    def predict(self, ids: Union[str, Sequence[str]]) -> np.ndarray:
-        """Deprecated name of :meth:`predict_proba` (probabilities ``[n, C]``).
-
-        In scikit-learn ``predict`` gives classes and ``predict_proba`` probabilities; this
-        method gave probabilities, and does so still, with a ``FutureWarning``: a later release
-        makes it return class names.
-        """
-        warnings.warn("learner.predict(ids) returns probabilities, which is predict_proba's job in scikit-learn; "
-                      "use learner.predict_proba(ids) (a later release makes predict return class names)",
-                      FutureWarning, stacklevel=2)
-        return self.predict_proba(ids)
-
-    def evaluate(self, pool: ImagePool) -> float:
-        """Accuracy in ``[0, 1]`` of the latest model on another pool with known ``truth``."""
-        self._latest_model()
-        if not pool.truth:
-            raise ValueError("evaluate needs a pool with known truth")
-        probs = self.predict_pool(pool)
-        y = np.array([self._class_index[pool.truth[i]] for i in pool.ids])
-        return float(np.mean(probs.argmax(1) == y))
-
-    def predict_pool(self, pool: ImagePool) -> np.ndarray:
-        """Predictive probabilities ``[len(pool), C]`` of the latest model on any pool."""
-        return self.posterior(pool).probs_N_C.numpy().astype(np.float64)
-
-    def _latest_model(self) -> _Model:
-        with self._lock:
-            model = self._model
-        if model is None:
-            raise RuntimeError("no model yet: label some items and call retrain() first")
-        return model
-
-    @property
-    def classifier(self) -> Classifier:
-        """The latest cycle's trained network, in eval mode: ``classifier(x)`` maps model inputs
-        ``[B, C_in, S, S]`` (see :meth:`model_inputs`) to head outputs (logits ``[B, C]``);
-        ``classifier.embedder()`` maps them to features ``[B, D]`` and ``classifier.head`` the
-        features to outputs. Shared with the learner: copy it (``copy.deepcopy``) before changing
-        it. Raises ``RuntimeError`` before the first cycle."""
-        return self._latest_model().classifier
-
-    @property
-    def class_weights(self) -> Optional[np.ndarray]:
-        """Per-class factors ``[C]`` the latest model's beliefs carry on top of its head: the label
-        priors over the head's uniform training priors (``C * prior``). ``softmax(classifier(x)) *
-        class_weights``, renormalised, is the dropout-free prediction; ``None`` before a cycle."""
-        with self._lock:
-            model = self._model
-        return None if model is None or model.class_weights_C is None else model.class_weights_C.copy()
-
-    def model_inputs(self, ids: Optional[Sequence[str]] = None) -> torch.Tensor:
-        """The normalised float inputs ``[n, C_in, S, S]`` the network sees for pool items ``ids``
-        (all of the pool, in ``pool.ids`` order, when ``None``): resized, channel-converted and
-        normalised exactly as in training and scoring, without augmentation."""
-        if ids is None:
-            positions = np.arange(len(self.pool))
-        else:
-            if isinstance(ids, str):
-                ids = [ids]
-            missing = [i for i in ids if i not in self._pos]
-            if missing:
-                raise KeyError(f"{len(missing)} item(s) not in the pool, e.g. {missing[0]!r}")
-            positions = np.array([self._pos[i] for i in ids], dtype=np.int64)
-        return self._tensors.batch(positions)
-
-    def posterior(self, pool: Optional[ImagePool] = None, *, n_samples: Optional[int] = None,
-                  seed: Optional[int] = None) -> Posterior:
-        """The latest model's posterior over ``pool`` (the learner's own pool when ``None``): the
-        trunk runs once, the head ``n_samples`` times (default ``mc_samples``), with the
-        cycle's dropout masks unless another ``seed`` is given. Returns a
-        :class:`~alwidget.uncertainty.Posterior` (``probs_N_C``, ``samples_T_N_C``, ...)."""
-        model = self._latest_model()
-        if pool is None or pool is self.pool:  # the cycle's own features of the pool
-            feats = torch.as_tensor(np.asarray(model.estimate.features_N_D), dtype=torch.float32)
-        else:
-            feats = self._features_of(model, pool)
-        gen = torch.Generator().manual_seed(model.sample_seed if seed is None else int(seed))
-        post = self.estimator.posterior(model.classifier.head, feats,
-                                        n_samples=self.mc_samples if n_samples is None else int(n_samples),
-                                        generator=gen)
-        return post.with_class_weights(model.class_weights_C)
-
-    def _features_of(self, model: _Model, pool: ImagePool) -> torch.Tensor:
-        """The head's inputs ``[len(pool), D]`` for another pool: its images read, resized and
-        embedded chunk by chunk by the model's trunk (cached for the last pool and trunk, so a
-        simulation that evaluates a test pool every cycle embeds it once per representation)."""
-        spec = model.inputs or dict(size=self.image_size, in_chans=self.backbone_info.in_chans,
-                                    mean=self.backbone_info.mean, std=self.backbone_info.std)
-        trunk = model.classifier.trunk
-        key = (pool.fingerprint(), spec["size"], spec["in_chans"])
-        cached = self._foreign
-        if cached is not None and cached[0] == key and cached[1] is trunk:
-            raw = cached[2]
-        else:
-            raw = _streamed_features(trunk, pool, spec)
-            self._foreign = (key, trunk, raw)
-        with torch.no_grad():
-            return model.classifier.norm(raw)
 
     # ------------------------------------------------------------------ the cycle
     def _notify(self, step: str, fraction: float) -> None:
@@ -762,9 +390,8 @@ class ActiveLearner:
             rep.unreadable = [(self.pool.ids[p], reason) for p, reason in sorted(self._tensors.failed.items())
                               if p not in failed_before]
             with self._lock:
-                self._model = _Model(classifier, estimate, scores, uncertainty, sample_seed,
-                                     self.recipe.model_inputs(self),
-                                     class_weights)
+                self._model = FittedModel(classifier, estimate, scores, uncertainty, sample_seed,
+                                          self.recipe.model_inputs(self), class_weights)
                 self._trained_version = version
                 rep.stale = self.session.version != version
                 self.history.append(rep)
@@ -774,9 +401,9 @@ class ActiveLearner:
             cancelled = isinstance(exc, CycleCancelled)
             if cancelled:
                 msg = "the cycle was cancelled"
-            elif _out_of_memory(exc):
-                msg = (f"out of memory while {current['step']} ({type(exc).__name__}: {exc}); lower image_size, "
-                       "or train={'batch_size': 16}, or use mode='embed'")
+            elif out_of_memory(exc):
+                msg = (f"out of memory while {current['step']} ({type(exc).__name__}: {exc}); lower "
+                       "Backbone(image_size=...), or train={'batch_size': 16}, or use mode='embed'")
             else:
                 msg = f"{type(exc).__name__}: {exc}"
             rep = CycleReport(cycle=cycle_no, error=msg, cancelled=cancelled, strategy=self.strategy.name,
@@ -787,7 +414,7 @@ class ActiveLearner:
             prog("failed", 1.0)
             raise
 
-    def _train(self, pos_l, y_l, pos_v, y_v, previous: Optional[_Model], cycle_no: int, prog, cancel):
+    def _train(self, pos_l, y_l, pos_v, y_v, previous: Optional[FittedModel], cycle_no: int, prog, cancel):
         """One cycle's training, as the recipe lays it out: ``(classifier, result, features [N, D],
         timings)``, ``timings`` with ``features`` (waiting for them, their pass, the choice of
         representation), ``train`` and the recipe's own steps (``graph`` in ``semi`` mode, part of
@@ -796,12 +423,9 @@ class ActiveLearner:
         pos_fit, y_fit = pos_l, y_l
         threshold = self.recipe.pseudo_label_threshold
         if threshold is not None and previous is not None:
-            conf = previous.estimate.probs_N_C.max(1)
-            cand = self._selectable_mask() & (conf >= threshold)
-            extra = np.flatnonzero(cand)
-            extra = extra[np.argsort(-conf[extra], kind="stable")][: 10 * len(pos_l)]
-            pos_fit = np.concatenate([pos_l, extra])
-            y_fit = np.concatenate([y_l, previous.estimate.probs_N_C[extra].argmax(1)])
+            extra, y_extra = confident_items(previous.estimate.probs_N_C, self._selectable_mask(), threshold,
+                                             limit=10 * len(pos_l))
+            pos_fit, y_fit = np.concatenate([pos_l, extra]), np.concatenate([y_l, y_extra])
         t0 = time.perf_counter()
         # wait for the background work before seeding: it may not touch our generator
         self.recipe.before_fit(self, pos_l, y_l, previous, prog, cancel)
@@ -828,216 +452,15 @@ class ActiveLearner:
         self.estimator.fit_posterior(plan.head, features[torch.as_tensor(pos_l)], torch.as_tensor(y_l))
         return Classifier(plan.trunk, plan.head, plan.norm).eval(), result, features, timings
 
-    def refine(self, progress: Optional[ProgressCallback] = None) -> Representation:
-        """Run the slow cycle now, on this thread: fine-tune the trunk on the current labels (and
-        the latest model's confident pseudo-labels), re-embed the pool; the next fast cycle uses
-        it. ``semi`` mode only. Returns the new :class:`~alwidget.representation.Representation`."""
-        return self.recipe.refine(self, progress)
-
-    @property
-    def refine_every(self) -> Optional[int]:
-        """Training labels between slow cycles (``None``: off, or a mode without one); settable
-        in ``semi`` mode."""
-        return None if self.recipe.slow_cycles is None else self.recipe.slow_cycles.every
-
-    @refine_every.setter
-    def refine_every(self, value: Optional[int]) -> None:
-        self._slow_cycles().every = value
-
-    @property
-    def slow_cycle(self) -> str:
-        """Where a due slow cycle runs, ``"background"`` or ``"inline"``; settable in ``semi`` mode."""
-        return "background" if self.recipe.slow_cycles is None else self.recipe.slow_cycles.where
-
-    @slow_cycle.setter
-    def slow_cycle(self, value: str) -> None:
-        self._slow_cycles().where = value
-
-    def _slow_cycles(self) -> SlowCycles:
-        if self.recipe.slow_cycles is None:
-            raise AttributeError(f"mode={self.mode!r} has no slow cycle (mode='semi' has)")
-        return self.recipe.slow_cycles
-
-    @property
-    def refining(self) -> bool:
-        """Whether a background slow cycle (fine-tuning or adapting) is running."""
-        return self.recipe.slow_cycles is not None and self.recipe.slow_cycles.running
-
-    @property
-    def refine_status(self) -> str:
-        """One line: what the slow cycle(s) did last (or why one failed)."""
-        return "" if self.recipe.slow_cycles is None else self.recipe.slow_cycles.status
-
     def _logits_of(self, out: torch.Tensor) -> torch.Tensor:
         """Head outputs as logits for the validation loss (estimators may output something else)."""
         to_logits = getattr(self.estimator, "logits", None)
         return to_logits(out) if callable(to_logits) else out
 
-    # ------------------------------------------------------------------ trust: mislabels, forecast
-    def confirm(self, ids: Union[str, Sequence[str]]) -> list:
-        """Confirm items' current labels as checked (a ``"review"`` event repeating the label):
-        :meth:`label_issues` leaves them out from now on. The training set does not change.
-
-        Returns the stored events. Raises ``KeyError`` for an unknown or unlabelled item
-        (nothing is written then)."""
-        return self.session.confirm(ids)
-
-    def label_issues(self, n_folds: int = 5, *, method: str = "self_confidence", include_reviewed: bool = False,
-                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> LabelCheck:
-        """Rank the given labels (train and validation) by how likely they are wrong.
-
-        Every labelled item gets probabilities from the fast cycle's head trained on the other
-        ``n_folds - 1`` folds (stratified), on the pool's features, with the graph's
-        pseudo-labels in ``semi`` mode. cleanlab ranks them (:mod:`alwidget.trust.label_issues`).
-        Takes seconds; runs on the calling thread and waits for a running cycle.
-
-        Parameters
-        ----------
-        n_folds : int
-            Folds (at least 2; at most the number of labels).
-        method : str
-            cleanlab's label-quality score: ``"self_confidence"`` (default),
-            ``"normalized_margin"`` or ``"confidence_weighted_entropy"``.
-        include_reviewed : bool
-            Also list labels already confirmed or corrected in a review (source ``"review"``).
-        progress, cancel
-            As for :meth:`retrain`.
-
-        Returns
-        -------
-        LabelCheck
-            A sequence of :class:`~alwidget.trust.LabelIssue`, most suspicious first.
-        """
-        cancel = cancel or CancelToken()
-        t_start = time.perf_counter()
-        with self._lock:
-            version = self.session.version
-        train, val = self.store.labels(split="train"), self.store.labels(split="validation")
-        items = [i for i in list(train) + list(val) if i in self._pos]
-        given = {**train, **val}
-        y_N = np.array([self._class_index[given[i]] for i in items], dtype=np.int64)
-        n_folds = int(n_folds)
-        notes = check_inputs(y_N, n_folds, self.classes)
-
-        def prog(step: str, fraction: float) -> None:
-            report(progress, step, fraction)
-            self._notify(step, fraction)
-
-        with self._cycle_lock, torch_threads(self.num_threads):
-            feats, origin = self.recipe.check_features(self, prog, cancel)
-            notes.append(f"features: {origin}")
-            pos_N = np.array([self._pos[i] for i in items], dtype=np.int64)
-            graph = self.recipe.check_graph(self, prog, cancel)
-            fit_predict = fast_cycle_fit_predict(
-                feats, pos_N, len(self.classes), estimator=self.estimator, config=self.recipe.check_train_config(self),
-                n_samples=self.mc_samples, seed=lambda fold: _seed_for(self.seed, 17, fold), graph=graph,
-                unlabelled_N=self._selectable_mask(), pseudo_fraction=getattr(self.recipe, "pseudo_fraction", 0.0),
-                propagation=getattr(self.recipe, "propagation", "poisson"), prior_C=self._prior_C,
-                prior_labels=self._prior_n, cancel=cancel)
-            prog("check labels", 0.0)
-            probs_N_C = out_of_sample_probs(y_N, fit_predict, len(self.classes), n_folds=n_folds,
-                                            seed=_seed_for(self.seed, 19, len(items)),
-                                            cancel=cancel.raise_if_cancelled,
-                                            progress=lambda f: prog("check labels", f))
-        events = [self.store.get(item) for item in items]
-        issues = label_issues_of(items, y_N, probs_N_C, self.classes,
-                                 ["validation" if item in val else "train" for item in items],
-                                 [e is not None and e.source == "review" for e in events], method=method,
-                                 include_reviewed=include_reviewed)
-        check = LabelCheck(issues, n_checked=len(items), n_folds=n_folds, method=method,
-                           seconds=time.perf_counter() - t_start, labels_version=version, notes=notes)
-        self.last_label_check = check
-        return check
-
-    def forecast(self, target: Optional[float] = None, *, curve: str = DEFAULT_CURVE, level: float = 0.8,
-                 n_boot: int = 200, calibration: Union[str, ForecastCalibration, None] = "default") -> Forecast:
-        """How many training labels validation accuracy ``target`` needs, from the cycles so far.
-
-        Fits a learning curve to validation accuracy against labels
-        (:func:`alwidget.trust.forecast.forecast_labels`) and solves it for ``target``. The range
-        (``level``: the share it claims) comes from what such forecasts got wrong on recorded
-        development runs at the same number of cycles (the shipped calibration,
-        :mod:`alwidget.trust.calibration`), or, with ``calibration=None``, from a bootstrap of the
-        validation set alone.
-
-        Parameters
-        ----------
-        target : float, optional
-            Validation accuracy in ``(0, 1]``; default: the stopping rule's
-            ``target_accuracy``.
-        curve, level, n_boot, calibration
-            See :func:`~alwidget.trust.forecast.forecast_labels`.
-
-        Returns
-        -------
-        Forecast
-            ``forecast.summary()`` reads e.g. ``"≈ 420 labels to 95 % (300–650)"``; with fewer
-            than three cycles it says it cannot forecast yet.
-        """
-        if target is None:
-            target = self.stopping.target_accuracy
-            if target is None:
-                raise ValueError("no target: pass forecast(target=0.95), or set "
-                                 "stopping=StoppingRule(target_accuracy=...) on the learner")
-        ok = [r for r in list(self.history) if r.error is None and r.n_validation > 0]
-        return forecast_labels([r.n_labels for r in ok], [r.accuracy for r in ok], [r.n_validation for r in ok],
-                               float(target), curve=curve, level=level, n_boot=n_boot, seed=self.seed,
-                               calibration=calibration)
-
-    # ------------------------------------------------------------------ stopping, models, lifecycle
+    # ------------------------------------------------------------------ stopping, lifecycle
     def stop_reason(self) -> Optional[str]:
         """Why stopping is suggested now (budget, target, plateau), or ``None``."""
         return stop_reason(self.history, self.stopping)
-
-    def save_model(self, path: Union[str, Path]) -> Tuple[Path, Path]:
-        """Save the latest model: ``path`` (timm-compatible weights) and ``path`` with ``.json``."""
-        with self._lock:
-            model = self._model
-        if model is None:
-            raise RuntimeError("no model yet: call retrain() before save_model")
-        cfg = checkpoint_config(model.inputs, self.backbone_info, image_size=self.image_size,
-                                timm=isinstance(self._backbone_spec, str),
-                                num_features=model.estimate.features_N_D.shape[1], classes=self.classes,
-                                estimator=self.estimator, mode=self.mode, seed=self.seed, n_labels=len(self.labels))
-        weights = None if model.class_weights_C is None else [float(w) for w in model.class_weights_C]
-        return save_checkpoint(path, model.classifier, dict(cfg, sample_seed=model.sample_seed, class_weights=weights))
-
-    def load_model(self, path: Union[str, Path], progress: Optional[ProgressCallback] = None,
-                   cancel: Optional[CancelToken] = None) -> None:
-        """Load a model saved by :meth:`save_model` and score the pool with it (as a cycle does:
-        in chunks on the engine when the pool is large)."""
-        cfg, classifier = load_classifier(path, self.estimator, self.classes, self.backbone_info.in_chans,
-                                          custom_trunk=self._custom_initial, custom_image_size=self.image_size)
-        cancel = cancel or CancelToken()
-        if cfg["image_size"] == self.image_size:
-            features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
-        else:  # another input size (a pretrained trunk): one streamed pass, nothing cached
-            spec = dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=cfg["mean"], std=cfg["std"])
-            with torch.no_grad():
-                features = classifier.norm(_streamed_features(classifier.trunk, self.pool, spec))
-        sample_seed = int(cfg.get("sample_seed", _seed_for(self.seed, 3, 0)))
-        class_weights = None if cfg.get("class_weights") is None else np.asarray(cfg["class_weights"], dtype=np.float64)
-        # the beliefs the saved cycle gave: its head times its priors
-        estimate, unc, scores = self._estimate(classifier.head, features, sample_seed,
-                                               lambda step, f: report(progress, step, f), cancel, class_weights)
-        with self._lock:
-            self._model = _Model(classifier, estimate, scores, unc, sample_seed,
-                                 dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=tuple(cfg["mean"]),
-                                      std=tuple(cfg["std"]), backbone=cfg["backbone"], timm=cfg.get("timm", True)),
-                                 class_weights)
-
-    def _compatible_strategy(self, strategy: Strategy) -> Strategy:
-        missing = set(strategy.requires) - set(self.estimator.produces) - {"features"}
-        if missing:
-            need = {"samples": "posterior samples (e.g. uncertainty='mc_dropout', 'ensemble' or 'laplace')",
-                    "alpha": "Dirichlet concentrations (uncertainty='evidential')"}
-            raise ValueError(f"strategy {strategy.name!r} needs " + " and ".join(need.get(m, m) for m in sorted(missing))
-                             + f", which uncertainty={self.estimator.name!r} does not give")
-        return strategy
-
-    def set_strategy(self, strategy: Union[str, Strategy], **params: Any) -> None:
-        """Switch the acquisition strategy (takes effect at the next query; scores at the next cycle)."""
-        self.strategy = self._compatible_strategy(create_strategy(strategy, **params))
 
     def widget(self, k: int = 12, **kwargs: Any):
         """A :class:`~alwidget.ui.LabelingWidget` over this learner."""

@@ -13,15 +13,21 @@ import copy
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
+import torch
 from torch import nn
 
 from .model.backbone import BackboneInfo, create_backbone
-from .model.classifier import Classifier, read_checkpoint
+from .model.classifier import Classifier, read_checkpoint, save_checkpoint
+from .model.features import compute_features
+from .predictions import FittedModel, streamed_features
+from .progress import CancelToken, ProgressCallback, report
+from .session import seed_for
 from .representation.adapt import norm_from_state
 from .representation.pca import PCAEmbedder
 from .uncertainty import UncertaintyEstimator
 
-__all__ = ["checkpoint_config", "classifier_from_checkpoint", "load_classifier"]
+__all__ = ["Persistence", "checkpoint_config", "classifier_from_checkpoint", "load_classifier"]
 
 
 def checkpoint_config(inputs: Optional[Mapping[str, Any]], info: BackboneInfo, *, image_size: int, timm: bool,
@@ -95,3 +101,44 @@ def load_classifier(path: Union[str, Path], estimator: UncertaintyEstimator, cla
                          f"{in_chans}")
     return cfg, classifier_from_checkpoint(cfg, trunk_state, head_state, norm_state, estimator, len(classes),
                                            custom_trunk=custom_trunk, custom_image_size=custom_image_size)
+
+
+class Persistence:
+    """``save_model`` and ``load_model``, mixed into :class:`~alwidget.ActiveLearner`."""
+
+    def save_model(self, path: Union[str, Path]) -> Tuple[Path, Path]:
+        """Save the latest model: ``path`` (timm-compatible weights) and ``path`` with ``.json``."""
+        with self._lock:
+            model = self._model
+        if model is None:
+            raise RuntimeError("no model yet: call retrain() before save_model")
+        cfg = checkpoint_config(model.inputs, self.backbone_info, image_size=self.image_size,
+                                timm=isinstance(self._backbone_spec, str),
+                                num_features=model.estimate.features_N_D.shape[1], classes=self.classes,
+                                estimator=self.estimator, mode=self.mode, seed=self.seed, n_labels=len(self.labels))
+        weights = None if model.class_weights_C is None else [float(w) for w in model.class_weights_C]
+        return save_checkpoint(path, model.classifier, dict(cfg, sample_seed=model.sample_seed, class_weights=weights))
+
+    def load_model(self, path: Union[str, Path], progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> None:
+        """Load a model saved by :meth:`save_model` and score the pool with it (as a cycle does:
+        in chunks on the engine when the pool is large)."""
+        cfg, classifier = load_classifier(path, self.estimator, self.classes, self.backbone_info.in_chans,
+                                          custom_trunk=self._custom_initial, custom_image_size=self.image_size)
+        cancel = cancel or CancelToken()
+        if cfg["image_size"] == self.image_size:
+            features = compute_features(classifier.embedder(), self._tensors, range(len(self.pool)))
+        else:  # another input size (a pretrained trunk): one streamed pass, nothing cached
+            spec = dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=cfg["mean"], std=cfg["std"])
+            with torch.no_grad():
+                features = classifier.norm(streamed_features(classifier.trunk, self.pool, spec))
+        sample_seed = int(cfg.get("sample_seed", seed_for(self.seed, 3, 0)))
+        class_weights = None if cfg.get("class_weights") is None else np.asarray(cfg["class_weights"], dtype=np.float64)
+        # the beliefs the saved cycle gave: its head times its priors
+        estimate, unc, scores = self._estimate(classifier.head, features, sample_seed,
+                                               lambda step, f: report(progress, step, f), cancel, class_weights)
+        with self._lock:
+            self._model = FittedModel(classifier, estimate, scores, unc, sample_seed,
+                                 dict(size=cfg["image_size"], in_chans=cfg["in_chans"], mean=tuple(cfg["mean"]),
+                                      std=tuple(cfg["std"]), backbone=cfg["backbone"], timm=cfg.get("timm", True)),
+                                 class_weights)

@@ -11,6 +11,8 @@ export, a review screen, a test) can use it alone.
 from __future__ import annotations
 
 import json
+import os
+import warnings
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -64,6 +66,16 @@ class LabelSession:
         """Increases with every label or undo made through this session."""
         self._bind_store()
         self.validation_ids: List[str] = self._choose_validation(validation_size, seed)
+
+    @staticmethod
+    def open_store(store: Union[LabelStore, str, "os.PathLike[str]", None]) -> LabelStore:
+        """``store`` as a :class:`LabelStore`: a path opens (or resumes) a SQLite store; ``None``
+        makes one in memory, with a ``UserWarning`` that its labels die with the kernel."""
+        if store is None:
+            warnings.warn("labels live in memory only and are lost when the kernel stops; "
+                          "pass store='labels.db' to keep them", UserWarning, stacklevel=3)
+            return LabelStore(None)
+        return store if isinstance(store, LabelStore) else LabelStore(store)
 
     @staticmethod
     def check_classes(classes: Optional[Sequence[str]], pool: ImagePool) -> List[str]:
@@ -233,3 +245,53 @@ class LabelSession:
         for p in failed:
             mask[p] = False
         return mask
+
+
+class LabelMethods:
+    """The label methods of :class:`~alwidget.ActiveLearner` (``teach``, ``undo``, ``labels``, the
+    validation set), each handed to its :class:`LabelSession` (``self.session``)."""
+
+    @property
+    def validation_ids(self) -> List[str]:
+        """Ids of the validation set (labelled first; never queried for training)."""
+        return list(self._validation_ids)
+
+    def pending_validation(self) -> List[str]:
+        """Validation items that still need a label."""
+        return self.session.pending_validation()
+
+    def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
+              source: str = "human") -> list:
+        """Label items; each label is on disk when this returns.
+
+        Parameters
+        ----------
+        ids : str or sequence of str
+            Pool ids (one, or several).
+        labels : class name or index, or a sequence of them
+            One per id.
+        source : str
+            ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion), ``"oracle"``,
+            or ``"review"`` (a correction made while checking labels: see :meth:`label_issues`).
+
+        Returns
+        -------
+        list of LabelEvent
+            The stored events. Items of the validation set go to the validation split.
+        Every label is checked before any is written, so a bad one stores nothing.
+        """
+        return self.session.teach(ids, labels, source=source)
+
+    def undo(self, item_id: Optional[str] = None):
+        """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None."""
+        return self.session.undo(item_id)
+
+    @property
+    def labels(self) -> Dict[str, str]:
+        """Current training labels ``{id: class}``."""
+        return self.session.labels
+
+    @property
+    def labels_version(self) -> int:
+        """Increases with every label or undo in this session."""
+        return self.session.version

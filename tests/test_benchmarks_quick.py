@@ -186,6 +186,14 @@ def test_large_pool_quick(_run, data_dir, tmp_path):
     assert "images in memory" in rec["plan"] and rec["accuracy"] > 0.3  # ten classes: chance is 0.1
 
 
+def test_feature_pass_memory_quick(_run, data_dir):
+    res = _run("feature_pass_memory.py", [], data_dir)
+    rows = _table_rows(res.stdout, "| images | pass |")
+    assert [r[1] for r in rows] == ["appended", "current", "appended − current"]
+    added = {r[1]: float(r[2]) for r in rows[:2]}
+    assert all(math.isfinite(v) for v in added.values()) and float(rows[0][3]) == pytest.approx(3000 * 50 * 4 / 2**20, abs=0.1)
+
+
 def test_knn_libraries_quick(_run, data_dir):
     res = _run("knn_libraries.py", [], data_dir)
     recs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]

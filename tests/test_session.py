@@ -26,8 +26,8 @@ def test_the_session_imports_no_model_code():
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported == {"__future__", "json", "threading", "typing", "numpy", "alwidget.data.pool",
-                        "alwidget.data.store"}, imported
+    assert imported == {"__future__", "json", "os", "threading", "typing", "warnings", "numpy",
+                        "alwidget.data.pool", "alwidget.data.store"}, imported
 
 
 def test_validation_set_is_chosen_once_and_kept_by_the_store(pool, tmp_path):

@@ -19,6 +19,7 @@ rows, small enough that a chunk's working memory is a small share of the budget.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -120,6 +121,13 @@ class MemoryPlan:
     def on_disk(self) -> bool:
         """Some array lives on disk."""
         return not (self.images_in_memory and self.features_in_memory)
+
+    def warn_if_over(self, stacklevel: int = 2) -> None:
+        """Warn (``UserWarning``) when the plan is :attr:`over_budget`, saying what to do."""
+        if self.over_budget:
+            warnings.warn(f"{self.describe()}: the learner will use more than memory_limit. Raise memory_limit, or "
+                          "hold fewer kNN graphs (representation='pca': one; mode='embed': none)", UserWarning,
+                          stacklevel=stacklevel + 1)
 
     def describe(self) -> str:
         """One line for status and reports."""

@@ -9,17 +9,17 @@ effective ``set`` event; an undo is an event too (``kind = 'undo'``, pointing at
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+from alwidget.data.events import LABEL_SOURCES, LABEL_SPLITS, LabelEvent, LabelStoreError, _check_choice, _check_text
+from alwidget.data.export import write_csv, write_json
 
 __all__ = [
     "LABEL_SOURCES",
@@ -32,15 +32,6 @@ __all__ = [
 
 SCHEMA_VERSION: int = 1
 """Version of the store's SQLite schema, kept in ``PRAGMA user_version``."""
-
-LABEL_SPLITS: Tuple[str, ...] = ("train", "validation")
-"""Where a label is used: training, or the held-out validation set."""
-
-LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import", "review")
-"""Who gave a label: a person; a person accepting the model's suggestion; a simulated
-oracle (known truth); an import from a file; a person checking a label flagged as likely
-wrong ("Check my labels": a confirmation repeats the label, a correction changes it).
-Pseudo-labels are never stored."""
 
 _FORMAT_KEY = "alwidget.format"
 _FORMAT = "alwidget-labels"
@@ -70,52 +61,6 @@ _SELECT_EVENTS = (
 """The journal's rows, in the column order of :meth:`LabelStore._apply`."""
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class LabelStoreError(ValueError):
-    """A label store file cannot be used: not a store, too new, or closed."""
-
-
-@dataclass(frozen=True)
-class LabelEvent:
-    """One label given to one item.
-
-    Attributes
-    ----------
-    seq : int
-        Position in the journal (increasing; unique within a store).
-    item_id : str
-        The pool item id.
-    label : str
-        The class name.
-    split : str
-        ``"train"`` or ``"validation"``.
-    source : str
-        ``"human"``, ``"suggestion"``, ``"oracle"`` or ``"import"``.
-    time : float
-        When it was given, in Unix seconds.
-    """
-
-    seq: int
-    item_id: str
-    label: str
-    split: str
-    source: str
-    time: float
-
-
-def _check_text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty or blank, got {value!r}")
-    return value
-
-
-def _check_choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} {value!r} is not one of {list(choices)}; pass one of them")
-    return str(value)
 
 
 @contextmanager
@@ -589,17 +534,7 @@ class LabelStore:
         pathlib.Path
             ``path``.
         """
-        records = self._records()
-
-        def write(handle: Any) -> None:
-            writer = csv.DictWriter(
-                handle, fieldnames=["item_id", "label", "split", "source", "time"]
-            )
-            writer.writeheader()
-            for record in records:
-                writer.writerow({**record, "time": repr(record["time"])})
-
-        return _atomic_write(path, write, newline="")
+        return write_csv(self._records(), path)
 
     def export_json(self, path: PathLike) -> Path:
         """Write the current labels to a JSON file: a list of objects sorted by item id.
@@ -616,10 +551,7 @@ class LabelStore:
         pathlib.Path
             ``path``.
         """
-        records = self._records()
-        return _atomic_write(
-            path, lambda handle: json.dump(records, handle, ensure_ascii=False, indent=1)
-        )
+        return write_json(self._records(), path)
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -650,23 +582,3 @@ class LabelStore:
         counts = self.counts()
         return (f"LabelStore({self._name}, {counts['train']} train, "
                 f"{counts['validation']} validation labels)")
-
-
-def _atomic_write(path: PathLike, write: Any, newline: Optional[str] = None) -> Path:
-    target = Path(os.fspath(path))
-    if not target.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
-        )
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
-            write(handle)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target

@@ -12,7 +12,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import torch
@@ -372,3 +372,60 @@ def create_backbone(
         timm_kwargs={"in_chans": in_chans, "num_classes": 0},
     )
     return trunk, info
+
+
+@dataclass
+class Trunk:
+    """A learner's trunk, as :func:`make_trunk` resolved a :class:`Backbone`.
+
+    Attributes
+    ----------
+    module : nn.Module
+        The trunk: images ``[B, C, S, S]`` to features ``[B, D]``.
+    info : BackboneInfo
+        Its input needs and feature width.
+    image_size : int
+        ``S``, the side in pixels the pool's images are resized to.
+    name : str or nn.Module
+        What was created: a timm name, or the user's module.
+    pretrained : bool
+        Whether pretrained weights were loaded.
+    weights : str or Path, optional
+        Their file (``None``: timm's cache or the hub).
+    auto : AutoBackbone, optional
+        What ``"auto"`` found (``None`` for a named or given backbone).
+    """
+
+    module: nn.Module
+    info: BackboneInfo
+    image_size: int
+    name: Union[str, nn.Module]
+    pretrained: bool
+    weights: Optional[Union[str, Path]]
+    auto: Optional[AutoBackbone]
+
+
+def make_trunk(spec: Backbone, chans: int, native: int, *,
+               choose: Callable[[AutoBackbone], Optional[Tuple[Any, bool, Any]]], seed: int, max_size: int) -> Trunk:
+    """Resolve ``spec`` for a pool of ``chans``-channel images of native side ``native`` (pixels).
+
+    ``"auto"`` looks for pretrained weights (bounded by the hub probe) and lets ``choose`` (the
+    recipe's ``choose_trunk``) pick the trunk, :data:`DEFAULT_BACKBONE` learned from the pool when
+    it picks none. The module is created under ``torch.manual_seed(seed)`` (a frozen random trunk
+    is reproducible) without touching the global generator. The image size is the spec's, else
+    :func:`~alwidget.data.tensors.choose_image_size` (a trunk trained here: at most ``max_size``).
+    """
+    from ..data.tensors import choose_image_size
+
+    name, pretrained, weights, auto = spec.name, spec.pretrained, spec.weights, None
+    if isinstance(name, str) and name == AUTO:
+        auto = (AutoBackbone(None, None, "pretrained=False: learning the pool from scratch", 0.0)
+                if pretrained is False else resolve_auto(weights))
+        name, pretrained, weights = choose(auto) or (DEFAULT_BACKBONE, False, None)
+    pretrained = bool(pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        module, info = create_backbone(name, in_chans=chans, pretrained=pretrained, weights=weights)
+    size = int(spec.image_size) if spec.image_size else choose_image_size(
+        native, info.image_size, pretrained=pretrained, max_size=max_size)
+    return Trunk(module, info, size, name, pretrained, weights, auto)

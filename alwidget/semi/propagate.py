@@ -20,7 +20,8 @@ from .graph import KNNGraph
 from .poisson import laplace_learning, scores_to_probs
 from .priors import pool_priors, prior_weights, reweight
 
-__all__ = ["PROPAGATIONS", "PROPAGATION_TOL", "propagate", "propagate_many", "pseudo_labels", "with_pseudo_labels"]
+__all__ = ["PROPAGATIONS", "PROPAGATION_TOL", "propagate", "propagate_many", "pseudo_labels", "confident_items",
+           "with_pseudo_labels"]
 
 PROPAGATIONS = ("poisson", "laplace")
 
@@ -133,6 +134,20 @@ def pseudo_labels(probs_N_C: np.ndarray, candidates_N: np.ndarray, fraction: flo
             keep.append(members[np.argsort(-margin[members], kind="stable")[:n_keep]])
     pos = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
     return pos.astype(np.int64), pred[pos].astype(np.int64)
+
+
+def confident_items(probs_N_C: np.ndarray, candidates_N: np.ndarray, threshold: float, *,
+                    limit: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``pseudo_label_threshold``'s pseudo-labels: candidates whose top probability is at least
+    ``threshold``, most confident first (ties in position order), at most ``limit`` of them.
+
+    Returns ``(positions, classes)``, int64 arrays of one length, in that order.
+    """
+    p = np.asarray(probs_N_C)
+    conf = p.max(1)
+    pos = np.flatnonzero(np.asarray(candidates_N, bool) & (conf >= threshold))
+    pos = pos[np.argsort(-conf[pos], kind="stable")][: max(0, int(limit))]
+    return pos.astype(np.int64), p[pos].argmax(1).astype(np.int64)
 
 
 def with_pseudo_labels(labeled_L: np.ndarray, y_L: np.ndarray, pseudo_P: np.ndarray,

@@ -95,8 +95,13 @@ class TypiClustStrategy(Strategy):
             return empty_indices()
         if k >= candidates.size:
             return candidates
-        feats = np.asarray(field_array(estimate, "features", self.name), dtype=np.float64)
+        feats = np.asarray(field_array(estimate, "features", self.name))
         n = feats.shape[0]
+        # float64 throughout; past max_kmeans_points the rows are converted as they are read (the same
+        # values, without a pool-sized float64 copy: 1 GB of 128-d features at a million items)
+        f64 = (lambda rows: np.asarray(feats[rows], dtype=np.float64))
+        if n <= self.max_kmeans_points:
+            feats = np.asarray(feats, dtype=np.float64)
         labeled = np.zeros(n, dtype=bool) if estimate.labeled_N is None else np.asarray(estimate.labeled_N, bool)
         use = selectable_N.astype(bool) | labeled
         pts_idx = np.flatnonzero(use)
@@ -108,11 +113,11 @@ class TypiClustStrategy(Strategy):
             warnings.simplefilter("ignore", ConvergenceWarning)
             if len(pts_idx) > self.max_kmeans_points:  # fit on a seeded sample, assign every point
                 fit_idx = np.sort(np.random.default_rng(seed).choice(pts_idx, self.max_kmeans_points, replace=False))
-                km.fit(feats[fit_idx])  # then assign in blocks: no second pool-sized copy of the features
-                assign = np.concatenate([km.predict(feats[pts_idx[i:i + 65536]])
-                                         for i in range(0, len(pts_idx), 65536)])
+                km.fit(f64(fit_idx))  # then assign in blocks: no second pool-sized copy of the features
+                assign = np.concatenate([km.predict(f64(pts_idx[i:i + 8192]))
+                                         for i in range(0, len(pts_idx), 8192)])
             else:
-                assign = km.fit_predict(feats[pts_idx])
+                assign = km.fit_predict(f64(pts_idx))
         cluster_N = np.full(n, -1, dtype=np.int64)
         cluster_N[pts_idx] = assign
         sizes = np.bincount(assign, minlength=n_clusters)
@@ -127,7 +132,7 @@ class TypiClustStrategy(Strategy):
                 return
             if len(members) > self.max_typicality_points:  # exact kNN is quadratic in the cluster's size
                 members = np.sort(sample_rng.choice(members, self.max_typicality_points, replace=False))
-            typ[members] = typicality(feats[members], self.n_neighbors)
+            typ[members] = typicality(f64(members), self.n_neighbors)
 
         free = np.zeros(n, dtype=bool)
         free[candidates] = True

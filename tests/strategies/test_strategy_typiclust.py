@@ -63,6 +63,27 @@ def test_large_clusters_are_sampled_and_still_give_central_items():
     assert "max_kmeans_points=300" in repr(small)
 
 
+def test_a_large_pool_is_never_copied_whole_to_float64():
+    """Past ``max_kmeans_points`` rows become float64 as they are read (the same picks as a
+    float64 copy of the whole pool, which is 1 GB of 128-d features at a million items)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    x = (rng.normal(size=(n, 32)) + rng.integers(0, 6, size=(n, 1)) * 4).astype(np.float32)
+    est = PoolEstimate(probs_N_C=np.full((n, 2), 0.5, dtype=np.float32), features_N_D=x)
+    strategy = create_strategy("typiclust", max_kmeans_points=5000, max_typicality_points=500)
+    tracemalloc.start()
+    try:
+        picked = strategy.select(est, 6, np.ones(n, bool), np.random.default_rng(1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < n * 32 * 8 / 2, f"peak {peak / 2**20:.0f} MB: a float64 copy of the pool is {n * 32 * 8 / 2**20:.0f} MB"
+    as64 = PoolEstimate(probs_N_C=est.probs_N_C, features_N_D=x.astype(np.float64))
+    assert picked.tolist() == strategy.select(as64, 6, np.ones(n, bool), np.random.default_rng(1)).tolist()
+
+
 def test_budget_aware_switches_when_the_classes_are_covered():
     x = _blobs()
     probs = np.full((90, 3), 0.1)
