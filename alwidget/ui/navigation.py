@@ -1,0 +1,159 @@
+"""Moving through the grid and labelling its cards: focus, advance, accept, skip, and the labels
+handed to the learner (each on disk before the card shows it).
+
+:class:`Navigation` is mixed into :class:`~alwidget.ui.widget.LabelingWidget`.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .cards import Card, Suggestion
+from .keyboard import KEY_HELP
+
+__all__ = ["Navigation"]
+
+
+class Navigation:
+    """Focus and labels on the grid."""
+
+    def _help_rows(self) -> List[List[str]]:
+        keys = dict(KEY_HELP)
+        if all(k == c for k, c in self._digit_keys.items()):
+            keys["1…9, 0"] = "label the current card with the class of that name"
+        else:
+            shown = ", ".join(f"{k} {c}" for k, c in self._digit_keys.items())
+            keys["1…9, 0"] = f"label the current card: {shown}"
+        rows = [[k, v] for k, v in keys.items()]
+        if self.simulate:
+            rows.append(["o", "oracle answers the batch"])
+        return rows
+
+    @property
+    def help_open(self) -> bool:
+        """Whether the key help is shown under the grid."""
+        return bool(self.board.help_open)
+
+    @help_open.setter
+    def help_open(self, show: bool) -> None:
+        if self.board.help_open != bool(show):
+            self.board.help_open = bool(show)
+
+    def _move_focus(self, step: int, wrap: bool = True) -> None:
+        n = len(self.cards)
+        if not n:
+            return
+        new = self._focus + step
+        new = new % n if wrap else min(max(new, 0), n - 1)
+        self._set_focus(new)
+
+    def _set_focus(self, index: int, push: bool = True) -> None:
+        """Focus card ``index``; ``push``: tell the page (it moved there itself otherwise)."""
+        self._keys.cancel()
+        self._focus = min(max(int(index), 0), max(len(self.cards) - 1, 0))
+        for i, card in enumerate(self.cards):
+            focused = i == self._focus
+            if card.focused and not focused and card.typeahead:
+                card.show_typeahead("")
+            card.focused = focused
+        if push:
+            self.board.move_focus(self._focus)
+
+    def _advance(self) -> None:
+        """Focus the next card that still needs a label (stay if none)."""
+        n = len(self.cards)
+        for step in range(1, n + 1):
+            i = (self._focus + step) % n
+            card = self.cards[i]
+            if card.label is None and not card.skipped:
+                self._set_focus(i)
+                return
+
+    def _accept_focused(self) -> None:
+        with self._lock:
+            card = self.focused
+            if card is None:
+                return
+            if self.mode == "validation" or card.suggestion is None:
+                self._flash("No suggestion to accept here" + (
+                    " (validation labels are given without the model's help)." if self.mode == "validation" else
+                    ": train a model first."))
+                return
+            if self._label_card(card, card.suggestion.label, "suggestion"):
+                self._advance()
+            self._push_cards()
+
+    def _skip_focused(self) -> None:
+        with self._lock:
+            card = self.focused
+            if card is None:
+                return
+            if card.label is None:
+                self._skipped.add(card.item_id)
+                card.skipped = True
+            self._advance()
+            self._push_cards()
+
+    def _on_pick(self, card: Card, label: str) -> None:
+        """``card.pick(label)`` from code: label it, focus the next card to label (as the page does)."""
+        try:
+            with self._lock:
+                if card in self.cards:
+                    self._set_focus(self.cards.index(card))
+                if self._label_card(card, label, "human") and card in self.cards:
+                    self._advance()
+                self._touch()
+        except Exception as exc:
+            self._show_error(f"{type(exc).__name__}: {exc}")
+
+    def _label_card(self, card: Card, label: str, source: str) -> bool:
+        if card.label == label and card.source == source and self.mode != "check":
+            return True
+        return self._teach([card.item_id], [label], source)
+
+    def _teach(self, ids: List[str], labels: List[str], source: str) -> bool:
+        try:
+            if self.mode == "check":  # a checked label: the same class confirms it, another corrects it
+                store = self.learner.store
+                same = [i for i, lab in zip(ids, labels) if (e := store.get(i)) is not None and e.label == lab]
+                changed = [(i, lab) for i, lab in zip(ids, labels) if i not in same]
+                if same:
+                    self.learner.confirm(same)
+                if changed:
+                    self.learner.teach([i for i, _ in changed], [lab for _, lab in changed], source="review")
+            else:
+                self.learner.teach(ids, labels, source=source)
+        except Exception as exc:
+            self._last_error = f"label not saved: {type(exc).__name__}: {exc}"
+            self._show_error(self._last_error)
+            self._after_labels_changed()
+            return False
+        self._skipped.difference_update(ids)
+        self._after_labels_changed()
+        return True
+
+    def _after_labels_changed(self) -> None:
+        """Re-read labels from the store into the cards, the recent list and the status."""
+        with self._lock:
+            self._sync_cards()
+            self._push_cards()
+            self._update_recent()
+            self._update_status()
+
+    def _sync_cards(self, suggestions: Optional[Dict[str, Suggestion]] = None) -> None:
+        store = self.learner.store
+        show = self.mode != "validation"
+        for card in self.cards:
+            event = store.get(card.item_id)
+            sug = suggestions.get(card.item_id) if suggestions is not None else card.suggestion
+            issue = self._checker.issue(card.item_id) if self.mode == "check" else None
+            if issue is not None:  # the unseen model's view replaces the current model's
+                sug = Suggestion(issue.suggestion, issue.suggestion_probability, "hard" if issue.flagged else "medium",
+                                 issue.score)
+                card.check = {"suggestion": issue.suggestion, "probability": issue.probability,
+                              "suggestion_probability": issue.suggestion_probability, "score": issue.score,
+                              "split": issue.split, "flagged": issue.flagged}
+            else:
+                card.check = None
+            card.show(label=None if event is None else event.label, source=None if event is None else event.source,
+                      suggestion=sug, show_suggestion=show and issue is None)
