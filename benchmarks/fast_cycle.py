@@ -46,6 +46,7 @@ from typing import Dict, List
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _child import run_json  # noqa: E402
+from _memtrace import MemoryTrace  # noqa: E402
 STEPS = ("graph", "head", "score", "query", "total")
 
 
@@ -81,8 +82,9 @@ def _rss_mb() -> float:
 
 
 def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: int, cache_dir: str,
-        pause: bool) -> dict:
-    """Run one pool in this process; returns its figures."""
+        pause: bool, trace: bool = False) -> dict:
+    """Run one pool in this process; returns its figures (with ``trace``: ``memory_trace``, the
+    anonymous resident set's highs after the pool exists and where each thread was then)."""
     warnings.simplefilter("ignore")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch  # noqa: F401  (the baseline below includes it: every learner imports it)
@@ -105,6 +107,7 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
         truth = np.load(path.with_suffix(".truth.npy"))
         pool = ImagePool.from_arrays(np.load(path, mmap_mode="r"), truth=truth.astype(np.int64),
                                      classes=[str(c) for c in range(10)])
+    tracer = MemoryTrace(step_mb=100).__enter__() if trace else None  # from here: the pool exists
     t0 = time.perf_counter()
     learner = ActiveLearner(pool, validation_from_truth=True, seed=seed, refine_every=None,
                             representation_config={"steps": repr_steps}, cache_dir=cache_dir)
@@ -137,13 +140,16 @@ def one(pool_spec: str, data: str, k: int, cycles: int, seed: int, repr_steps: i
         later.append(row)
     n_labels = len(learner.labels)
     learner.close()
+    if tracer is not None:
+        tracer.__exit__(None, None, None)
     median = {s: statistics.median(r[s] for r in later) for s in STEPS}
     graph_rows = [r for r in later if r["classifier"] == "graph"]
     median_graph = {s: statistics.median(r[s] for r in graph_rows) for s in STEPS} if graph_rows else None
     return {"pool": pool_spec, "ready_s": ready_s, "first": first, "later": later, "median": median,
             "median_graph": median_graph, "graph_cycles": len(graph_rows),
             "paused_s": paused, "labels": n_labels, "baseline_mb": baseline_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **({"peak_anon": tracer.peak(), "memory_trace": tracer.events} if tracer is not None else {})}
 
 
 def main() -> int:
@@ -159,11 +165,13 @@ def main() -> int:
     ap.add_argument("--no-pause", action="store_true", help="do not wait for background work between cycles")
     ap.add_argument("--quick", action="store_true", help="a 600-image pool, 2 cycles, 5 steps (CI smoke test)")
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--trace-memory", action="store_true",
+                    help="record where the anonymous resident set peaks (the rows in --json hold the trace)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.data, args.k, args.cycles, args.seed, args.repr_steps, args.cache_dir,
-                             not args.no_pause)))
+                             not args.no_pause, args.trace_memory)))
         return 0
     if args.quick:
         args.pools, args.generated, args.cycles, args.repr_steps = [600], [], 2, 5
@@ -177,7 +185,8 @@ def main() -> int:
     for spec in specs:
         cmd = [sys.executable, __file__, "--one", spec, "--k", str(args.k), "--cycles", str(args.cycles),
                "--seed", str(args.seed), "--repr-steps", str(args.repr_steps), "--cache-dir", args.cache_dir] \
-            + (["--data", args.data] if args.data else []) + (["--no-pause"] if args.no_pause else [])
+            + (["--data", args.data] if args.data else []) + (["--no-pause"] if args.no_pause else []) \
+            + (["--trace-memory"] if args.trace_memory else [])
         r = run_json(cmd)
         if r is None:
             return 1
@@ -188,6 +197,10 @@ def main() -> int:
         graph_cell = f"{r['graph_cycles']}: {g['total']:.2f} ({parts(g)})" if g else "0"
         print(f"| {spec} | {r['ready_s']:.0f} | {f['total']:.2f} ({parts(f)}) | {m['total']:.2f} ({parts(m)}) | "
               f"{graph_cell} | {r['peak_rss_mb']:.0f} | {r['baseline_mb']:.0f} |", flush=True)
+        if r.get("peak_anon"):
+            p = r["peak_anon"]
+            print(f"|   | peak anonymous memory {p['anon_mb']} MB at {p['t']} s: "
+                  + "; ".join(f"{name}: {frames[-1]}" for name, frames in p["where"].items()) + " | | | | | |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
