@@ -23,6 +23,7 @@ from .graph import KNNGraph
 from .propagate import propagate_many
 
 __all__ = ["CLASSIFIERS", "RepresentationChoice", "choose_representation", "cross_validated_accuracy",
+           "without_near_copies",
            "cross_validated_hits", "linear_probe", "MIN_LABELS_TO_JUDGE", "JUDGE_TOL", "SWITCH_SE",
            "SUCCESSOR_SE", "beats_incumbent"]
 
@@ -166,6 +167,50 @@ class RepresentationChoice:
     provisional: bool = False
     """In use while the labels' judgement runs in the background (the first representation at
     hand); never the incumbent of that judgement."""
+
+
+NEAR_DUPLICATE_COS = 0.95
+"""Cosine similarity (of the frozen pretrained features) from which a validation label counts as a
+near-copy of a training label (:func:`without_near_copies`)."""
+
+MIN_SCORED_AFTER_FILTER = 30
+"""The filter is skipped when it would leave fewer scored labels than this."""
+
+
+def without_near_copies(scored_L: Optional[np.ndarray], labeled_L: np.ndarray, features_N_D: np.ndarray, *,
+                        cos: float = NEAR_DUPLICATE_COS) -> Tuple[Optional[np.ndarray], int]:
+    """``(scored, dropped)``: the scored labels without those whose features lie within cosine
+    ``cos`` of a label that is never scored (a training label), and how many were dropped.
+
+    A representation trained on the training labels (the pretrained features' adapter) recognises
+    near-copies of them — the skin tones of one emoji, the frames of one burst — far better than
+    new items; validation labels that are such copies then make it look better than it is on
+    anything new. Judged without them, every candidate is scored on the same, fairer subset.
+    Unchanged (``dropped`` 0) when nothing is scored apart, there are no training labels, or
+    fewer than :data:`MIN_SCORED_AFTER_FILTER` scored labels would remain.
+
+    Parameters
+    ----------
+    scored_L : array of bool ``[L]`` or None
+        Which labels are scored (see :func:`cross_validated_hits`).
+    labeled_L : array of int ``[L]``
+        Their positions in the pool.
+    features_N_D : array ``[N, D]``
+        Features of the pool in which near-copies are found (cosine similarity).
+    """
+    if scored_L is None:
+        return None, 0
+    scored = np.asarray(scored_L, dtype=bool).copy()
+    pos = np.asarray(labeled_L, dtype=np.int64)
+    if scored.all() or not scored.any():
+        return scored, 0
+    x = np.asarray(features_N_D[pos], dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    near = (x[scored] @ x[~scored].T).max(axis=1) >= cos
+    if int(scored.sum() - near.sum()) < MIN_SCORED_AFTER_FILTER or not near.any():
+        return scored, 0
+    scored[np.flatnonzero(scored)[near]] = False
+    return scored, int(near.sum())
 
 
 def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: np.ndarray, y_L: np.ndarray,
