@@ -137,3 +137,25 @@ def test_another_candidate_needs_two_standard_errors_a_successor_one():
     switch, _, bar = beats_incumbent("pretrained+adapted linear", "pretrained linear", challenger, incumbent,
                                      margin=0.05)
     assert not switch and bar == 0.05  # the margin holds when the noise is smaller
+
+
+def test_near_copies_of_training_labels_are_not_scored():
+    """Validation labels within cosine 0.95 of a training label are left out (hand-made vectors)."""
+    from alwidget.semi.choice import without_near_copies
+
+    rng = np.random.default_rng(0)
+    n_val = 40
+    feats = rng.normal(size=(n_val + 3, 8))
+    feats[n_val:] = feats[:3] * 2.0 + 0.01  # three training labels: scaled near-copies of validation items 0-2
+    pos = np.arange(n_val + 3)
+    scored = np.r_[np.ones(n_val, bool), np.zeros(3, bool)]
+    kept, dropped = without_near_copies(scored, pos, feats)
+    assert dropped == 3 and kept[:3].tolist() == [False] * 3 and kept[3:n_val].all() and not kept[n_val:].any()
+    # the caller's mask is not changed; below the floor of scored labels, nothing is dropped
+    assert scored[:n_val].all()
+    few = scored.copy()
+    few[20:n_val] = False  # 20 scored: dropping 3 would leave 17 < 30
+    assert without_near_copies(few, pos, feats)[1] == 0
+    assert without_near_copies(None, pos, feats) == (None, 0)
+    assert without_near_copies(np.ones(n_val + 3, bool), pos, feats)[1] == 0  # no training labels
+    assert without_near_copies(scored, pos, feats, cos=1.01)[1] == 0
