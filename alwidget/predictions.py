@@ -7,8 +7,8 @@ the one place a model's beliefs about the pool are made: each cycle, and a loade
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import warnings
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
