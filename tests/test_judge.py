@@ -122,18 +122,18 @@ def test_adapted_features_are_judged_without_near_copies_of_training_labels():
     features); without them, or with the filter off, on all of them."""
     rng = np.random.default_rng(0)
     x, y = load_digits(return_X_y=True)
-    x, y = x[:500] + rng.normal(scale=2.0, size=(500, 64)), y[:500]
+    x, y = x[:260] + rng.normal(scale=2.0, size=(260, 64)), y[:260]
     val, train = np.arange(0, 100), np.arange(100, 160)
-    x[160:220] = x[0:60] * 1.01           # training labels that are near-copies of validation items 0..59
+    x[160:220] = x[0:60] + rng.normal(scale=0.5, size=(60, 64))  # training labels: near-copies of validation 0..59
     pos = np.r_[val, train, np.arange(160, 220)]
     ylab = np.r_[y[val], y[train], y[0:60]]
     scored = np.r_[np.ones(100, bool), np.zeros(120, bool)]
     adapted = {"pretrained": _rep(x), "pretrained+adapted": _rep(x[:, ::-1].copy())}
-    fair = _judge(adapted).now(adapted, pos, ylab, scored, n_items=500, prior_C=None)
+    fair = _judge(adapted).now(adapted, pos, ylab, scored, n_items=260, prior_C=None)
     assert "on 40 validation labels" in fair.reason and "60 validation labels left out as near-copies" in fair.reason
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(judge_module, "NEAR_COPY_FILTER", False)
-        off = _judge(adapted).now(adapted, pos, ylab, scored, n_items=500, prior_C=None)
+        off = _judge(adapted).now(adapted, pos, ylab, scored, n_items=260, prior_C=None)
     assert "on 100 validation labels" in off.reason and "near-copies" not in off.reason
     plain = {"pretrained": _rep(x), "pixels": _rep(x[:, ::-1].copy())}  # nothing trained on the labels
-    assert "on 100 validation labels" in _judge(plain).now(plain, pos, ylab, scored, n_items=500, prior_C=None).reason
+    assert "on 100 validation labels" in _judge(plain).now(plain, pos, ylab, scored, n_items=260, prior_C=None).reason
