@@ -211,3 +211,15 @@ def test_a_new_candidate_representation_is_one_registered_entry(small_pool, lear
     finally:
         registry_of_candidates._REGISTRY.pop("pixels4", None)
     assert "pixels4" not in registry_of_candidates.representations()
+
+
+def test_a_recipe_that_skips_the_common_settings_gets_their_defaults():
+    class Bare(EmbedRecipe):
+        def __init__(self) -> None:  # does not call Recipe.__init__
+            self.features = None
+
+    bare = Bare()
+    assert bare.train_config == EmbedRecipe.default_train
+    assert (bare.cold_start, bare.pseudo_label_threshold, bare.settings()) == ("random", None, {})
+    bare.train_config = TrainConfig(max_steps=4)
+    assert bare.train_config.max_steps == 4 and Bare().train_config == EmbedRecipe.default_train

@@ -102,6 +102,10 @@ class Recipe:
     """What the latest cycle trained on, for its report."""
     bound = False
     """Whether a learner has set this recipe up (its state then belongs to that learner)."""
+    pseudo_label_threshold: Optional[float] = None
+    """See :meth:`__init__` (a recipe whose ``__init__`` does not call this one gets the defaults)."""
+    cold_start: str = "random"
+    """See :meth:`__init__`."""
 
     # ------------------------------------------------------------------ construction
     def __init__(self, *, train: Union[TrainConfig, Mapping[str, Any], None] = None,
@@ -127,11 +131,18 @@ class Recipe:
             raise ValueError(f"pseudo_label_threshold must be in [0.5, 1], got {pseudo_label_threshold}")
         if train is not None and not isinstance(train, (TrainConfig, Mapping)):
             raise TypeError(f"train must be a TrainConfig or a dict of its fields, got {type(train).__name__}")
-        self.train_config: TrainConfig = (train if isinstance(train, TrainConfig)
-                                          else replace(self.default_train, **dict(train or {})))
-        """How a cycle trains its head (:attr:`default_train` with ``train``'s fields)."""
+        self.train_config = train if isinstance(train, TrainConfig) else replace(self.default_train, **dict(train or {}))
         self.pseudo_label_threshold = None if pseudo_label_threshold is None else float(pseudo_label_threshold)
         self.cold_start = cold_start
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """How a cycle trains its head: :attr:`default_train` with ``train``'s fields (settable)."""
+        return getattr(self, "_train_config", None) or self.default_train
+
+    @train_config.setter
+    def train_config(self, config: TrainConfig) -> None:
+        self._train_config = config
 
     def settings(self) -> Dict[str, Any]:
         """This recipe's own settings (shown by ``repr``): those every mode takes, where not the defaults."""
