@@ -210,7 +210,7 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
             graph_bytes=GRAPH_BYTES_PER_ITEM * self.recipe.graphs_kept(
                 self.auto is not None and self.auto.pretrained is not None))
-        self.memory_plan.warn_if_over(stacklevel=3)
+        self.memory_plan.warn_if_over(stacklevel=2)  # at the line that made the learner
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
         # a folder on disk only for what goes there: images past the budget, the recipe's chunks
         need_disk = not self.memory_plan.images_in_memory or self.recipe.needs_disk(self)

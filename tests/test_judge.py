@@ -109,10 +109,12 @@ def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, l
     # a budget below what always stays in memory is said at once, with what to do
     from alwidget import ActiveLearner, Backbone
 
-    with pytest.warns(UserWarning, match=r"over the limit: .*Raise memory_limit, or hold fewer kNN graphs"):
+    with pytest.warns(UserWarning, match=r"over the limit: .*Raise memory_limit, or hold fewer kNN graphs") as said:
         over = ActiveLearner(small_pool, mode="semi", representation="pca", backbone=Backbone(image_size=16),
                              memory_limit="700.1MB")
     assert over.memory_plan.over_budget
+    over_limit = [w for w in said if "over the limit" in str(w.message)]
+    assert over_limit[0].filename == __file__  # said at the line that made the learner
     over.close()
 
 

@@ -123,7 +123,8 @@ class MemoryPlan:
         return not (self.images_in_memory and self.features_in_memory)
 
     def warn_if_over(self, stacklevel: int = 2) -> None:
-        """Warn (``UserWarning``) when the plan is :attr:`over_budget`, saying what to do."""
+        """Warn (``UserWarning``) when the plan is :attr:`over_budget`, saying what to do;
+        ``stacklevel`` as for :func:`warnings.warn` called where this is called."""
         if self.over_budget:
             warnings.warn(f"{self.describe()}: the learner will use more than memory_limit. Raise memory_limit, or "
                           "hold fewer kNN graphs (representation='pca': one; mode='embed': none)", UserWarning,
