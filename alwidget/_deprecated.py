@@ -17,6 +17,7 @@ from torch import nn
 
 from .model.backbone import Backbone
 from .uncertainty import UncertaintyEstimator, create_estimator
+from .uncertainty.base import check_samples
 
 BACKBONE_FIELDS = ("pretrained", "weights", "image_size")
 """Flat ``ActiveLearner`` settings that are now :class:`Backbone` fields."""
@@ -46,7 +47,5 @@ def moved_settings(settings: Dict[str, Any], backbone: Union[str, nn.Module, Bac
                       f"uncertainty=create_estimator({name!r}, n_samples={n!r}) (or e.g. MCDropout(n_samples={n!r}))",
                       FutureWarning, stacklevel=3)
         estimator = copy.copy(estimator) if estimator is uncertainty else estimator
-        from .uncertainty.base import check_samples
-
         estimator.n_samples = check_samples(n)
     return spec, estimator

@@ -17,13 +17,11 @@ import numpy as np
 
 from ._shutdown import exiting
 from .representation import Representation
+from .representation.slow_cycle import ADAPTED_NAME
 from .semi import DEFAULT_K, KNNGraph, knn_graph
 from .semi.choice import NEAR_DUPLICATE_COS, RepresentationChoice, choose_representation, without_near_copies
 
 __all__ = ["RepresentationJudge", "REJUDGE_GROWTH", "JUDGE_INLINE_UP_TO"]
-
-ADAPTED = "pretrained+adapted"
-"""The adapted pretrained features' name among the candidates (a slow cycle's result)."""
 
 NEAR_COPY_FILTER = True
 """Judge the adapted features without the validation labels that are near-copies of training
@@ -202,7 +200,7 @@ class RepresentationJudge:
                 current = f"{successor} {incumbent.classifier}"
         feats = {name: np.asarray(rep.features_N_D) for name, rep in reps.items()}
         dropped = 0
-        if ADAPTED in reps and "pretrained" in reps and NEAR_COPY_FILTER:
+        if ADAPTED_NAME in reps and "pretrained" in reps and NEAR_COPY_FILTER:
             # the adapter learned the training labels: judge without their near-copies
             scored, dropped = without_near_copies(scored, pos, np.asarray(reps["pretrained"].raw_N_D))
         choice = choose_representation(graphs, pos, y, self.n_classes, order=order, prior_C=prior, current=current,

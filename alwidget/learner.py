@@ -34,7 +34,7 @@ from .predictions import FittedModel, Predictions
 from .recipes.controls import RecipeControls
 from .selection import Selection
 from .trust.checks import TrustChecks
-from .model.backbone import AUTO, AutoBackbone, Backbone, make_trunk
+from .model.backbone import AUTO, Backbone, make_trunk
 from .model.classifier import Classifier
 from ._deprecated import moved_settings
 from ._memory import limit_malloc_arenas, out_of_memory, release_free_memory
@@ -179,7 +179,6 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
             num_threads = self.recipe.default_threads(os.cpu_count() or 2)
         self.num_threads = int(num_threads)
         self.estimator = estimator
-        self.mc_samples = int(self.estimator.n_samples)
         self.strategy = self._compatible_strategy(create_strategy(strategy or self.recipe.default_strategy))
 
         self.in_memory = store is None
@@ -195,8 +194,7 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
         # the trunk, created once to learn its input needs ("auto": pretrained when weights are at hand)
         made = make_trunk(backbone, *pool_channels(pool), choose=self.recipe.choose_trunk,
                           seed=_seed_for(self.seed, 7), max_size=TRAIN_IMAGE_SIZE)
-        self.auto: Optional[AutoBackbone] = made.auto
-        self.backbone_message = "" if made.auto is None else made.auto.message
+        self.auto, self.backbone_message = made.auto, "" if made.auto is None else made.auto.message
         self._trunk, self.backbone_info, self.image_size = made.module, made.info, made.image_size
         self._backbone_spec, self._pretrained, self._weights = made.name, made.pretrained, made.weights
         info = self.backbone_info
@@ -249,6 +247,11 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
         self._finalizer = weakref.finalize(self, self.background.cancel)
         watch(self.background)
         self.recipe.start(self)
+
+    @property
+    def mc_samples(self) -> int:
+        """``T``, posterior samples per cycle: the estimator's ``n_samples``."""
+        return int(self.estimator.n_samples)
 
     @property
     def train_config(self) -> TrainConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import subprocess
@@ -38,23 +37,16 @@ def small_pool(digits_pool):
 def composed(opts: dict) -> dict:
     """The suite's shorthands, handed to the components that own them: ``image_size``,
     ``pretrained`` and ``weights`` to a :class:`~alwidget.Backbone`, ``mc_samples`` to the
-    estimator's ``n_samples`` (``ActiveLearner`` takes them flat only with a ``FutureWarning``,
-    tested in ``tests/test_learner.py``)."""
-    from alwidget import Backbone
-    from alwidget.uncertainty import create_estimator
+    estimator's ``n_samples``, by the learner's own folding of them (``ActiveLearner`` takes them
+    flat only with a ``FutureWarning``, tested in ``tests/test_recipes.py``)."""
+    from alwidget._deprecated import BACKBONE_FIELDS, moved_settings
 
     opts = dict(opts)
-    fields = {k: opts.pop(k) for k in ("image_size", "pretrained", "weights") if k in opts}
-    if fields:
-        opts["backbone"] = Backbone(opts.get("backbone", "auto"), **fields)
-    if "mc_samples" in opts:
-        n, est = opts.pop("mc_samples"), opts.get("uncertainty", "mc_dropout")
-        if isinstance(est, str):
-            est = create_estimator(est, n_samples=n)
-        else:
-            est = copy.copy(est)
-            est.n_samples = n
-        opts["uncertainty"] = est
+    if any(k in opts for k in (*BACKBONE_FIELDS, "mc_samples")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # the suite writes them flat on purpose
+            opts["backbone"], opts["uncertainty"] = moved_settings(opts, opts.get("backbone", "auto"),
+                                                                   opts.get("uncertainty", "mc_dropout"))
     return opts
 
 

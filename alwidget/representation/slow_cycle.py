@@ -28,6 +28,9 @@ from .refine import RefineConfig, refine_representation
 
 __all__ = ["SlowCycle", "SlowCycles", "WHERE", "KINDS"]
 
+ADAPTED_NAME = "pretrained+adapted"
+"""The name the adapted pretrained features take among the candidates."""
+
 KINDS = ("finetune", "adapt")
 """What a slow cycle does: fine-tune the trunk learned here and re-embed the pool
 (:func:`~alwidget.representation.refine.refine_representation`), or adapt a frozen pretrained
@@ -259,7 +262,7 @@ class SlowCycles:
         if self.adapt is not None:
             rep, n = self.adapt.latest()
             if rep is not None:
-                out["pretrained"] = ("pretrained+adapted", rep, n)
+                out["pretrained"] = (ADAPTED_NAME, rep, n)
         return out
 
     def run_trunk(self, positions_L: np.ndarray, y_L: np.ndarray, *, n_labels: int, n_pseudo: int, seed: int,
