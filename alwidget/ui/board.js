@@ -1,9 +1,13 @@
-// The labeling board of alwidget: the card grid, the batch bar, the key help and the
-// recent-labels list, as one anywidget view.
+// The labeling widget of alwidget as one anywidget view: the toolbar (screens, strategy, k,
+// target, auto-retrain, retrain and cancel), the progress bar and status line, the error and
+// message lines, the card grid with its batch bar, key help and recent labels, and the export
+// row. It runs wherever anywidget does: JupyterLab, Notebook 7, Voila, marimo.
 //
-// It renders the state Python keeps (traits `cards`, `images`, `recent`, ...) and forwards
-// what the person does as messages (`model.send`): a pick, a skip, an accept, a key, a
-// relabel or an undo in the recent list. Python decides; this file only draws.
+// It renders the state Python keeps (traits `cards`, `images`, `recent`, `status`, ...) and
+// forwards what the person does as messages (`model.send`): a pick, a skip, an accept, a key,
+// a relabel or an undo in the recent list, a button, a changed field (`set`). Python decides;
+// this file only draws. A field the person changes is sent as `set`; at Python's ack the field
+// shows Python's value again: the new one if applied, the old one if refused.
 //
 // A pick is shown at once (the card is marked `alw-pending`) and confirmed by Python's
 // `ack` message; a refused pick is undone on the card and its reason is shown.
@@ -13,8 +17,8 @@
 // `data-lm-suppress-shortcuts`, so JupyterLab's shortcuts do not fire meanwhile.
 //
 // Every name that comes from the person's data (item ids, class names, sources) is set as
-// text (`textContent`, attributes), never as HTML. Only `instructions` and `notes`, which
-// Python writes with every dynamic part escaped, are HTML.
+// text (`textContent`, attributes), never as HTML. Only `instructions`, `notes`, `status` and
+// `message`, which Python writes with every dynamic part escaped, are HTML.
 
 const BAND_COLOURS = { easy: "#2e7d32", medium: "#ef6c00", hard: "#c62828" };
 const MOVES = { ArrowLeft: -1, ArrowRight: 1, Left: -1, Right: 1 };
@@ -39,6 +43,114 @@ function percent(x) {
   return x === null || x === undefined || Number.isNaN(x) ? "–" : `${Math.round(100 * x)}%`;
 }
 
+function html(node, text) { // HTML written by Python (every dynamic part escaped); only when it changed
+  if (node.dataset.html === text) return;
+  node.dataset.html = text;
+  node.innerHTML = text;
+}
+
+function setField(input, value) { // Python's value into a field (it changes only when Python says so)
+  if (input.type === "checkbox") input.checked = !!value;
+  else input.value = value;
+}
+
+// The toolbar, progress row, error and message lines: {node, redraw: {trait: function}}.
+function toolbar(model, send) {
+  const tabs = el("div", { className: "alw-tabs", role: "tablist", "aria-label": "screens" });
+  const strategy = el("select", { className: "alw-strategy", title: "the query strategy", "aria-label": "strategy" });
+  strategy.addEventListener("change", () => send({ kind: "set", name: "strategy", value: strategy.value }));
+  const k = el("input", { className: "alw-k", type: "number", min: "1", max: "200", step: "1", title: "cards per batch", "aria-label": "cards per batch" });
+  k.addEventListener("change", () => send({ kind: "set", name: "k", value: Number(k.value) }));
+  const target = el("input", {
+    className: "alw-target", type: "number", min: "0.1", max: "100", step: "1",
+    title: "forecast the labels needed for this validation accuracy", "aria-label": "target validation accuracy, percent",
+  });
+  target.addEventListener("change", () => send({ kind: "set", name: "target", value: Number(target.value) / 100 }));
+  const auto = el("input", { className: "alw-auto", type: "checkbox" });
+  auto.addEventListener("change", () => send({ kind: "set", name: "auto_retrain", value: auto.checked }));
+  const action = (name, text, tip, cls) => el("button", {
+    type: "button", className: `alw-button ${cls || ""}`, title: tip, "aria-label": tip, text, "data-action": name,
+    onclick: () => send({ kind: "action", name }),
+  });
+  const retrain = action("retrain", "↻ Retrain now", "train on all labels now, in the background (key r)", "alw-primary");
+  const cancel = action("cancel", "■ Cancel", "stop the running cycle");
+  const bar = el("div", { className: "alw-toolbar", role: "toolbar", "aria-label": "labeling" }, tabs,
+    el("label", { className: "alw-field" }, "strategy ", strategy),
+    el("label", { className: "alw-field" }, "k ", k),
+    el("label", { className: "alw-field" }, "target % ", target),
+    el("label", { className: "alw-field" }, auto, " auto-retrain after each batch"),
+    retrain, cancel);
+  const progress = el("progress", { className: "alw-progress", max: "1", value: "0", "aria-label": "cycle progress" });
+  const step = el("span", { className: "alw-step", role: "status" });
+  const status = el("span", { className: "alw-status" });
+  const row = el("div", { className: "alw-progress-row" }, progress, step, status);
+  const error = el("span", { className: "alw-error", role: "alert" });
+  const dismiss = action("dismiss", "dismiss", "hide this error");
+  const errorRow = el("div", { className: "alw-error-row", hidden: true }, error, dismiss);
+  const message = el("div", { className: "alw-message", role: "status", "aria-live": "polite" });
+
+  const drawTabs = () => {
+    const mode = model.get("mode");
+    const screens = model.get("screens") || [];
+    if (tabs.childElementCount !== screens.length) {
+      tabs.replaceChildren(...screens.map(([name, title, tip]) => el("button", {
+        type: "button", className: "alw-tab", role: "tab", title: tip, text: title, "data-mode": name,
+        onclick: () => send({ kind: "set", name: "mode", value: name }),
+      })));
+    }
+    for (const tab of tabs.children) {
+      const on = tab.dataset.mode === mode;
+      tab.classList.toggle("alw-chosen", on);
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+    }
+  };
+  const drawStrategy = () => {
+    const names = model.get("strategies") || [];
+    if ([...strategy.options].map((o) => o.value).join("\n") !== names.join("\n")) {
+      strategy.replaceChildren(...names.map((name) => el("option", { value: name, text: name })));
+    }
+    strategy.value = model.get("strategy");
+  };
+  const drawProgress = () => {
+    progress.value = Math.min(Math.max(Number(model.get("progress")) || 0, 0), 1);
+    progress.dataset.style = model.get("progress_style") || "info";
+    step.textContent = model.get("step") || "";
+  };
+  const drawError = () => {
+    const text = model.get("error") || "";
+    error.textContent = text ? `⚠ ${text}` : "";
+    errorRow.hidden = !text;
+  };
+  return {
+    node: el("div", { className: "alw-top" }, bar, row, errorRow, message),
+    redraw: {
+      mode: drawTabs, screens: drawTabs, strategies: drawStrategy, strategy: drawStrategy,
+      k: () => setField(k, model.get("k")),
+      target: () => setField(target, Math.round(10000 * model.get("target")) / 100),
+      auto_retrain: () => setField(auto, model.get("auto_retrain")),
+      running: () => { cancel.disabled = !model.get("running"); },
+      progress: drawProgress, progress_style: drawProgress, step: drawProgress,
+      status: () => html(status, model.get("status") || ""),
+      message: () => html(message, model.get("message") || ""),
+      error: drawError,
+    },
+  };
+}
+
+// The export row: a folder and three buttons ({node, redraw}).
+function exportRow(model, send) {
+  const folder = el("input", { className: "alw-export-dir", type: "text", spellcheck: "false", "aria-label": "export to folder" });
+  folder.addEventListener("change", () => send({ kind: "set", name: "export_dir", value: folder.value }));
+  const button = (what, text, tip) => el("button", {
+    type: "button", className: "alw-button", title: tip, "aria-label": tip, text, "data-export": what,
+    onclick: () => send({ kind: "action", name: "export", what, folder: folder.value }),
+  });
+  const node = el("div", { className: "alw-export" }, el("label", { className: "alw-field" }, "export to ", folder),
+    button("csv", "⤓ Labels CSV", "write labels.csv"), button("json", "⤓ Labels JSON", "write labels.json"),
+    button("model", "⤓ Model", "write model.pt (timm-compatible) and model.json"));
+  return { node, redraw: { export_dir: () => setField(folder, model.get("export_dir") || "") } };
+}
+
 function render({ model, el: host }) {
   const uid = `alw-${++boards}-${Math.random().toString(36).slice(2, 8)}`;
   const pending = new Map(); // item id -> {label, source, token}: shown, not yet confirmed
@@ -50,6 +162,7 @@ function render({ model, el: host }) {
   let typing = null; // item id whose type-ahead field is open
   let tokens = 0;
   let scheduled = false;
+  const fields = new Map(); // token -> the toolbar field a "set" message changed (redrawn from Python's value at the ack)
 
   // -- the static frame ------------------------------------------------------------------
   const instructions = el("div", { className: "alw-instructions" });
@@ -71,7 +184,9 @@ function render({ model, el: host }) {
     recentList);
   const main = el("div", { className: "alw-main" }, instructions, notes, keyHint, grid, live, bar, help, datalist);
   const root = el("div", { className: "alw-board" }, main, recent);
-  host.append(root);
+  const top = toolbar(model, send);
+  const bottom = exportRow(model, send);
+  host.append(el("div", { className: "alw-widget" }, top.node, root, bottom.node));
 
   const barButtons = {};
   const barSpec = [
@@ -112,6 +227,7 @@ function render({ model, el: host }) {
 
   function send(message) { // every message but a focus move carries a token, which Python's ack names
     if (message.kind !== "focus" && message.token === undefined) message.token = ++tokens;
+    if (message.kind === "set") fields.set(message.token, message.name);
     performance.mark("alw:send"); // user-timing marks: what benchmarks read (they cost nothing)
     model.send(message);
   }
@@ -298,6 +414,11 @@ function render({ model, el: host }) {
 
   model.on("msg:custom", (msg) => {
     if (!msg || msg.kind !== "ack") return;
+    if (fields.has(msg.token)) { // a field the person changed: show the value Python kept (its own if refused)
+      const redraw = { ...top.redraw, ...bottom.redraw }[fields.get(msg.token)];
+      fields.delete(msg.token);
+      if (redraw) redraw();
+    }
     for (const [id, p] of pending) {
       if (p.token !== msg.token) continue;
       pending.delete(id);
@@ -464,7 +585,8 @@ function render({ model, el: host }) {
   }
 
   function drawKeyHint() {
-    const active = grid.contains(document.activeElement);
+    // the element with the keyboard focus, also inside a shadow root (marimo renders there)
+    const active = grid.contains(grid.getRootNode().activeElement || document.activeElement);
     root.classList.toggle("alw-keys-active", active);
     keyHint.textContent = active
       ? "⌨ keys go to the grid (Esc to leave)"
@@ -562,12 +684,14 @@ function render({ model, el: host }) {
     model.on(`change:${name}`, schedule);
   }
   model.on("change:recent", drawRecent);
+  for (const [name, redraw] of Object.entries({ ...top.redraw, ...bottom.redraw })) model.on(`change:${name}`, redraw);
   model.on("change:help", drawHelp);
   model.on("change:help_open", drawHelp);
   draw();
   drawRecent();
   drawHelp();
   drawKeyHint();
+  for (const redraw of new Set([...Object.values(top.redraw), ...Object.values(bottom.redraw)])) redraw();
   return () => {
     for (const known of urls.values()) URL.revokeObjectURL(known.url);
     urls.clear();

@@ -1,4 +1,5 @@
-"""The labeling board: the card grid, batch bar, key help and recent labels as one anywidget.
+"""The whole labeling widget's page as one anywidget: toolbar, progress and status, errors and
+messages, the card grid with its batch bar, key help and recent labels, and the export row.
 
 :class:`Board` is a single widget model whatever the number of cards. Its JavaScript
 (``board.js``) and CSS (``board.css``) ship inside the package and travel inline in the
@@ -32,7 +33,10 @@ PAGE_MESSAGES: Dict[str, str] = {
     "confirm": "Check my labels: keep a card's label as it is (a checked label): id, token, focus",
     "focus": "the keyboard focus moved to another card: index, id",
     "key": "a key the page does not handle itself (Enter, Backspace, r, o, Shift+A): key, shiftKey, index, id",
-    "action": "a button of the batch bar: name (submit, accept_all, undo, oracle), index, id",
+    "action": "a button: name (submit, accept_all, undo, oracle, retrain, cancel, dismiss, export), "
+              "what (export: csv, json or model), index, id",
+    "set": "a toolbar field changed: name (mode, strategy, k, target, auto_retrain, export_dir), value; "
+           "at the ack the page shows Python's value (the old one if refused)",
     "relabel": "change a label in the recent list: seq (the label event shown), id, label",
     "undo": "undo a label in the recent list: seq, id",
 }
@@ -88,6 +92,28 @@ class Board(anywidget.AnyWidget):
         ``[keys, what they do]`` rows of the key help.
     help_open : bool
         The key help is shown (the page toggles it too).
+    screens : list of [str, str, str]
+        ``[mode, title, tooltip]`` per screen, in the toolbar's order.
+    strategies : list of str
+        The strategies the toolbar offers; ``strategy`` is the one in use.
+    k : int
+        Cards per batch.
+    target : float
+        Validation accuracy to forecast the labels for, in ``(0, 1]`` (the page shows percent).
+    auto_retrain : bool
+        Start a background cycle after each submitted batch.
+    running : bool
+        A cycle is running (the *Cancel* button is enabled).
+    progress : float
+        The progress bar, in ``[0, 1]``; ``progress_style`` is ``"info"``, ``"success"`` or ``"danger"``.
+    step : str
+        The progress bar's label (plain text).
+    status, message : str
+        The status line and the last short message: HTML written by Python, every dynamic part escaped.
+    error : str
+        The error line (plain text; empty: hidden).
+    export_dir : str
+        The folder the export buttons write to.
     """
 
     _esm = esm_source()
@@ -108,10 +134,23 @@ class Board(anywidget.AnyWidget):
     recent = traitlets.List(traitlets.Dict()).tag(sync=True)
     help = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
     help_open = traitlets.Bool(False).tag(sync=True)
+    screens = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    strategies = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    strategy = traitlets.Unicode("").tag(sync=True)
+    k = traitlets.Int(12).tag(sync=True)
+    target = traitlets.Float(0.95).tag(sync=True)
+    auto_retrain = traitlets.Bool(True).tag(sync=True)
+    running = traitlets.Bool(False).tag(sync=True)
+    progress = traitlets.Float(0.0).tag(sync=True)
+    progress_style = traitlets.Unicode("info").tag(sync=True)
+    step = traitlets.Unicode("idle").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    export_dir = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, classes: Sequence[str], keys: Dict[str, str], **kwargs: Any) -> None:
         super().__init__(classes=[str(c) for c in classes], key_map=dict(keys), **kwargs)
-        self.add_class("alw-keyboard-board")
 
     def ack(self, token: Any, ok: bool = True, message: str = "") -> None:
         """Confirm (``ok``) or refuse a pick the page already shows; a refused one is reverted there.

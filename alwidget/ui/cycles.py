@@ -37,7 +37,7 @@ class Cycles:
             self._idle.set()
             self._show_error(f"could not start training: {type(exc).__name__}: {exc}")
             return
-        self.cancel_button.disabled = False
+        self.board.running = True
         self._watch(future)
 
     def _watch(self, future: Any) -> None:
@@ -57,7 +57,7 @@ class Cycles:
                     self._watched = None
                     self._start_cycle()
                     return
-                self.cancel_button.disabled = True
+                self.board.running = False
                 self._update_status()
         except Exception as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
@@ -76,13 +76,19 @@ class Cycles:
                 and now - last_time < 0.25:
             return
         self._progress_last = (step, fraction, now)
-        self.progress.value = float(fraction)
-        self.progress.bar_style = "danger" if step == "failed" else ("success" if step == "done" else "info")
-        self.step.value = step_label(step, fraction)
+        self._show_progress(fraction, "danger" if step == "failed" else ("success" if step == "done" else "info"),
+                            step_label(step, fraction))
         if end:
             self._cycle_ended()
-        elif self.cancel_button.disabled:
-            self.cancel_button.disabled = False
+        elif not self.board.running:
+            self.board.running = True
+
+    def _show_progress(self, fraction: float, style: str, text: str) -> None:
+        """The progress bar (``fraction`` in ``[0, 1]``), its colour (info, success, danger) and label."""
+        with self.board.hold_sync():
+            self.board.progress = min(max(float(fraction), 0.0), 1.0)
+            self.board.progress_style = style
+            self.board.step = text
 
     def _cycle_ended(self) -> None:
         """A cycle reported its end (on the worker thread): show its result, refresh the grid."""
@@ -145,9 +151,8 @@ class Cycles:
             if error:
                 self._show_error(f"Check my labels: {error}")
             if not self.learner.running:  # the check's progress, unless a cycle now reports its own
-                self.progress.value = 1.0
-                self.progress.bar_style = "danger" if error else "success"
-                self.step.value = "label check failed" if error else "labels checked"
+                self._show_progress(1.0, "danger" if error else "success",
+                                    "label check failed" if error else "labels checked")
             if self.mode == "check":
                 self._fill(keep_labeled=False)
                 self.board.instructions = self._instructions()
@@ -171,24 +176,3 @@ class Cycles:
         pending = [i for i in self.learner.pending_validation() if truth.get(i) is not None]
         if pending:
             self.learner.teach(pending, [truth[i] for i in pending], source="oracle")
-
-    def _strategy_changed(self, old: str, new: str) -> None:
-        with self._lock:
-            if new == self.learner.strategy.name:
-                return
-            try:
-                self.learner.set_strategy(new)
-                if self.learner.uncertainty is not None:
-                    self.learner.query(1)  # fails now, not at the next batch, if the strategy cannot run
-            except Exception as exc:
-                self._show_error(f"strategy {new!r} cannot be used: {exc}")
-                try:
-                    self.learner.set_strategy(old)
-                except Exception:
-                    pass
-                self.strategy.value = old
-                return
-            self._flash(f"Strategy: {esc(new)} (scores refresh at the next cycle).")
-            if self.mode == "label":
-                self._fill(keep_labeled=True)
-            self._update_status()

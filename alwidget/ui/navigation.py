@@ -69,31 +69,6 @@ class Navigation:
                 self._set_focus(i)
                 return
 
-    def _accept_focused(self) -> None:
-        with self._lock:
-            card = self.focused
-            if card is None:
-                return
-            if self.mode == "validation" or card.suggestion is None:
-                self._flash("No suggestion to accept here" + (
-                    " (validation labels are given without the model's help)." if self.mode == "validation" else
-                    ": train a model first."))
-                return
-            if self._label_card(card, card.suggestion.label, "suggestion"):
-                self._advance()
-            self._push_cards()
-
-    def _skip_focused(self) -> None:
-        with self._lock:
-            card = self.focused
-            if card is None:
-                return
-            if card.label is None:
-                self._skipped.add(card.item_id)
-                card.skipped = True
-            self._advance()
-            self._push_cards()
-
     def _on_pick(self, card: Card, label: str) -> None:
         """``card.pick(label)`` from code: label it, focus the next card to label (as the page does)."""
         try:

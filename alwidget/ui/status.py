@@ -97,7 +97,7 @@ class StatusText:
             parts.append(f"<span class='alw-forecast'>{esc(text)}</span>")
         if self._checker.running:
             parts.append("checking labels…")
-        self.status.value = " · ".join(parts)
+        self.board.status = " · ".join(parts)
 
     def _update_notes(self) -> None:
         """Say which images are left out because they cannot be read (``pool.skipped``)."""
@@ -117,12 +117,8 @@ class StatusText:
 
     def _flash(self, text_html: str) -> None:
         """Show a short message (``text_html`` must already be escaped)."""
-        self.message.value = f"<span style='color:#33691e'>{text_html}</span>" if text_html else ""
+        self.board.message = f"<span style='color:#33691e'>{text_html}</span>" if text_html else ""
 
     def _show_error(self, text: Optional[str]) -> None:
-        if text:
-            self.error.value = f"⚠ {esc(text)}"
-            self.error_box.layout.display = ""
-        else:
-            self.error.value = ""
-            self.error_box.layout.display = "none"
+        """Show ``text`` (plain text; the page sets it as text) in the error line, or hide it (``None``)."""
+        self.board.error = str(text) if text else ""

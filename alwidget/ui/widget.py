@@ -1,20 +1,25 @@
 """The notebook face: :class:`LabelingWidget`.
 
-Layout, toolbar and the public actions; the rest is one module per job, mixed in: what the person
-does from the page or the keys (:mod:`~alwidget.ui.commands`), moving and labelling on the grid
-(:mod:`~alwidget.ui.navigation`), which cards it shows (:mod:`~alwidget.ui.batches`), background
-cycles (:mod:`~alwidget.ui.cycles`) and what the widget says (:mod:`~alwidget.ui.status`). The
-labeling board (cards, batch bar, key help, recent labels) is one anywidget,
-:class:`~alwidget.ui.board.Board`; the toolbar, status line and export row are a handful of
-ipywidgets; the two plots are panels of one plotly figure.
+The page is one anywidget, :class:`~alwidget.ui.board.Board` (toolbar, progress and status,
+errors and messages, the card grid with its batch bar, key help and recent labels, the export
+row; one ES module and one CSS file inside the package), beside one plotly figure with both plots.
+Three widget models in all, whatever ``k``. Both are anywidgets, so the widget renders in
+JupyterLab, Notebook 7, Voila and marimo alike: Jupyter shows them through ``_ipython_display_``,
+marimo through its display protocol ``_display_``.
+
+:class:`LabelingWidget` is the Python side: it keeps every decision and all the state, and mixes
+in one module per job: the one table of commands for the page, the keys and code
+(:mod:`~alwidget.ui.commands`), moving and labelling on the grid (:mod:`~alwidget.ui.navigation`),
+which cards it shows (:mod:`~alwidget.ui.batches`), background cycles (:mod:`~alwidget.ui.cycles`)
+and what the widget says (:mod:`~alwidget.ui.status`).
 The widget holds no learning logic: it asks the :class:`~alwidget.ActiveLearner` what to show
 (``query``, ``predict``, ``uncertainty``, ``history``), forwards what the person does
 (``teach``, ``undo``, ``retrain_async``, ``set_strategy``) and renders what the learner
 reports.
 
 Threads. A cycle runs on the learner's worker thread. Its progress callback and the end of
-the cycle update the widget from that thread by setting widget traits only (ipykernel sends
-them to the page); nothing there prints or writes to an ``Output``. The grid is guarded by
+the cycle update the widget from that thread by setting widget traits only (ipykernel and marimo
+send them to the page); nothing there prints or writes to an ``Output``. The grid is guarded by
 one lock, so a message from the page handled on the kernel's main thread and a refresh from
 the worker never interleave.
 """
@@ -27,8 +32,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
-
-import ipywidgets as widgets
 
 from .board import Board
 from .cards import MAX_BUTTONS, Card, class_keys
@@ -47,6 +50,11 @@ __all__ = ["LabelingWidget"]
 MODES = ("validation", "label", "review", "check")
 _MODE_NAMES = {"validation": "Validation set", "label": "Label", "review": "Review suggestions",
                "check": "Check my labels"}
+_MODE_TIPS = {"validation": "label the random validation set first", "label": "label the most informative images",
+              "review": "accept or correct the model's suggestions",
+              "check": "find labels that look wrong: each judged by a model that never saw it"}
+#: The most cards a batch can show.
+MAX_K = 200
 #: Validation accuracy the widget forecasts labels for, unless told (or the stopping rule has a target).
 DEFAULT_TARGET = 0.95
 
@@ -63,7 +71,7 @@ def _check_target(target: Any) -> float:
     return value
 
 
-class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.VBox):
+class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
     """Label images in a notebook while the learner retrains in the background.
 
     Display it as the last expression of a cell. The grid shows the ``k`` most informative
@@ -74,9 +82,11 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
     person keeps labelling, and the grid, the status line and both plots refresh when the
     cycle ends.
 
-    The grid is one widget model whatever ``k`` (an anywidget whose JavaScript ships inside
-    the package): it renders in JupyterLab, Notebook 7 and Voila without an extension of its
-    own and without fetching anything.
+    The page is one widget model whatever ``k`` (an anywidget whose JavaScript ships inside the
+    package) beside one plotly figure: it renders in JupyterLab, Notebook 7, Voila and marimo
+    (the cell's last expression; or ``mo.vstack([w.board, w.plots])``) without an extension of
+    its own and without fetching anything. The toolbar's fields, its buttons, the keys and code
+    all run the commands of :data:`alwidget.ui.commands.COMMANDS`.
 
     Parameters
     ----------
@@ -117,15 +127,16 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
     ----------
     learner : ActiveLearner
     board : Board
-        The labeling board (one anywidget): cards, batch bar, key help, recent labels.
+        The page (one anywidget): toolbar, status, cards, batch bar, key help, recent labels, exports.
     cards : list of Card
         The cards of the grid, in order (plain state; the board draws them).
     recent_events : list of LabelEvent
         The label events of the recent-labels list, newest first.
-    status : ipywidgets.HTML
-        The status line (labels, cycle, validation accuracy and its interval).
-    message : ipywidgets.HTML
-        The last short message (saved, undone, ...).
+    k, mode, target, auto_retrain, export_dir
+        The toolbar's settings (read from the board; change them with ``set_k``, ``set_mode``,
+        ``set_target``, or assign ``auto_retrain`` / ``export_dir``).
+    status, message, error : str
+        The status line and the last message (HTML), the error line (text).
     plots : plotly.graph_objects.FigureWidget
         One figure, two panels: pool uncertainty and accuracy vs labels (updated in place;
         see :func:`alwidget.ui.plots.labeling_figure`).
@@ -143,8 +154,8 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
                  simulate: bool = False, baseline: Optional[Iterable[Any]] = None,
                  export_dir: Optional[os.PathLike] = None, thumb_size: int = 112, recent: int = 8,
                  target: Optional[float] = None) -> None:
-        if int(k) < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        if not 1 <= int(k) <= MAX_K:
+            raise ValueError(f"k must be between 1 and {MAX_K} cards per batch, got {k}")
         if target is None:
             target = getattr(getattr(learner, "stopping", None), "target_accuracy", None) or DEFAULT_TARGET
         target = _check_target(target)
@@ -152,7 +163,6 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             raise ValueError("simulate=True needs a pool with known truth (pool.truth); "
                              "build the pool with truth=... or use simulate=False")
         self.learner = learner
-        self.k = int(k)
         self.columns = max(1, int(columns))
         self.simulate = bool(simulate)
         self.thumb_size = int(thumb_size)
@@ -177,8 +187,6 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
         self.recent_events: List[Any] = []
         self._last_error = ""
         self.last_refresh: Dict[str, float] = {}
-        self.mode = "label"
-        self.target = target
         self.forecast: Optional[Forecast] = None
         self._forecast_error = ""
         self._checker = LabelChecker(learner, self._check_done)
@@ -187,85 +195,25 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
         if self.simulate:
             self._label_validation_from_truth()
 
-        # -- toolbar (no icons: Font Awesome would come from a CDN in Voila) -------------
+        # -- the page: one anywidget (toolbar, status, board, recent labels, export row) -------
         from ..strategies import available_strategies
 
         names = list(available_strategies())
-        current = learner.strategy.name
-        if current not in names:
-            names.append(current)
-        self.mode_buttons = widgets.ToggleButtons(options=[(_MODE_NAMES[m], m) for m in MODES], value="label",
-                                                  tooltips=["label the random validation set first",
-                                                            "label the most informative images",
-                                                            "accept or correct the model's suggestions",
-                                                            "find labels that look wrong: each judged by a model "
-                                                            "that never saw it"],
-                                                  style={"button_width": "auto"})
-        self.strategy = widgets.Dropdown(options=names, value=current, description="strategy",
-                                         layout=widgets.Layout(width="16em"), style={"description_width": "4.5em"})
-        self.k_input = widgets.BoundedIntText(value=self.k, min=1, max=200, description="k",
-                                              layout=widgets.Layout(width="7.5em"), style={"description_width": "1.2em"})
-        self.auto = widgets.Checkbox(value=bool(auto_retrain), description="auto-retrain after each batch",
-                                     indent=False, layout=widgets.Layout(width="auto"))
-        self.retrain_button = widgets.Button(description="↻ Retrain now", button_style="primary",
-                                             tooltip="train on all labels now, in the background (key r)")
-        self.cancel_button = widgets.Button(description="■ Cancel", tooltip="stop the running cycle",
-                                            disabled=True, layout=widgets.Layout(width="7em"))
-        self.target_input = widgets.BoundedFloatText(value=round(100 * target, 2), min=0.1, max=100.0, step=1.0,
-                                                     description="target %",
-                                                     tooltip="forecast the labels needed for this validation accuracy",
-                                                     layout=widgets.Layout(width="9.5em"),
-                                                     style={"description_width": "4em"})
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
-                                              layout=widgets.Layout(width="14em"))
-        self.step = widgets.Label("idle", layout=widgets.Layout(width="20em"))
-        self.status = widgets.HTML("")
-        self.message = widgets.HTML("")
-        self.error = widgets.HTML("")
-        self.error.add_class("alw-error")
-        self.dismiss = widgets.Button(description="dismiss", layout=widgets.Layout(width="6em"))
-        self.error_box = widgets.HBox([self.error, self.dismiss], layout=widgets.Layout(display="none"))
-
-        # -- the board: one anywidget for the grid, its batch bar, key help, recent labels ----
-        self.board = Board(self.classes, self._digit_keys, columns=self.columns, thumb_size=self.thumb_size,
-                           max_buttons=MAX_BUTTONS, simulate=self.simulate, help=self._help_rows())
-        self.board.on_msg(self._on_page_message)
-
-        # -- plots --------------------------------------------------------------------
-        self.plots = labeling_figure()
-
-        # -- export -------------------------------------------------------------------
+        if learner.strategy.name not in names:
+            names.append(learner.strategy.name)
         store_path = getattr(learner.store, "path", None)
         default_dir = Path(export_dir) if export_dir is not None else (
             Path(store_path).resolve().parent if store_path else Path.cwd())
-        self.export_dir = widgets.Text(value=str(default_dir), description="export to",
-                                       layout=widgets.Layout(width="28em"), style={"description_width": "5em"})
-        self.csv_button = widgets.Button(description="⤓ Labels CSV", tooltip="write labels.csv")
-        self.json_button = widgets.Button(description="⤓ Labels JSON", tooltip="write labels.json")
-        self.model_button = widgets.Button(description="⤓ Model",
-                                           tooltip="write model.pt (timm-compatible) and model.json")
-        export = widgets.HBox([self.export_dir, self.csv_button, self.json_button, self.model_button],
-                              layout=widgets.Layout(flex_flow="row wrap"))
+        self.board = Board(self.classes, self._digit_keys, columns=self.columns, thumb_size=self.thumb_size,
+                           max_buttons=MAX_BUTTONS, simulate=self.simulate, help=self._help_rows(),
+                           screens=[[m, _MODE_NAMES[m], _MODE_TIPS[m]] for m in MODES], strategies=names,
+                           strategy=learner.strategy.name, k=int(k), target=target, auto_retrain=bool(auto_retrain),
+                           export_dir=str(default_dir))
+        self.board.on_msg(self._on_page_message)
 
-        toolbar = widgets.HBox([self.mode_buttons, self.strategy, self.k_input, self.target_input, self.auto,
-                                self.retrain_button, self.cancel_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        progress_row = widgets.HBox([self.progress, self.step, self.status],
-                                    layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        super().__init__([toolbar, progress_row, self.error_box, self.message, self.board, self.plots, export])
-        self.add_class("alw-widget")
-
-        # -- wiring -------------------------------------------------------------------
-        self.mode_buttons.observe(lambda ch: self.set_mode(ch["new"]) if ch["new"] != self.mode else None,
-                                  names="value")
-        self.strategy.observe(lambda ch: self._strategy_changed(ch["old"], ch["new"]), names="value")
-        self.k_input.observe(lambda ch: self.set_k(ch["new"]) if ch["new"] != self.k else None, names="value")
-        self.target_input.observe(lambda ch: self.set_target(ch["new"] / 100.0), names="value")
-        self.retrain_button.on_click(lambda _b: self.retrain())
-        self.cancel_button.on_click(lambda _b: self.cancel())
-        self.dismiss.on_click(lambda _b: self._show_error(None))
-        self.csv_button.on_click(lambda _b: self.export("csv"))
-        self.json_button.on_click(lambda _b: self.export("json"))
-        self.model_button.on_click(lambda _b: self.export("model"))
+        # -- plots: one plotly figure, beside the board ---------------------------------------
+        self.plots = labeling_figure()
+        self.plots.add_class("alw-plots")
         learner.progress_callbacks.append(self._on_progress)
 
         first = "validation" if learner.pending_validation() else "label"
@@ -275,6 +223,79 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             self._update_recent()
             self._update_status()
             self._update_notes()
+
+    # ================================================================== display
+    def _ipython_display_(self) -> None:
+        """Show the page (the board) and the plots, one under the other (Jupyter, Voila)."""
+        from IPython.display import display
+
+        display(self.board, self.plots)
+
+    def _display_(self) -> Any:
+        """marimo's display protocol: the board and the plots, one under the other."""
+        import marimo as mo
+
+        return mo.vstack([self.board, self.plots])
+
+    @property
+    def widgets(self) -> List[Any]:
+        """The widget models on the page: ``[board, plots]`` (e.g. to place them in a layout yourself)."""
+        return [self.board, self.plots]
+
+    def add_class(self, name: str) -> "LabelingWidget":
+        """Add CSS class ``name`` to the board and the plots (as ipywidgets' ``add_class``); returns self."""
+        self.board.add_class(name)
+        self.plots.add_class(name)
+        return self
+
+    # ================================================================== state the page shows
+    @property
+    def k(self) -> int:
+        """Cards per batch (see :meth:`set_k`)."""
+        return int(self.board.k)
+
+    @property
+    def mode(self) -> str:
+        """The screen shown: one of :data:`MODES` (see :meth:`set_mode`)."""
+        return str(self.board.mode)
+
+    @property
+    def target(self) -> float:
+        """Validation accuracy the forecast is for, in ``(0, 1]`` (see :meth:`set_target`)."""
+        return float(self.board.target)
+
+    @property
+    def auto_retrain(self) -> bool:
+        """Start a background cycle after each submitted batch (the page's checkbox)."""
+        return bool(self.board.auto_retrain)
+
+    @auto_retrain.setter
+    def auto_retrain(self, on: bool) -> None:
+        self.board.auto_retrain = bool(on)
+
+    @property
+    def status(self) -> str:
+        """The status line, as HTML (labels, cycle, validation accuracy and its interval, forecast)."""
+        return str(self.board.status)
+
+    @property
+    def message(self) -> str:
+        """The last short message (saved, undone, ...), as HTML."""
+        return str(self.board.message)
+
+    @property
+    def error(self) -> str:
+        """The error shown (plain text; empty when none)."""
+        return str(self.board.error)
+
+    @property
+    def export_dir(self) -> str:
+        """The folder the export buttons write to."""
+        return str(self.board.export_dir)
+
+    @export_dir.setter
+    def export_dir(self, folder: os.PathLike) -> None:
+        self.board.export_dir = str(folder)
 
     # ================================================================== public actions
     @property
@@ -330,7 +351,7 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             else:
                 # cards left unlabelled are passed over: the next batch brings other images
                 self._skipped.update(c.item_id for c in self.cards if c.label is None)
-                if self.auto.value and self.learner.labels and self.learner.cycle_due:
+                if self.board.auto_retrain and self.learner.labels and self.learner.cycle_due:
                     self._start_cycle()
                 self._fill(keep_labeled=False)
             self._update_status()
@@ -411,17 +432,41 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             self._update_status()
 
     def set_target(self, target: float) -> None:
-        """Forecast the labels needed for validation accuracy ``target`` (in ``(0, 1]``)."""
-        try:
-            target = _check_target(target)
-        except ValueError as exc:
-            self._show_error(str(exc))
-            return
+        """Forecast the labels needed for validation accuracy ``target`` (in ``(0, 1]``).
+
+        Raises ``ValueError`` for another value (the page's field shows it and keeps the old one).
+        """
+        target = _check_target(target)
         with self._lock:
-            self.target = target
-            if abs(self.target_input.value - 100 * target) > 1e-9:
-                self.target_input.value = round(100 * target, 2)
+            self.board.target = target
             self._update_forecast()
+            self._update_status()
+
+    def set_strategy(self, name: str) -> None:
+        """Rank the next batches with strategy ``name`` (see :func:`alwidget.strategies.available_strategies`).
+
+        A strategy that cannot run on this learner raises ``ValueError`` (the page shows why); the old one stays.
+        """
+        with self._lock:
+            old = self.learner.strategy.name
+            if name == old:
+                self.board.strategy = old
+                return
+            try:
+                self.learner.set_strategy(name)
+                if self.learner.uncertainty is not None:
+                    self.learner.query(1)  # fails now, not at the next batch, if the strategy cannot run
+            except Exception as exc:
+                try:
+                    self.learner.set_strategy(old)
+                except Exception:
+                    pass
+                self.board.strategy = old
+                raise ValueError(f"strategy {name!r} cannot be used: {exc}") from exc
+            self.board.strategy = name
+            self._flash(f"Strategy: {esc(name)} (scores refresh at the next cycle).")
+            if self.mode == "label":
+                self._fill(keep_labeled=True)
             self._update_status()
 
     def check_labels(self) -> None:
@@ -432,14 +477,12 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             self._update_status()
 
     def set_k(self, k: int) -> None:
-        """Show ``k`` cards per batch (labelled cards stay)."""
+        """Show ``k`` cards per batch (labelled cards stay); ``ValueError`` outside 1 … :data:`MAX_K`."""
         k = int(k)
-        if k < 1:
-            return
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be between 1 and {MAX_K} cards per batch, got {k}")
         with self._lock:
-            self.k = k
-            if self.k_input.value != k:
-                self.k_input.value = k
+            self.board.k = k
             self._fill(keep_labeled=True)
 
     def set_baseline(self, records: Optional[Iterable[Any]]) -> None:
@@ -462,7 +505,7 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
         pathlib.Path or None
             The file written, or ``None`` when it failed (the error is shown in the widget).
         """
-        target = Path(folder if folder is not None else self.export_dir.value).expanduser()
+        target = Path(folder if folder is not None else self.board.export_dir).expanduser()
         try:
             if what == "csv":
                 path = self.learner.store.export_csv(target / "labels.csv")
@@ -496,10 +539,9 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             time.sleep(0.02)
 
     def close(self) -> None:
-        """Stop listening to the learner and close every widget (the learner stays open)."""
+        """Stop listening to the learner and close the board and the plots (the learner stays open)."""
         self._closed = True
         if not hasattr(self, "_lock"):  # __init__ refused its arguments: nothing was built
-            super().close()
             return
         try:
             self.learner.progress_callbacks.remove(self._on_progress)
@@ -507,15 +549,9 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
             pass
         with self._lock:
             self.cards = []
-        todo, seen = list(self.children), set()
-        while todo:  # every widget of the layout, depth first (figures and the board included)
-            w = todo.pop()
-            if id(w) in seen:
-                continue
-            seen.add(id(w))
-            todo.extend(getattr(w, "children", ()) or ())
-            w.close()
-        super().close()
+        for w in (getattr(self, "board", None), getattr(self, "plots", None)):
+            if w is not None:
+                w.close()
 
     # ================================================================== the page
     # ================================================================== keyboard
@@ -533,15 +569,12 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText, widgets.
                 mode = "label" if self.mode == "check" else self.mode
             elif self._checker.stale and not self._checker.running:
                 self._checker.start()
-        self.mode = mode
-        if self.mode_buttons.value != mode:
-            self.mode_buttons.value = mode  # re-enters set_mode once; harmless
+        self.board.mode = mode
         self._keys.cancel()
         if mode == "review":
             self._review_order = self._hardest_first()
             self._review_page = 0
         with self.board.hold_sync():
-            self.board.mode = mode
             self.board.instructions = self._instructions()
             self._fill(keep_labeled=False)
 

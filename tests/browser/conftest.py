@@ -264,6 +264,64 @@ class VoilaServer:
         self._log.close()
 
 
+class MarimoServer:
+    """``marimo run`` or ``marimo edit`` of a copy of a marimo notebook, on 127.0.0.1, no token.
+
+    The copy lands in ``home / "work"``, the working directory of the notebook's kernel (its
+    label store and cache land there). ``marimo run`` runs every cell when the page connects;
+    ``marimo edit`` (0.25) waits for its *run* button. marimo renders each anywidget in a shadow
+    root: the page's ``document.querySelector`` does not see into it (Playwright's locators do;
+    see ``DEEP_JS`` in ``test_marimo.py``). No update check (``--skip-update-check``, ``edit``).
+    """
+
+    def __init__(self, notebook: Path, home: Path, how: str) -> None:
+        if how not in ("run", "edit"):
+            raise ValueError(f"how must be 'run' or 'edit', got {how!r}")
+        self.home, self.work, self.how = home, home / "work", how
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.notebook = self.work / Path(notebook).name
+        shutil.copy(notebook, self.notebook)
+        self.port = _free_port()
+        self.log = home / f"marimo-{how}-{self.notebook.stem}.log"
+        env = _isolated_env(home)
+        env["MARIMO_SKIP_UPDATE_CHECK"] = "1"
+        cmd = [sys.executable, "-m", "marimo", how, self.notebook.name, "--headless", "--no-token",
+               "--host", "127.0.0.1", "-p", str(self.port)]
+        if how == "edit":
+            cmd.append("--skip-update-check")
+        self._log = open(self.log, "w")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=self.work, stdout=self._log, stderr=subprocess.STDOUT)
+        _wait_until_answering(self, self.url("health"), f"marimo {how}", 90.0, http_error_is_up=True)
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def marimo(tmp_path_factory) -> Iterator[Any]:
+    """``marimo(notebook, how)``: a started :class:`MarimoServer` (``how``: ``"run"`` or ``"edit"``).
+
+    Skips when marimo is not installed. At the end each server stops and its log goes to ``artifacts/``.
+    """
+    if importlib.util.find_spec("marimo") is None:
+        pytest.skip(f"python package marimo is not installed; {INSTALL}")
+    servers: List[MarimoServer] = []
+
+    def start(notebook: Path, how: str) -> MarimoServer:
+        server = MarimoServer(Path(notebook), tmp_path_factory.mktemp(f"marimo-{how}"), how)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        shutil.copy(server.log, ARTIFACTS / server.log.name) if ARTIFACTS.is_dir() else None
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what tests/browser needs, when it is missing:
 #   Debian's chromium (apt-get), and from PyPI playwright (>=1.48: the page fixture routes
-#   websockets), jupyterlab, notebook>=7 and voila.
+#   websockets), jupyterlab, notebook>=7, voila and marimo (>=0.25: renders plotly 6+ FigureWidgets).
 # Idempotent and quiet; a second run only checks (well under a second).
 # Playwright drives /usr/bin/chromium: `playwright install` (a browser download) is never run.
 set -euo pipefail
@@ -28,7 +28,7 @@ def version(name):
     except md.PackageNotFoundError:
         return None
 
-want = {"playwright": (1, 48), "jupyterlab": (4, 1), "notebook": (7, 0), "voila": (0, 5)}
+want = {"playwright": (1, 48), "jupyterlab": (4, 1), "notebook": (7, 0), "voila": (0, 5), "marimo": (0, 25)}
 print(" ".join(f"{name}>={'.'.join(map(str, low))}" for name, low in want.items()
                if version(name) is None or version(name) < low))
 PY

@@ -69,7 +69,7 @@ RUN_STATE_JS = """() => {
   return prompts.every(p => /\\[\\d+\\]/.test(p)) ? 'done' : 'running';
 }"""
 
-PLOTS_JS = """() => [...document.querySelectorAll('.alw-widget .js-plotly-plot')].flatMap(gd => ['x', 'x2'].map(
+PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot.alw-plots')].flatMap(gd => ['x', 'x2'].map(
   axis => (gd.data || []).filter(t => (t.xaxis || 'x') === axis).map(t => ({x: Array.from(t.x || []), y: Array.from(t.y || [])}))))"""
 
 GRID_JS = """() => [...document.querySelectorAll('.alw-widget .alw-card')].map(card => ({
@@ -205,7 +205,7 @@ def grid(page) -> List[Dict]:
 
 
 def status_text(page) -> str:
-    return page.locator(".alw-widget .widget-html-content", has_text=re.compile(r"\d+ labels · validation")).first.inner_text()
+    return page.locator(".alw-widget .alw-status").first.inner_text()
 
 
 def card(page, item: str):
@@ -365,7 +365,7 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
     page.wait_for_timeout(500)  # let the last refresh messages land
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "lab_03_after_background_retrain.png"))
-    page.locator(".alw-widget .js-plotly-plot").first.scroll_into_view_if_needed()
+    page.locator(".js-plotly-plot.alw-plots").first.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "lab_04_plots_after_retrain.png"))
 
     after = grid(page)
@@ -401,7 +401,7 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
 
     # -- Check my labels: the screen opens, ranks the labels, a class corrects one, c keeps one ------
     widget.scroll_into_view_if_needed()
-    page.locator(".alw-widget .widget-toggle-button", has_text="Check my labels").first.click()
+    page.locator(".alw-widget .alw-tab", has_text="Check my labels").first.click()
     page.wait_for_function("() => document.querySelectorAll('.alw-widget .alw-card .alw-check').length > 0",
                            timeout=120_000, polling=250)
     page.screenshot(path=str(artifacts / "lab_05_check_my_labels.png"))
@@ -441,8 +441,8 @@ def test_quickstart_widget_appears_in_notebook7_and_names_stay_text(jupyter, pag
     widget = page.locator(".alw-widget").first
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "nb7_01_widget.png"))
-    assert page.locator(".alw-widget:not(.alw-evil) .alw-card img").count() == 12
-    assert page.locator(".alw-widget:not(.alw-evil) .js-plotly-plot").count() == 1  # both panels in one figure
+    assert page.locator(".alw-widget:not(.alw-evil .alw-widget) .alw-card img").count() == 12
+    assert page.locator(".js-plotly-plot.alw-plots:not(.alw-evil)").count() == 1  # both panels in one figure
     assert re.search(r"\d+ labels", status_text(page)) and "validation accuracy" in status_text(page)
     # it responds: a click labels a card
     first = [c for c in grid(page) if not c["labeled"]][0]["id"]

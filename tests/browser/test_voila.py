@@ -22,7 +22,7 @@ from .conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]
 
-PLOTS_JS = """() => [...document.querySelectorAll('.alw-widget .js-plotly-plot')].flatMap(gd => ['x', 'x2'].map(
+PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot.alw-plots')].flatMap(gd => ['x', 'x2'].map(
   axis => (gd.data || []).filter(t => (t.xaxis || 'x') === axis).map(t => Array.from(t.y || []).reduce((a, b) => a + (+b || 0), 0))))"""
 
 

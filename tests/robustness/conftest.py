@@ -94,48 +94,22 @@ def make_widget() -> Iterator[Callable[..., Any]]:
         w.close()
 
 
-def widget_tree(root) -> List[Any]:
-    """Every widget below ``root`` (itself included), depth first."""
-    out, todo, seen = [], [root], set()
-    while todo:
-        w = todo.pop()
-        if id(w) in seen:
-            continue
-        seen.add(id(w))
-        out.append(w)
-        todo.extend(reversed(list(getattr(w, "children", ()) or ())))
-    return out
+def html_children(w) -> List[str]:
+    """Every markup string of the widget that the page renders as HTML: the board's ``status``,
+    ``message``, ``instructions`` and ``notes`` (the board sets everything else as text, the
+    error line included)."""
+    b = w.board
+    return [b.status, b.message, b.instructions, b.notes]
 
 
-def html_children(root) -> List[str]:
-    """Every markup string below ``root`` that the page renders as HTML: the value of each
-    ``HTML`` / ``HTMLMath`` widget and the board's ``instructions`` and ``notes`` (the board
-    sets everything else as text)."""
-    import ipywidgets as widgets
-
-    from alwidget.ui.board import Board
-
-    out = []
-    for w in widget_tree(root):
-        if isinstance(w, (widgets.HTML, widgets.HTMLMath)):
-            out.append(w.value)
-        elif isinstance(w, Board):
-            out += [w.instructions, w.notes]
-    return out
-
-
-def board_text(root) -> List[str]:
+def board_text(w) -> List[str]:
     """Every name the board shows as text: card ids, labels, suggestions, class names, recent rows."""
-    from alwidget.ui.board import Board
-
-    out: List[str] = []
-    for w in widget_tree(root):
-        if isinstance(w, Board):
-            out += list(w.classes)
-            for card in w.cards:
-                out += [card["id"], card["label"] or "", (card["suggestion"] or {}).get("label", "")]
-            for row in w.recent:
-                out += [row["id"], row["label"]]
+    b = w.board
+    out: List[str] = list(b.classes)
+    for card in b.cards:
+        out += [card["id"], card["label"] or "", (card["suggestion"] or {}).get("label", "")]
+    for row in b.recent:
+        out += [row["id"], row["label"]]
     return out
 
 

@@ -84,13 +84,13 @@ def end_to_end(pool: ImagePool, tiny_learner, make_widget, tmp_path: Path) -> Di
     for card in list(w.cards):  # a person clicks the right class on every card, readable or not
         card.pick(truth[card.item_id])
         given[card.item_id] = truth[card.item_id]
-    assert w.error_box.layout.display == "none", w.error.value
-    w.retrain_button.click()
+    assert w.error == "", w.error
+    w.retrain()
     assert w.wait(120)
     rep = learner.history[-1]
     assert rep.ok, rep.error
-    assert w.error_box.layout.display == "none" and w.step.value == "cycle done", w.error.value
-    assert "cycle 1" in w.status.value and f"<b>{len(given)}</b> labels" in w.status.value
+    assert w.error == "" and w.board.step == "cycle done", w.error
+    assert "cycle 1" in w.status and f"<b>{len(given)}</b> labels" in w.status
     assert learner.store.labels(split=None) == given  # every label clicked arrived, once
     assert len(learner.store.history()) == len(given)
     htmls = assert_escaped(w)
@@ -266,7 +266,7 @@ def test_names_render_escaped_and_round_trip(case, tmp_path, digits120, tiny_lea
     assert set(pool.classes) <= set(shown) and {c.item_id for c in w.cards} <= set(shown)
     # the names survive the store and the exports
     csv_path, json_path = w.export("csv", tmp_path), w.export("json", tmp_path)
-    assert csv_path and json_path, w.error.value
+    assert csv_path and json_path, w.error
     with open(csv_path, newline="", encoding="utf-8") as fh:
         rows = {r["item_id"]: r["label"] for r in csv.DictReader(fh)}
     assert rows == run["given"]
@@ -393,8 +393,8 @@ def test_label_outside_the_classes_while_the_widget_is_open(digits120, tiny_lear
     assert learner.labels == {w.cards[0].item_id: "3"}  # nothing half-written
     w.refresh()  # the widget and the session go on
     w.cards[1].pick("4")
-    w.retrain_button.click()
-    assert w.wait(90) and learner.history[-1].ok and w.error_box.layout.display == "none"
+    w.retrain()
+    assert w.wait(90) and learner.history[-1].ok and w.error == ""
     assert len(learner.labels) == 2
     assert_escaped(w)
     tally("refused")
@@ -465,7 +465,7 @@ def test_store_file_refused_and_the_session_goes_on(case, tmp_path, digits120, t
     learner = tiny_learner(digits120, store=tmp_path / "new.db")
     w = make_widget(learner, k=4)
     w.cards[0].pick("0")
-    w.retrain_button.click()
+    w.retrain()
     assert w.wait(90) and learner.history[-1].ok
     tally("refused")
 

@@ -105,7 +105,7 @@ def click_truth(w, n: int) -> Dict[str, str]:
 
 def retrain_through_widget(w, timeout: float = 90) -> None:
     """Press *Retrain now* and wait for the background future and the widget's refresh."""
-    w.retrain_button.click()
+    w.retrain()
     assert w.wait(timeout), "the background cycle did not finish"
 
 
@@ -122,12 +122,12 @@ def assert_no_label_lost(learner, given: Dict[str, str]) -> int:
 
 
 def assert_error_shown(w, *needles: str) -> str:
-    text = w.error.value
-    assert w.error_box.layout.display != "none", f"no error shown; message={w.message.value!r}"
+    text = w.error
+    assert w.error != "", f"no error shown; message={w.message!r}"
     for needle in needles:
         assert needle.lower() in text.lower(), f"{needle!r} not in the widget's error {text!r}"
-    assert w.step.value == "cycle failed" and w.progress.bar_style == "danger"
-    assert "failed" in w.status.value
+    assert w.board.step == "cycle failed" and w.board.progress_style == "danger"
+    assert "failed" in w.status
     return text
 
 
@@ -139,9 +139,9 @@ def assert_recovers(w, given: Dict[str, str], unreadable: int = 0) -> None:
     last = w.learner.history[-1]
     assert len(w.learner.history) == n_before + 1 and last.ok, last.error
     assert last.n_labels == len(w.learner.labels) - unreadable
-    assert w.error_box.layout.display == "none" and w.step.value == "cycle done"
-    assert f"cycle {last.cycle}: validation accuracy" in w.status.value
-    assert f"<b>{len(w.learner.labels)}</b> labels" in w.status.value
+    assert w.error == "" and w.board.step == "cycle done"
+    assert f"cycle {last.cycle}: validation accuracy" in w.status
+    assert f"<b>{len(w.learner.labels)}</b> labels" in w.status
     saved = w.learner.store.labels(split=None)
     TALLY["fault_labels_given"] += len(given)  # counted once per test, at its end
     TALLY["fault_labels_lost"] += sum(saved.get(i) != lab for i, lab in given.items())
@@ -158,7 +158,7 @@ def session(digits120, tiny_learner, make_widget):
         assert w.mode == "label"
         given = click_truth(w, 6)
         retrain_through_widget(w)
-        assert learner.history[-1].ok and w.error_box.layout.display == "none"
+        assert learner.history[-1].ok and w.error == ""
         given.update(click_truth(w, 3))  # labels given after the good cycle, before the fault
         TALLY["fault_cases"] += 1
         return w, given
@@ -243,16 +243,16 @@ def test_cancelled_cycle_with_labels_given_while_it_runs(session):
     learner.train_config = dataclasses.replace(good, max_steps=100_000, max_epochs=100_000)
     training = threading.Event()
     learner.progress_callbacks.append(lambda step, frac: training.set() if step == "train" else None)
-    w.retrain_button.click()
+    w.retrain()
     assert training.wait(60) and learner.running
-    assert not w.cancel_button.disabled
+    assert w.board.running
     given.update(click_truth(w, 2))  # labels given while the cycle runs
-    w.cancel_button.click()
+    w.cancel()
     assert w.wait(60)
     assert learner.history[-1].error == "the cycle was cancelled"
-    assert "Cycle cancelled; the previous model is kept." in w.message.value
-    assert w.error_box.layout.display == "none" and w.step.value == "cycle failed"
-    assert "cycle 2 failed" in w.status.value and w.cancel_button.disabled
+    assert "Cycle cancelled; the previous model is kept." in w.message
+    assert w.error == "" and w.board.step == "cycle failed"
+    assert "cycle 2 failed" in w.status and not w.board.running
     np.testing.assert_array_equal(learner.uncertainty, before)
     assert_no_label_lost(learner, given)
     learner.train_config = good
@@ -296,7 +296,7 @@ def test_file_overwritten_with_garbage_before_the_first_cycle(file_pool, tiny_le
     _overwrite_with_garbage(victims)  # after the pool was built, before the first cycle
     retrain_through_widget(w)
     rep = learner.history[-1]
-    assert rep.ok and w.error_box.layout.display == "none"  # the bad images are skipped, not fatal
+    assert rep.ok and w.error == ""  # the bad images are skipped, not fatal
     assert rep.n_labels == 6  # the broken labelled image cannot be trained on...
     assert_no_label_lost(learner, given)  # ...but its label is kept in the store
     skipped = dict(file_pool.skipped)
@@ -314,5 +314,5 @@ def test_the_widget_names_images_found_unreadable_during_a_cycle(file_pool, tiny
     _overwrite_with_garbage(victims)
     retrain_through_widget(w)
     assert learner.history[-1].ok
-    shown = w.message.value + w.error.value + w.status.value
+    shown = w.message + w.error + w.status
     assert all(v in shown or v.split("/")[-1] in shown for v in victims), shown

@@ -44,10 +44,10 @@ def test_kill_while_clicking_loses_no_label_shown_as_given(tmp_path, digits120, 
     learner = tiny_learner(digits120, store=store)
     w = make_widget(learner, k=6)
     assert set(acked) <= set(learner.labels)
-    assert f"<b>{len(learner.labels)}</b> labels" in w.status.value
+    assert f"<b>{len(learner.labels)}</b> labels" in w.status
     recent = {event.item_id for event in w.recent_events}
     assert recent and recent <= set(learner.store.labels(split=None))
     assert not set(w.grid_ids) & set(acked)
     assert not set(learner.query(500)) & set(acked)
-    w.retrain_button.click()
+    w.retrain()
     assert w.wait(90) and learner.history[-1].ok

@@ -83,6 +83,14 @@ class Page:
         self.w.board._handle_custom_msg(msg, [])
         return self.acks[-1] if len(self.acks) > before else {}
 
+    def set(self, name: str, value) -> dict:
+        """Change toolbar field ``name`` (mode, strategy, k, target, auto_retrain, export_dir) to ``value``."""
+        return self.send(kind="set", name=name, value=value)
+
+    def action(self, name: str, **args) -> dict:
+        """Press a button (submit, accept_all, undo, oracle, retrain, cancel, dismiss, export)."""
+        return self.send(kind="action", name=name, **args)
+
     def _next_open(self, index: int) -> int:
         cards = self.w.board.cards
         checking = self.w.board.mode == "check"  # checking labels: open until confirmed or changed

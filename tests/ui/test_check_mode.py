@@ -33,7 +33,7 @@ def open_check(w):
 def test_check_my_labels_shows_the_wrong_labels_first_and_takes_corrections(checked_widget):
     w, wrong = checked_widget
     learner, page = w.learner, Page(w)
-    w.mode_buttons.value = "check"
+    page.set("mode", "check")
     assert w.mode == "check" and w.board.mode == "check"
     assert w._checker.join(120)
     check = learner.last_label_check
@@ -80,13 +80,13 @@ def test_check_mode_refuses_what_it_cannot_do(make_widget, make_learner, label_f
     learner2 = make_learner(validation_from_truth=False)
     w2 = make_widget(learner2)
     w2.set_mode("check")
-    assert w2.mode != "check" and "Nothing to check yet" in w2.message.value
+    assert w2.mode != "check" and "Nothing to check yet" in w2.message
     # one class only: a clear error, no crash
     ids = [i for i in learner2.pool.ids if learner2.pool.truth[i] == "1"][:5]
     learner2.teach(ids, ["1"] * 5)
     w2.set_mode("check")
     assert w2._checker.join(60)
-    assert "at least two classes" in w2.error.value and w2.grid_ids == []
+    assert "at least two classes" in w2.error and w2.grid_ids == []
     # confirm outside the check screen
     w.set_mode("label")
     ack = page.send(kind="confirm", id=w.grid_ids[0], focus=0)
@@ -98,20 +98,23 @@ def test_the_forecast_line_and_curve_follow_the_cycles(make_widget, make_learner
 
     learner = make_learner()
     w = make_widget(learner, k=10, target=0.99)
-    assert w.target == 0.99 and w.target_input.value == 99
-    assert "cannot forecast yet: 0 cycles" in w.status.value
+    assert w.target == 0.99 and w.board.target == 0.99
+    assert "cannot forecast yet: 0 cycles" in w.status
     for _ in range(3):
         label_from_truth(w)
         w.submit()
         assert w.wait(120)
     fc = w.forecast
-    assert fc is not None and fc.n_cycles == 3 and fc.summary() in w.status.value
+    assert fc is not None and fc.n_cycles == 3 and fc.summary() in w.status
     drawn = list(trace(w.plots, "forecast").x)
     assert bool(drawn) == bool(fc.grid_n) and (not drawn or drawn[0] == fc.current_labels)
-    w.target_input.value = 10  # a target already reached
-    assert w.forecast.reached and "10 % already reached" in w.status.value
+    assert Page(w).set("target", 0.10)["ok"]  # a target already reached (the page sends a fraction)
+    assert w.forecast.reached and "10 % already reached" in w.status
     assert list(trace(w.plots, "forecast").x) == []
-    w.set_target(1.5)
-    assert "did you mean 0.015" in w.error.value and w.target == 0.10
+    with pytest.raises(ValueError, match="did you mean 0.015"):
+        w.set_target(1.5)
+    p = Page(w)
+    ack = p.set("target", 1.5)  # from the page: refused and said (at the ack the field shows 10 % again)
+    assert not ack["ok"] and "did you mean 0.015" in w.error and w.target == 0.10
     with pytest.raises(ValueError, match="did you mean 0.95"):
         make_widget(learner, target=95)
