@@ -1,5 +1,5 @@
-"""Which cards the grid shows: the next batch from the learner's ranking (or the validation set,
-or the review order), kept cards the person is at, and the model's suggestion on each.
+"""Which cards the grid shows: the screen's candidates (:mod:`alwidget.ui.screens`), kept cards the
+person is at, and the model's suggestion on each.
 
 :class:`Batches` is mixed into :class:`~alwidget.ui.widget.LabelingWidget`.
 """
@@ -32,22 +32,7 @@ class Batches:
         return [ids[i] for i in order if ids[i] in selectable]
 
     def _candidates(self, n: int, exclude: set) -> List[str]:
-        if n <= 0:
-            return []
-        if self.mode == "validation":  # skipped ones come back last
-            pending = [i for i in self.learner.pending_validation() if i not in exclude]
-            return ([i for i in pending if i not in self._skipped] + [i for i in pending if i in self._skipped])[:n]
-        if self.mode == "check":
-            return [] if self._checker.running else self._checker.candidates(n, exclude, self.k)
-        if self.mode == "review":
-            taken = set(self.learner.store.labels(split=None))
-            start = self._review_page * self.k
-            rest = [i for i in self._review_order[start:] if i not in taken and i not in exclude]
-            if not rest and self._review_page:  # past the end: start over with what is left
-                self._review_page = 0
-                rest = [i for i in self._review_order if i not in taken and i not in exclude]
-            return rest[:n]
-        return self.learner.query(n, exclude=exclude | self._skipped)
+        return self.screen.candidates(self, n, exclude) if n > 0 else []
 
     def _fill(self, keep_labeled: bool) -> None:
         """Put cards in the grid: keep labelled ones (and one being worked on) if asked, fill the rest."""
@@ -84,9 +69,9 @@ class Batches:
                 self._advance_from_start()
             self._push_cards()
             if not cards:
-                self.board.instructions = self._instructions() + "<br><i>Nothing left to show here.</i>"
-            elif self.mode in ("validation", "check"):
-                self.board.instructions = self._instructions()
+                self.board.instructions = self.screen.instructions(self) + "<br><i>Nothing left to show here.</i>"
+            elif self.screen.live_instructions(self):
+                self.board.instructions = self.screen.instructions(self)
 
     def _advance_from_start(self) -> None:
         for i, card in enumerate(self.cards):

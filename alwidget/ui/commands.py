@@ -85,8 +85,8 @@ def _pick_text(w: Any, card: Optional[Card], a: Dict[str, Any], by_key: bool) ->
 
 
 def _accept(w: Any, card: Optional[Card], a: Dict[str, Any], by_key: bool) -> Optional[str]:
-    if w.mode == "validation":
-        return _refuse(w, "no suggestion to accept: validation labels are given without the model's help")
+    if not w.screen.suggestions:
+        return _refuse(w, f"no suggestion to accept: {w.screen.no_suggestions}")
     if card is None or card.suggestion is None:
         return _refuse(w, "no suggestion to accept here: train a model first")
     why = _label(w, card, card.suggestion.label, "suggestion", by_key)
@@ -95,7 +95,7 @@ def _accept(w: Any, card: Optional[Card], a: Dict[str, Any], by_key: bool) -> Op
 
 
 def _confirm(w: Any, card: Optional[Card], a: Dict[str, Any], by_key: bool) -> Optional[str]:
-    if w.mode != "check":
+    if not w.screen.confirms:
         return _refuse(w, "keeping a label as it is (c) belongs to Check my labels")
     if card is None or card.label is None:
         return _refuse(w, "this card has no label to keep")

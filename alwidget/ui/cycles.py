@@ -114,14 +114,7 @@ class Cycles:
             with self._lock:
                 self._update_plots()
                 if last is not None and last.error is None:
-                    if self.mode == "review":
-                        self._review_order = self._hardest_first()
-                        self._review_page = 0
-                    if self.mode in ("validation", "check"):
-                        self._sync_cards()
-                        self._push_cards()
-                    else:
-                        self._fill(keep_labeled=True)
+                    self.screen.after_cycle(self)
                 self._update_status()
                 self._update_notes()
                 self.last_refresh = {"at": time.monotonic(), "seconds": time.perf_counter() - t0,
@@ -155,7 +148,7 @@ class Cycles:
                                     "label check failed" if error else "labels checked")
             if self.mode == "check":
                 self._fill(keep_labeled=False)
-                self.board.instructions = self._instructions()
+                self.board.instructions = self.screen.instructions(self)
             self._update_status()
 
     def _update_recent(self, force: bool = False) -> None:

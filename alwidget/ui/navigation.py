@@ -82,22 +82,13 @@ class Navigation:
             self._show_error(f"{type(exc).__name__}: {exc}")
 
     def _label_card(self, card: Card, label: str, source: str) -> bool:
-        if card.label == label and card.source == source and self.mode != "check":
+        if card.label == label and card.source == source and not self.screen.confirms:
             return True
         return self._teach([card.item_id], [label], source)
 
     def _teach(self, ids: List[str], labels: List[str], source: str) -> bool:
         try:
-            if self.mode == "check":  # a checked label: the same class confirms it, another corrects it
-                store = self.learner.store
-                same = [i for i, lab in zip(ids, labels) if (e := store.get(i)) is not None and e.label == lab]
-                changed = [(i, lab) for i, lab in zip(ids, labels) if i not in same]
-                if same:
-                    self.learner.confirm(same)
-                if changed:
-                    self.learner.teach([i for i, _ in changed], [lab for _, lab in changed], source="review")
-            else:
-                self.learner.teach(ids, labels, source=source)
+            self.screen.teach(self, ids, labels, source)
         except Exception as exc:
             self._last_error = f"label not saved: {type(exc).__name__}: {exc}"
             self._show_error(self._last_error)
@@ -117,11 +108,11 @@ class Navigation:
 
     def _sync_cards(self, suggestions: Optional[Dict[str, Suggestion]] = None) -> None:
         store = self.learner.store
-        show = self.mode != "validation"
+        show = self.screen.suggestions
         for card in self.cards:
             event = store.get(card.item_id)
             sug = suggestions.get(card.item_id) if suggestions is not None else card.suggestion
-            issue = self._checker.issue(card.item_id) if self.mode == "check" else None
+            issue = self._checker.issue(card.item_id) if self.screen.confirms else None
             if issue is not None:  # the unseen model's view replaces the current model's
                 sug = Suggestion(issue.suggestion, issue.suggestion_probability, "hard" if issue.flagged else "medium",
                                  issue.score)

@@ -1,5 +1,5 @@
-"""What the widget says: the status line, notes under it, the instructions per screen, flashes
-and errors, as HTML (every value a person or the data chose is escaped).
+"""What the widget says: the status line, notes under it, flashes and errors, as HTML (every value
+a person or the data chose is escaped). Each screen writes its own instructions (:mod:`alwidget.ui.screens`).
 
 :class:`StatusText` is mixed into :class:`~alwidget.ui.widget.LabelingWidget`.
 """
@@ -32,24 +32,7 @@ def step_label(step: str, fraction: float) -> str:
 
 
 class StatusText:
-    """The status line, the notes, the instructions, flashes and errors."""
-
-    def _instructions(self) -> str:
-        if self.mode == "validation":
-            n = len(self.learner.pending_validation())
-            return (f"<b>First: label the random validation set</b> ({n} left). It measures accuracy "
-                    "honestly, so the model's guesses are hidden here. Enter shows the next page.")
-        if self.mode == "check":
-            notes = "" if self._checker.check is None else "".join(
-                f"<br><span class='alw-muted'>{esc(n)}</span>" for n in self._checker.check.notes)
-            return (f"<b>Check my labels</b>: {esc(self._checker.headline())} Most suspicious first. A class button "
-                    "or number key corrects a label, <kbd>c</kbd> keeps it, <kbd>a</kbd> takes the unseen model's "
-                    "class; Enter shows the next page." + notes)
-        if self.mode == "review":
-            return ("<b>Review</b>: the model's suggestions for the rest of the pool, hardest first. "
-                    "<kbd>a</kbd> accepts, a class button or number key corrects, Enter shows the next page.")
-        return ("<b>Label</b> the images the model is least sure about: click a class or press its key; "
-                "Enter submits the batch. Click a card (or Tab to the grid) for keys; <kbd>?</kbd> lists them.")
+    """The status line, the notes, flashes and errors."""
 
     def _update_status(self) -> None:
         learner = self.learner

@@ -39,6 +39,7 @@ from .keyboard import KeyMap
 from ..trust.forecast import Forecast
 from .checking import LabelChecker
 from .plots import labeling_figure
+from .screens import SCREENS, Screen, make_screens
 from .batches import Batches
 from .commands import Commands
 from .cycles import Cycles
@@ -47,12 +48,8 @@ from .status import StatusText, esc
 
 __all__ = ["LabelingWidget"]
 
-MODES = ("validation", "label", "review", "check")
-_MODE_NAMES = {"validation": "Validation set", "label": "Label", "review": "Review suggestions",
-               "check": "Check my labels"}
-_MODE_TIPS = {"validation": "label the random validation set first", "label": "label the most informative images",
-              "review": "accept or correct the model's suggestions",
-              "check": "find labels that look wrong: each judged by a model that never saw it"}
+#: The screens' names, in the toolbar's order (:mod:`alwidget.ui.screens`).
+MODES = tuple(cls.name for cls in SCREENS)
 #: The most cards a batch can show.
 MAX_K = 200
 #: Validation accuracy the widget forecasts labels for, unless told (or the stopping rule has a target).
@@ -181,8 +178,7 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
         self._focus = 0
         self._skipped: set = set()
         self._touched: Dict[str, float] = {}
-        self._review_order: List[str] = []
-        self._review_page = 0
+        self.screens: Dict[str, Screen] = make_screens()
         self._progress_last = ("", -1.0, 0.0)
         self.recent_events: List[Any] = []
         self._last_error = ""
@@ -206,7 +202,7 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
             Path(store_path).resolve().parent if store_path else Path.cwd())
         self.board = Board(self.classes, self._digit_keys, columns=self.columns, thumb_size=self.thumb_size,
                            max_buttons=MAX_BUTTONS, simulate=self.simulate, help=self._help_rows(),
-                           screens=[[m, _MODE_NAMES[m], _MODE_TIPS[m]] for m in MODES], strategies=names,
+                           screens=[[sc.name, sc.title, sc.tip] for sc in self.screens.values()], strategies=names,
                            strategy=learner.strategy.name, k=int(k), target=target, auto_retrain=bool(auto_retrain),
                            export_dir=str(default_dir))
         self.board.on_msg(self._on_page_message)
@@ -253,6 +249,11 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
     def k(self) -> int:
         """Cards per batch (see :meth:`set_k`)."""
         return int(self.board.k)
+
+    @property
+    def screen(self) -> Screen:
+        """The screen shown (:mod:`alwidget.ui.screens`): what the grid shows and what Enter does."""
+        return self.screens[self.mode]
 
     @property
     def mode(self) -> str:
@@ -336,24 +337,7 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
         """
         with self._lock:
             self._keys.cancel()
-            if self.mode == "validation":
-                if not self.learner.pending_validation():
-                    self._set_mode("label")
-                    self._flash("The validation set is labelled: now label the most informative images.")
-                else:
-                    self._fill(keep_labeled=False)
-            elif self.mode == "review":
-                self._review_page += 1
-                self._fill(keep_labeled=False)
-            elif self.mode == "check":
-                self._checker.page += 1
-                self._fill(keep_labeled=False)
-            else:
-                # cards left unlabelled are passed over: the next batch brings other images
-                self._skipped.update(c.item_id for c in self.cards if c.label is None)
-                if self.board.auto_retrain and self.learner.labels and self.learner.cycle_due:
-                    self._start_cycle()
-                self._fill(keep_labeled=False)
+            self.screen.submit(self)
             self._update_status()
 
     def refresh(self) -> None:
@@ -402,11 +386,8 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
     def accept_all(self) -> None:
         """Accept the model's suggestion for every unlabelled, unskipped card shown."""
         with self._lock:
-            if self.mode == "validation":
-                self._flash("Validation labels are given without the model's help.")
-                return
-            if self.mode == "check":
-                self._flash("Checking labels goes card by card: <kbd>c</kbd> keeps a label, a class changes it.")
+            if self.screen.accept_all is not None:
+                self._flash(esc(self.screen.accept_all[0].upper() + self.screen.accept_all[1:]) + ".")
                 return
             todo = [c for c in self.cards if c.label is None and not c.skipped and c.suggestion is not None]
             if not todo:
@@ -558,24 +539,16 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
     # ================================================================== labels
     # ================================================================== the grid
     def _set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode == "review" and self.learner.uncertainty is None:
-            self._flash("Review needs a model: label a batch and retrain first.")
-            mode = "label" if self.mode == "review" else self.mode
-        if mode == "check":
-            if not self.learner.store.labels(split=None):
-                self._flash("Nothing to check yet: label some images first.")
-                mode = "label" if self.mode == "check" else self.mode
-            elif self._checker.stale and not self._checker.running:
-                self._checker.start()
+        if mode not in self.screens:
+            raise ValueError(f"mode must be one of {tuple(self.screens)}, got {mode!r}")
+        why = self.screens[mode].enter(self)
+        if why is not None:  # the screen cannot open now: say why, stay (or go to Label if it is this one)
+            self._flash(esc(why))
+            mode = "label" if self.mode == mode else self.mode
         self.board.mode = mode
         self._keys.cancel()
-        if mode == "review":
-            self._review_order = self._hardest_first()
-            self._review_page = 0
         with self.board.hold_sync():
-            self.board.instructions = self._instructions()
+            self.board.instructions = self.screen.instructions(self)
             self._fill(keep_labeled=False)
 
     # ================================================================== cycles

@@ -48,10 +48,11 @@ class DyingTrunk(nn.Module):
         self.num_features = 6
 
     def forward(self, x):
-        if os.path.exists(self.marker):
-            os.remove(self.marker)
-            os._exit(1)
-        return self.lin(x.flatten(1)[:, :64])
+        try:
+            os.remove(self.marker)  # the one worker that removes it dies; two may race for it
+        except FileNotFoundError:
+            return self.lin(x.flatten(1)[:, :64])
+        os._exit(1)
 
 
 def _digits(n):
