@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +70,9 @@ def test_strategy_speed_quick(_run):
     rows = _table_rows(out)[1:]
     names = [r.strip("|").split("|")[0].strip() for r in rows]
     assert names == ["BatchBALD", "core-set", "BADGE"]
-    assert all(float(r.strip("|").split("|")[2]) >= 0 for r in rows)
+    for row in rows:  # timed (not zero) and within the strategy's time target ("≤ 5 s")
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert 0 < float(cells[2]) <= float(cells[3].split()[1]), cells
 
 
 @pytest.mark.slow
@@ -79,7 +83,7 @@ def test_widget_refresh_quick(_run):
     for row in rows:
         next_ms = float(row.split("next batch")[1].split("ms")[0])
         refreshed = float(row.split("refreshed grid")[1].split(" s")[0])
-        assert 0 < next_ms < 60_000 and 0 < refreshed < 600
+        assert 0 < next_ms < 1000 * refreshed  # the next batch shows before the cycle's refresh
     assert "medians per dataset and mode" in out
 
 
@@ -89,6 +93,11 @@ def test_photo_folder_quick(_run, data_dir):
     assert "120 JPEG photos" in out and "image_size=32 px" in out  # photos shrunk to the compute budget
     header, *rows = _table_rows(out)
     assert header.startswith("| step |") and len(rows) == 5
+    seconds = {}
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert float(cells[1].split()[0]) >= 0
+        seconds[cells[0].split(" (")[0].split(":")[0]] = [float(x) for x in re.findall(r"[\d.]+", cells[1])]
+    ready, build = seconds["representation ready"]  # "6 (build 3)": the build is part of it
+    assert 0 < build <= ready
+    # a cycle on the learned representation costs a fraction of learning it (a ratio in one run)
+    assert 0 < seconds["fast cycle"][0] < ready and 0 < seconds["first cycle"][0] < ready

@@ -13,7 +13,8 @@ cells with the *Run* menu (``ALWIDGET_NB_SMALL=1``), then in the page:
 * read the forecast in the status line; open *Check my labels*, correct one label with a class
   button and keep another with ``c``, and find both as ``"review"`` events in the store.
 
-Notebook 7: run the same notebook and check that the widget appears.
+Notebook 7: run the same notebook; label by click and by key, Enter, and a background cycle
+refreshes the grid, the status line and both plots; names with markup stay text.
 
 Screenshots land in ``tests/browser/artifacts/`` (gitignored).
 """
@@ -213,10 +214,13 @@ def card(page, item: str):
 
 
 def wait_for_cycle(page, cycle: int, timeout_s: float = 120) -> None:
-    """Wait until the status line reports ``cycle`` and the progress step says it is done."""
+    """Wait until the (first widget's) status line reports ``cycle`` and no cycle is running.
+
+    The status line, not the progress label: background work after a cycle (the representation's
+    embedding, a slow cycle) writes its own step there."""
     page.wait_for_function(
-        """(n) => { const w = document.querySelector('.alw-widget'); const t = w ? w.innerText : '';
-                    return t.includes('cycle ' + n + ':') && t.includes('cycle done') && !t.includes('training…'); }""",
+        """(n) => { const s = document.querySelector('.alw-widget .alw-status'); const t = s ? s.innerText : '';
+                    return t.includes('cycle ' + n + ':') && !t.includes('training…'); }""",
         arg=cycle, timeout=timeout_s * 1000, polling=200)
 
 
@@ -449,6 +453,29 @@ def test_quickstart_widget_appears_in_notebook7_and_names_stay_text(jupyter, pag
     card(page, first).locator(".alw-class[data-class='3']").click()
     page.wait_for_function("(id) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
                            " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ 3'); }", arg=first)
+    # a number key labels the card the focus moved to; Enter brings the next batch at once, and
+    # the background cycle refreshes the grid, the status line and both plots
+    main = ".alw-widget:not(.alw-evil .alw-widget)"
+    focused = page.locator(f"{main} .alw-card.alw-focus").first.get_attribute("data-id")
+    assert focused and focused != first
+    page.mouse.move(2, 2)  # the pointer leaves; keys still go to the grid
+    page.keyboard.press("5")
+    page.wait_for_function("(id) => { const c = document.querySelector(`.alw-card[data-id='${id}']`);"
+                           " return c && !c.classList.contains('alw-pending') && c.innerText.includes('✔ 5'); }", arg=focused)
     with LabelStore(server.work / STORE_NAME) as store:
-        assert store.get(first).label == "3"
+        assert store.get(first).label == "3" and store.get(focused).label == "5"
+    cycle0, plots0 = last_cycle(page), page.evaluate(PLOTS_JS)[:2]
+    ids_js = f"() => [...document.querySelectorAll(\"{main} .alw-card .alw-id\")].map(e => e.textContent)"
+    old = page.evaluate(ids_js)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"(old) => {{ const ids = ({ids_js})(); return ids.length === 12 && ids.every(i => !old.includes(i)); }}",
+                           arg=old)
+    wait_for_cycle(page, cycle0 + 1)
+    page.wait_for_timeout(500)  # let the last refresh messages land
+    page.screenshot(path=str(artifacts / "nb7_02_after_cycle.png"))
+    plots1 = page.evaluate(PLOTS_JS)[:2]
+    assert plots1[0] != plots0[0], "the uncertainty histogram did not change"
+    assert plots1[1] != plots0[1], "the accuracy curve did not change"
+    infos = page.evaluate(f"() => [...document.querySelectorAll(\"{main} .alw-card .alw-info\")].map(e => e.innerText)")
+    assert len(infos) == 12 and all("model:" in i for i in infos)
     check_names_are_text(page, artifacts)

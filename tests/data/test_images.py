@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -290,12 +289,10 @@ def test_huge_image_is_refused_from_its_header_without_decoding(huge_png, monkey
         raise AssertionError("pixels were decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    start = time.perf_counter()
-    with pytest.raises(ImageReadError) as info:
+    with pytest.raises(ImageReadError) as info:  # no_decoding fails the test if the pixels are read
         load_image_file(huge_png)
     with pytest.raises(ImageReadError):
         check_image_file(huge_png)
-    assert time.perf_counter() - start < 1.0
     assert "10000 x 10000 px, larger than the 8192 px per side allowed" in str(info.value)
     assert f"downscale it to at most {MAX_IMAGE_SIDE} px per side" in str(info.value)
 

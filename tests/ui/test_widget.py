@@ -489,7 +489,7 @@ def test_images_that_cannot_be_read_are_named(tmp_path, make_learner, make_widge
 def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled(make_learner, make_widget):
     """The default mode: the progress row says the pool is being learned while the person labels
     the validation set; once it is learned and the validation set is done, the first batch (typical
-    points of the representation) is on screen within a couple of seconds."""
+    points of the representation) is on screen without waiting for a training cycle."""
     import time
 
     learner = make_learner(mode="semi", validation_from_truth=False, validation_size=10, image_size=16,
@@ -502,7 +502,6 @@ def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled
     assert "learning the pool" in w.board.step and "%" in w.board.step
     learner.representation.result()
     truth = learner.pool.truth
-    t0 = time.perf_counter()
     for _ in range(3):
         for card in list(w.cards):
             key(w, truth[card.item_id])
@@ -510,7 +509,7 @@ def test_semi_mode_shows_the_representation_while_the_validation_set_is_labelled
         if w.mode == "label":
             break
     assert w.mode == "label" and len(w.grid_ids) == 6
-    assert time.perf_counter() - t0 < 5
+    assert learner.history == [] and not learner.running  # shown from the representation: no cycle waited for
     assert not set(w.grid_ids) & set(learner.validation_ids)
 
 
