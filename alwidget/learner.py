@@ -1,10 +1,9 @@
 """ActiveLearner: the labeling session and its cycle (train → score → query).
 
 The learner decides; the widget and the simulation runner only call it. It owns the seed,
-the label store, the model and the latest beliefs over the pool. One cycle runs at a time,
-on the caller's thread (:meth:`ActiveLearner.retrain`) or on a worker thread
-(:meth:`ActiveLearner.retrain_async`); labels given meanwhile are saved at once and the
-finished cycle is marked stale so the next one is due.
+the label store, the model and the latest beliefs over the pool. One cycle runs at a time, on
+the caller's thread (:meth:`ActiveLearner.retrain`) or on a worker thread (:meth:`ActiveLearner.retrain_async`);
+labels given meanwhile are saved at once and the finished cycle is marked stale so the next one is due.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from .data.pool import ImagePool
 from .data.store import LabelStore
 from .session import LabelMethods, LabelSession, seed_for as _seed_for
 from .persistence import Persistence
+from .projections import PoolMaps
 from .predictions import FittedModel, Predictions
 from .recipes.controls import RecipeControls
 from .selection import Selection
@@ -61,7 +61,7 @@ TRAIN_IMAGE_SIZE = 32
 
 
 
-class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persistence, RecipeControls):
+class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persistence, RecipeControls, PoolMaps):
     """An active-learning session over an :class:`~alwidget.ImagePool`.
 
     Parameters
