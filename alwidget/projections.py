@@ -17,7 +17,7 @@ import hashlib
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -163,8 +163,8 @@ class PoolMaps:
         Parameters
         ----------
         method : {"auto", "umap", "tsne", "pca"}
-            See :mod:`alwidget.representation.projection` (``"auto"``: UMAP when umap-learn is
-            installed, else PCA).
+            See :mod:`alwidget.representation.projection` (``"auto"``: t-SNE when openTSNE is
+            installed, else UMAP when umap-learn is, else PCA).
         wait : bool
             Wait for the map (building the representation first if it is not ready, as
             :meth:`prepare` does). ``False``: start it in the background and return ``None``

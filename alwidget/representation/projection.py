@@ -12,8 +12,11 @@ Three methods, behind one function (:func:`project_N_2`):
     The first two principal components (scikit-learn): instant, always available, but
     neighbourhoods overlap.
 ``"auto"``
-    UMAP when umap-learn is installed, else PCA (chosen by time and neighbourhood preservation at
-    10,000 and 100,000 items: ``benchmarks/projection.py``, BENCHMARKS.md).
+    t-SNE when openTSNE is installed (``pip install 'alwidget[map]'``), else UMAP when umap-learn
+    is, else PCA. Chosen by time and neighbourhoods kept at 10,000 and 100,000 items
+    (``benchmarks/projection.py``, BENCHMARKS.md): t-SNE kept 48 % / 37 % of each item's 10 nearest
+    neighbours, UMAP 29 % / 12 %, PCA 7 % / 2 %; t-SNE took 34 s / 139 s on two cores, UMAP
+    36 s / 75 s (seeded UMAP runs on one), PCA under half a second.
 
 :func:`knn_preservation` measures a map: the fraction of each item's nearest neighbours in the
 features that stay among its nearest neighbours on the map.
@@ -34,15 +37,19 @@ METHODS = ("auto", "umap", "tsne", "pca")
 _PACKAGES = {"umap": ("umap", "umap-learn"), "tsne": ("openTSNE", "openTSNE")}
 
 
+def _installed(module: str) -> bool:
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.origin is not None  # not a leftover folder (a namespace package)
+
+
 def available_methods() -> tuple:
-    """The methods that can run here (``"pca"`` always; the others when their package is installed)."""
-    return tuple(m for m in ("umap", "tsne", "pca")
-                 if m == "pca" or importlib.util.find_spec(_PACKAGES[m][0]) is not None)
+    """The methods that can run here, best first (``"pca"`` always; the others when their package is installed)."""
+    return tuple(m for m in ("tsne", "umap", "pca") if m == "pca" or _installed(_PACKAGES[m][0]))
 
 
 def default_method() -> str:
-    """What ``method="auto"`` runs: ``"umap"`` if umap-learn is installed, else ``"pca"``."""
-    return "umap" if "umap" in available_methods() else "pca"
+    """What ``method="auto"`` runs: the first of ``"tsne"``, ``"umap"``, ``"pca"`` that can run here."""
+    return available_methods()[0]
 
 
 def _check(features_N_D: np.ndarray) -> np.ndarray:
@@ -79,7 +86,7 @@ def project_N_2(features_N_D: np.ndarray, method: str = "auto", *, seed: int = 0
     x = _check(features_N_D)
     if method == "auto":
         method = default_method()
-    if method in _PACKAGES and importlib.util.find_spec(_PACKAGES[method][0]) is None:
+    if method in _PACKAGES and not _installed(_PACKAGES[method][0]):
         raise ImportError(f"method={method!r} needs the package {_PACKAGES[method][1]}: "
                           f"pip install {_PACKAGES[method][1]} (or use method='pca')")
     n = len(x)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -53,14 +51,18 @@ def test_input_is_checked():
         project_N_2(np.array([[0.0, np.nan]] * 5), "pca")
     with pytest.raises(ValueError, match=r"\[N, D\] with N >= 3"):
         project_N_2(np.zeros((2, 3)), "pca")
-    assert "pca" in available_methods() and default_method() in available_methods()
+    assert available_methods()[-1] == "pca" and default_method() == available_methods()[0]
+    for method, package in (("umap", "umap-learn"), ("tsne", "openTSNE")):
+        if method not in available_methods():  # a clear message, not a bare ModuleNotFoundError
+            with pytest.raises(ImportError, match=f"pip install {package}"):
+                project_N_2(np.zeros((20, 3)), method)
 
 
 @pytest.mark.parametrize("method", ["umap", "tsne"])
 def test_neighbour_methods_separate_clusters_and_keep_neighbourhoods(method):
     package = {"umap": "umap", "tsne": "openTSNE"}[method]
-    if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{package} is not installed (optional: pip install 'alwidget[map]')")
+    if method not in available_methods():
+        pytest.skip(f"{package} is not installed (optional: pip install {'umap-learn' if method == 'umap' else package})")
     x, labels = _clusters()
     y = project_N_2(x, method, seed=0)
     assert y.shape == (300, 2)
