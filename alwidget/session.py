@@ -161,10 +161,11 @@ class LabelSession:
         return str(label)
 
     def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
-              source: str = "human") -> list:
+              source: str = "human", group: bool = False) -> list:
         """Store labels (each on disk when this returns); validation items go to the validation split.
 
-        Every label is checked before any is written, so a bad one stores nothing. Returns the
+        Every label is checked before any is written, so a bad one stores nothing. ``group=True``
+        writes them in one transaction as one group (one undo takes them all back). Returns the
         stored :class:`~alwidget.data.store.LabelEvent` objects.
         """
         if isinstance(ids, str):
@@ -175,6 +176,12 @@ class LabelSession:
             raise ValueError(f"got {len(ids)} ids but {len(labels)} labels; give one label per id")
         checked = [self.check_label(str(i), lab) for i, lab in zip(ids, labels)]
         validation = set(self.validation_ids)
+        if group:
+            events = self.store.set_many([str(i) for i in ids], checked,
+                                         ["validation" if i in validation else "train" for i in ids], source, group=True)
+            with self.lock:
+                self.version += 1
+            return events
         events = []
         for item, label in zip(ids, checked):
             split = "validation" if item in validation else "train"
@@ -261,7 +268,7 @@ class LabelMethods:
         return self.session.pending_validation()
 
     def teach(self, ids: Union[str, Sequence[str]], labels: Union[str, int, Sequence[Union[str, int]]],
-              source: str = "human") -> list:
+              source: str = "human", group: bool = False) -> list:
         """Label items; each label is on disk when this returns.
 
         Parameters
@@ -272,7 +279,11 @@ class LabelMethods:
             One per id.
         source : str
             ``"human"`` (typed), ``"suggestion"`` (an accepted model suggestion), ``"oracle"``,
-            or ``"review"`` (a correction made while checking labels: see :meth:`label_issues`).
+            ``"review"`` (a correction made while checking labels: see :meth:`label_issues`) or
+            ``"map"`` (a region of the pool's map labelled at once).
+        group : bool
+            Write them in one transaction as one group: the next :meth:`undo` takes them all back
+            (also after reopening the store).
 
         Returns
         -------
@@ -280,10 +291,12 @@ class LabelMethods:
             The stored events. Items of the validation set go to the validation split.
         Every label is checked before any is written, so a bad one stores nothing.
         """
-        return self.session.teach(ids, labels, source=source)
+        return self.session.teach(ids, labels, source=source, group=group)
 
     def undo(self, item_id: Optional[str] = None):
-        """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None."""
+        """Undo the latest label (or the latest label of ``item_id``); returns the undone event or None.
+
+        The latest label of a group (``teach(..., group=True)``) takes the whole group back."""
         return self.session.undo(item_id)
 
     @property

@@ -1,8 +1,10 @@
 """Child process for the kill tests: labels digits through an ActiveLearner, acknowledging each.
 
-Usage: python learner_writer.py STORE_PATH [--background]
+Usage: python learner_writer.py STORE_PATH [--background | --groups]
 Prints "ready", then "ack <item_id> <label>" after each ``teach`` returns. With
-``--background`` it first starts a background retrain and keeps labelling while it runs.
+``--background`` it first starts a background retrain and keeps labelling while it runs; with
+``--groups`` it labels five items at a time as one group (``teach(..., group=True)``, source
+``"map"``, as the map's selections are) and acknowledges them after the call returns.
 """
 
 import sys
@@ -26,7 +28,15 @@ def main() -> None:
         for i in first:
             print(f"ack {i} {pool.truth[i]}", flush=True)
         learner.retrain_async()
-    for item in learner.query(10_000):
+    todo = learner.query(10_000)
+    if "--groups" in sys.argv:
+        for start in range(0, len(todo), 5):
+            group = todo[start:start + 5]
+            learner.teach(group, [pool.truth[i] for i in group], source="map", group=True)
+            for item in group:
+                print(f"ack {item} {pool.truth[item]}", flush=True)
+        return
+    for item in todo:
         learner.teach(item, pool.truth[item])
         print(f"ack {item} {pool.truth[item]}", flush=True)
 

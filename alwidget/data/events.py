@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 __all__ = ["LABEL_SOURCES", "LABEL_SPLITS", "LabelEvent", "LabelStoreError"]
 
 LABEL_SPLITS: Tuple[str, ...] = ("train", "validation")
 """Where a label is used: training, or the held-out validation set."""
 
-LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import", "review")
+LABEL_SOURCES: Tuple[str, ...] = ("human", "suggestion", "oracle", "import", "review", "map")
 """Who gave a label: a person; a person accepting the model's suggestion; a simulated
 oracle (known truth); an import from a file; a person checking a label flagged as likely
-wrong ("Check my labels": a confirmation repeats the label, a correction changes it).
+wrong ("Check my labels": a confirmation repeats the label, a correction changes it); a person
+labelling a selected region of the pool's map at once (a group of labels, undone together).
 Pseudo-labels are never stored."""
 
 
@@ -36,9 +37,13 @@ class LabelEvent:
     split : str
         ``"train"`` or ``"validation"``.
     source : str
-        ``"human"``, ``"suggestion"``, ``"oracle"`` or ``"import"``.
+        One of :data:`LABEL_SOURCES`.
     time : float
         When it was given, in Unix seconds.
+    group : int or None
+        Labels given together as one group (:meth:`LabelStore.set_many` with ``group=True``, e.g.
+        a region of the map) share the ``seq`` of the group's first event here; an undo of the
+        latest label takes the whole group back. ``None``: a label of its own.
     """
 
     seq: int
@@ -47,6 +52,7 @@ class LabelEvent:
     split: str
     source: str
     time: float
+    group: Optional[int] = None
 
 
 def _check_text(name: str, value: Any) -> str:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from alwidget.data.events import LABEL_SOURCES, LABEL_SPLITS, LabelEvent, LabelStoreError, _check_choice, _check_text
 from alwidget.data.export import write_csv, write_json
+from alwidget.data.journal import SCHEMA_VERSION, immediate_transaction, insert_event, open_journal
 
 __all__ = [
     "LABEL_SOURCES",
@@ -30,75 +29,14 @@ __all__ = [
     "LabelStoreError",
 ]
 
-SCHEMA_VERSION: int = 1
-"""Version of the store's SQLite schema, kept in ``PRAGMA user_version``."""
-
-_FORMAT_KEY = "alwidget.format"
-_FORMAT = "alwidget-labels"
 _RESERVED_PREFIX = "alwidget."
 
-_SCHEMA = """
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    item_id TEXT NOT NULL,
-    label TEXT,
-    split TEXT NOT NULL,
-    source TEXT NOT NULL,
-    time REAL NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('set', 'undo')),
-    target_seq INTEGER REFERENCES events (seq)
-);
-CREATE INDEX events_item ON events (item_id, seq);
-CREATE TABLE meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
 _SELECT_EVENTS = (
-    "SELECT seq, item_id, label, split, source, time, kind, target_seq FROM events "
+    "SELECT seq, item_id, label, split, source, time, kind, target_seq, group_seq FROM events "
 )
 """The journal's rows, in the column order of :meth:`LabelStore._apply`."""
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-@contextmanager
-def _immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` (no other writer may slip in), ``COMMIT`` at the end of the block.
-
-    Any exception rolls back and propagates. A block may end the transaction itself
-    (e.g. ``ROLLBACK`` when there is nothing to write); it is then not committed.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        if conn.in_transaction:
-            conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _insert_event(
-    conn: sqlite3.Connection,
-    item_id: str,
-    label: Optional[str],
-    split: str,
-    source: str,
-    kind: str,
-    target_seq: Optional[int],
-) -> Tuple[Any, ...]:
-    """Append one event stamped now; return its row as :data:`_SELECT_EVENTS` gives it."""
-    when = time.time()
-    cursor = conn.execute(
-        "INSERT INTO events (item_id, label, split, source, time, kind, target_seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (item_id, label, split, source, when, kind, target_seq),
-    )
-    seq = int(cursor.lastrowid)  # type: ignore[arg-type]
-    return (seq, item_id, label, split, source, when, kind, target_seq)
 
 
 class LabelStore:
@@ -178,60 +116,9 @@ class LabelStore:
         self._data_version: Optional[int] = None
         self._current_cache: Optional[List[LabelEvent]] = None
 
-    def _not_a_store(self, why: str) -> LabelStoreError:
-        return LabelStoreError(
-            f"{self._name} is not an alwidget label store ({why}); pass the path of a label "
-            "store or of a new file"
-        )
-
     def _open(self, conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=FULL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                with _immediate_transaction(conn):
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version == 0:
-                        tables = self._tables(conn) - {"sqlite_sequence"}
-                        if tables:
-                            raise self._not_a_store(
-                                f"an SQLite database with other tables: {sorted(tables)}"
-                            )
-                        for statement in _SCHEMA.split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
-                        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
-                                     (_FORMAT_KEY, _FORMAT))
-                        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
-                                     ("alwidget.created", repr(time.time())))
-                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                        version = SCHEMA_VERSION
-            if version > SCHEMA_VERSION:
-                raise LabelStoreError(
-                    f"label store {self._name} was written by a newer alwidget (schema version "
-                    f"{version}; this alwidget reads version {SCHEMA_VERSION}); upgrade "
-                    "alwidget (pip install -U alwidget) to open it"
-                )
-            if version < 0:
-                raise self._not_a_store(f"unknown schema version {version}")
-            tables = self._tables(conn)
-            if not {"events", "meta"} <= tables:
-                raise self._not_a_store(f"tables {sorted(tables)}")
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_FORMAT_KEY,)).fetchone()
-            if row is None or row[0] != _FORMAT:
-                raise self._not_a_store("no alwidget format marker")
-            self._refresh(conn, force=True)
-        except sqlite3.DatabaseError as exc:
-            text = str(exc)
-            if "not a database" in text or "malformed" in text or "encrypted" in text:
-                raise self._not_a_store(f"not an SQLite database: {text}") from exc
-            raise LabelStoreError(f"cannot open label store {self._name}: {text}") from exc
-
-    @staticmethod
-    def _tables(conn: sqlite3.Connection) -> set:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {r[0] for r in rows}
+        open_journal(conn, self._name)
+        self._refresh(conn, force=True)
 
     # -- in-memory state ------------------------------------------------------------
 
@@ -255,11 +142,11 @@ class LabelStore:
             self._apply(row)
 
     def _apply(self, row: Tuple[Any, ...]) -> None:
-        seq, item_id, label, split, source, when, kind, target = row
+        seq, item_id, label, split, source, when, kind, target, group = row
         self._last_seq = max(self._last_seq, seq)
         self._current_cache = None
         if kind == "set":
-            event = LabelEvent(seq, item_id, label, split, source, when)
+            event = LabelEvent(seq, item_id, label, split, source, when, group)
             self._active[seq] = event
             self._stacks.setdefault(item_id, []).append(event)
         elif kind == "undo":
@@ -289,7 +176,7 @@ class LabelStore:
     def _write(self, sql: str, params: Tuple[Any, ...]) -> None:
         """Run one statement in its own committed transaction."""
         conn = self._conn_or_raise()
-        with _immediate_transaction(conn):
+        with immediate_transaction(conn):
             conn.execute(sql, params)
 
     # -- writing --------------------------------------------------------------------
@@ -321,17 +208,47 @@ class LabelStore:
         _check_choice("source", source, LABEL_SOURCES)
         with self._lock:
             conn = self._conn_or_raise()
-            with _immediate_transaction(conn):  # no other writer may slip in between
+            with immediate_transaction(conn):  # no other writer may slip in between
                 self._refresh(conn)
-                row = _insert_event(conn, item_id, label, split, source, "set", None)
+                row = insert_event(conn, item_id, label, split, source, "set", None)
             self._apply(row)
             return self._active[row[0]]
+
+    def set_many(self, item_ids: List[str], labels: List[str], splits: List[str], source: str = "human",
+                 group: bool = False) -> List[LabelEvent]:
+        """Give each of ``item_ids`` its label in one transaction: all on disk when this returns, or none.
+
+        ``splits`` gives each item's split. ``group=True`` makes them one group
+        (:attr:`LabelEvent.group`): undoing the latest label then takes them all back.
+        """
+        if not (len(item_ids) == len(labels) == len(splits)):
+            raise ValueError(f"got {len(item_ids)} items, {len(labels)} labels and {len(splits)} splits")
+        for item, label, split in zip(item_ids, labels, splits):
+            _check_text("item_id", item)
+            _check_text("label", label)
+            _check_choice("split", split, LABEL_SPLITS)
+        _check_choice("source", source, LABEL_SOURCES)
+        if not item_ids:
+            return []
+        with self._lock:
+            conn = self._conn_or_raise()
+            with immediate_transaction(conn):
+                self._refresh(conn)
+                rows, first = [], None
+                for item, label, split in zip(item_ids, labels, splits):
+                    rows.append(insert_event(conn, item, label, split, source, "set", None,
+                                              (0 if first is None else first) if group else None))
+                    first = rows[0][0] if first is None else first
+            for row in rows:
+                self._apply(row)
+            return [self._active[row[0]] for row in rows]
 
     def undo(self, item_id: Optional[str] = None) -> Optional[LabelEvent]:
         """Undo the most recent label (of ``item_id``, if given); committed before returning.
 
         The item's current label becomes its previous label that is not undone, or
-        none. Undoing twice undoes two labels: an undo is never itself undone.
+        none. Undoing twice undoes two labels: an undo is never itself undone. The most recent
+        label of a group (:meth:`set_many`) takes its whole group back (not with ``item_id``).
 
         Parameters
         ----------
@@ -347,7 +264,7 @@ class LabelStore:
             _check_text("item_id", item_id)
         with self._lock:
             conn = self._conn_or_raise()
-            with _immediate_transaction(conn):  # no other writer may slip in between
+            with immediate_transaction(conn):  # no other writer may slip in between
                 self._refresh(conn)
                 if item_id is None:
                     target = next(reversed(self._active.values()), None)
@@ -357,10 +274,13 @@ class LabelStore:
                 if target is None:
                     conn.execute("ROLLBACK")
                     return None
-                row = _insert_event(
-                    conn, target.item_id, None, target.split, target.source, "undo", target.seq
-                )
-            self._apply(row)
+                undone = [target]
+                if item_id is None and target.group is not None:  # the whole group, at once
+                    undone = [e for e in self._active.values() if e.group == target.group]
+                rows = [insert_event(conn, e.item_id, None, e.split, e.source, "undo", e.seq, e.group)
+                        for e in undone]
+            for row in rows:
+                self._apply(row)
             return target
 
     # -- reading --------------------------------------------------------------------
@@ -438,7 +358,7 @@ class LabelStore:
         """
         with self._lock:
             rows = self._conn_or_raise().execute(_SELECT_EVENTS + "ORDER BY seq").fetchall()
-        return [(r[6], LabelEvent(*r[:6]), r[7]) for r in rows]
+        return [(r[6], LabelEvent(*r[:6], group=r[8]), r[7]) for r in rows]
 
     def counts(self) -> Dict[str, int]:
         """Number of currently labeled items per split.

@@ -206,6 +206,8 @@ COMMANDS: Dict[str, Command] = {
     "oracle": Command(_call("oracle"), "simulation: label the cards shown from the known truth"),
     "undo": Command(_undo, "undo the latest label, or the one a recent-list row shows (id, seq)"),
     "relabel": Command(_relabel, "change the label a recent-list row shows (id, seq, label)"),
+    "label_selection": Command(_call("label_selection", "ids", "label"),
+                               "label a selection of the pool with one class, as one group (ids, label)"),
     # cycles, errors, files
     "retrain": Command(_call("retrain"), "start a background cycle now"),
     "cancel": Command(_call("cancel"), "stop the running cycle"),

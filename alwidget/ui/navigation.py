@@ -6,10 +6,11 @@ handed to the learner (each on disk before the card shows it).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from .cards import Card, Suggestion
 from .keyboard import KEY_HELP
+from .status import esc
 
 __all__ = ["Navigation"]
 
@@ -68,6 +69,49 @@ class Navigation:
             if card.label is None and not card.skipped:
                 self._set_focus(i)
                 return
+
+    def label_selection(self, ids: Iterable[str], label: str) -> int:
+        """Label a selection of the pool (a region of the map) with one class, as one group.
+
+        The labels have the source ``"map"`` and are written in one transaction; one undo
+        (:meth:`undo`, Backspace) takes them all back, also after reopening the store.
+        Validation items are never labelled this way: they are left out (and said so).
+
+        Parameters
+        ----------
+        ids : iterable of str
+            Pool ids.
+        label : str
+            One of the learner's classes.
+
+        Returns
+        -------
+        int
+            How many items were labelled.
+
+        Raises
+        ------
+        KeyError
+            An id is not in the pool. ``ValueError``: ``label`` is not a class. Nothing is stored then.
+        """
+        ids = [str(i) for i in ids]
+        unknown = [i for i in ids if i not in self.learner.session.positions]
+        if unknown:
+            raise KeyError(f"{len(unknown)} id(s) not in the pool, e.g. {unknown[0]!r}; select pool items only")
+        if label not in self.classes:
+            raise ValueError(f"{label!r} is not a class; use one of {self.classes}")
+        validation = set(self.learner.validation_ids)
+        train = list(dict.fromkeys(i for i in ids if i not in validation))
+        left_out = len(set(ids) & validation)
+        with self._lock:
+            if train:
+                self.learner.teach(train, [label] * len(train), source="map", group=True)
+            note = f" ({left_out} validation item{'s' if left_out != 1 else ''} left out)" if left_out else ""
+            self._flash(f"Labelled {len(train)} image{'s' if len(train) != 1 else ''} <b>{esc(label)}</b> from the map"
+                        f"{note}; one undo takes them back.")
+            self._skipped.difference_update(train)
+            self._after_labels_changed()
+        return len(train)
 
     def _on_pick(self, card: Card, label: str) -> None:
         """``card.pick(label)`` from code: label it, focus the next card to label (as the page does)."""

@@ -379,6 +379,8 @@ class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
                 return
             if event is None:
                 self._flash("Nothing to undo.")
+            elif event.group is not None and item_id is None:
+                self._flash(f"Undid the labels given together as <b>{esc(event.label)}</b> ({esc(event.source)}).")
             else:
                 self._flash(f"Undid the label <b>{esc(event.label)}</b> of <code>{esc(event.item_id)}</code>.")
             self._after_labels_changed()

@@ -65,7 +65,7 @@ def test_relabel_moves_an_item_between_splits(store):
         (("a", "cat"), {"split": "test"}, ValueError,
          r"split 'test' is not one of \['train', 'validation'\]"),
         (("a", "cat"), {"source": "pseudo"}, ValueError,
-         r"source 'pseudo' is not one of \['human', 'suggestion', 'oracle', 'import', 'review'\]"),
+         r"source 'pseudo' is not one of \['human', 'suggestion', 'oracle', 'import', 'review', 'map'\]"),
         (("a", ""), {}, ValueError, r"label must not be empty"),
         (("a", 3), {}, TypeError, r"label must be a str, got int 3"),
         ((None, "cat"), {}, TypeError, r"item_id must be a str"),
@@ -164,11 +164,11 @@ def test_schema_and_pragmas(tmp_path):
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert store.path == path
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         columns = [row[1] for row in raw.execute("PRAGMA table_info(events)")]
         assert columns == ["seq", "item_id", "label", "split", "source", "time", "kind",
-                           "target_seq"]
+                           "target_seq", "group_seq"]
         assert [row[1] for row in raw.execute("PRAGMA table_info(meta)")] == ["key", "value"]
 
 
@@ -205,7 +205,7 @@ def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "labels.sqlite"
     LabelStore(path).close()
     with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA user_version = 2")
+        raw.execute("PRAGMA user_version = 3")
     with pytest.raises(LabelStoreError, match=r"written by a newer alwidget .*upgrade alwidget"):
         LabelStore(path)
 
@@ -499,3 +499,56 @@ def test_reopened_store_matches_the_reference_model(ops):
             assert [e.seq for e in store.events()] == [e[0] for e in reversed(ref.current())]
             undone = store.undo()  # undo resumes where the first session stopped
             assert (undone.seq if undone is not None else None) == ref.undo()
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def test_a_group_is_written_at_once_and_undone_at_once(tmp_path):
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        store.set("before", "cat")
+        events = store.set_many(["a", "b", "c"], ["dog", "dog", "dog"], ["train", "train", "validation"],
+                                source="map", group=True)
+        assert [e.group for e in events] == [events[0].seq] * 3 and events[0].source == "map"
+        store.set("after", "cow", source="human")
+        assert store.undo().item_id == "after"  # a label of its own: alone
+        store.set("b", "eel")  # b relabelled by hand since: its own label, not the group's
+        assert store.undo().item_id == "b" and store.get("b").label == "dog"
+    with LabelStore(path) as store:  # reopened: the group is still one
+        assert store.get("a").group == store.get("c").group == events[0].seq
+        undone = store.undo()
+        assert undone.group == events[0].seq and store.labels(split=None) == {"before": "cat"}
+        history = store.history()
+        assert [(k, e.item_id) for k, e, _ in history[-3:]] == [("undo", "a"), ("undo", "b"), ("undo", "c")]
+        assert store.undo().item_id == "before"
+        assert store.set_many([], [], []) == []
+        with pytest.raises(ValueError, match="3 items, 2 labels and 3 splits"):
+            store.set_many(["x", "y", "z"], ["a", "b"], ["train"] * 3)
+        with pytest.raises(ValueError, match="split 'test'"):
+            store.set_many(["x"], ["a"], ["test"])
+        assert store.labels(split=None) == {}  # nothing written by the refused calls
+    ungrouped = LabelStore().set_many(["p", "q"], ["a", "b"], ["train", "train"])
+    assert [e.group for e in ungrouped] == [None, None]
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_labels(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as raw:  # the version-1 layout, as alwidget wrote it before groups
+        raw.executescript("""
+            CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, label TEXT,
+                split TEXT NOT NULL, source TEXT NOT NULL, time REAL NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('set', 'undo')), target_seq INTEGER REFERENCES events (seq));
+            CREATE INDEX events_item ON events (item_id, seq);
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('alwidget.format', 'alwidget-labels');
+            INSERT INTO events (item_id, label, split, source, time, kind) VALUES ('a', 'cat', 'train', 'human', 1.0, 'set');
+            PRAGMA user_version = 1;
+        """)
+    with LabelStore(path) as store:
+        assert store.labels() == {"a": "cat"} and store.get("a").group is None
+        store.set_many(["b", "c"], ["dog", "dog"], ["train", "train"], source="map", group=True)
+        store.undo()
+        assert store.labels() == {"a": "cat"}
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2

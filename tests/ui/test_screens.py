@@ -38,3 +38,26 @@ def test_what_a_screen_says_is_what_the_widget_does(make_learner, make_widget):
     assert not ack["ok"] and "Check my labels" in ack["message"] and CheckScreen.confirms
     w.set_mode("check")  # nothing labelled yet: the screen refuses to open and says why
     assert w.mode == "validation" and "Nothing to check yet" in w.message
+
+
+def test_a_selection_is_labelled_as_one_group_and_undone_as_one(make_learner, make_widget, tmp_path):
+    learner = make_learner(store=tmp_path / "sel.db")
+    w = make_widget(learner, k=4)
+    val = learner.validation_ids[0]
+    picked = [i for i in learner.pool.ids if i not in learner.validation_ids][:30]
+    assert w.label_selection(picked + [val], "3") == 30  # the validation item is left out, and said
+    assert "Labelled 30 images" in w.message and "1 validation item left out" in w.message
+    assert all(learner.labels[i] == "3" for i in picked) and learner.store.get(val).source == "oracle"
+    events = [learner.store.get(i) for i in picked]
+    assert {e.source for e in events} == {"map"} and len({e.group for e in events}) == 1
+    assert all(r["source"] == "map" for r in w.board.recent)
+    ack = Page(w).send(kind="action", name="undo")  # the batch bar's Undo: the whole group
+    assert ack["ok"] and not set(picked) & set(learner.labels) and "labels given together" in w.message
+    # code, the page and keys run the same command; refusals store nothing
+    assert w.run_command("label_selection", ids=picked[:5], label="7") is None
+    assert "not a class" in w.run_command("label_selection", ids=picked[5:9], label="seven")
+    assert "not in the pool" in w.run_command("label_selection", ids=["nope"], label="7")
+    assert set(learner.labels) == set(picked[:5])
+    learner.close()
+    reopened = make_learner(store=tmp_path / "sel.db")  # reopened: still one group
+    assert reopened.undo().source == "map" and not set(picked) & set(reopened.labels)
