@@ -68,7 +68,7 @@ class Batches:
             if not keep_labeled:
                 self._advance_from_start()
             self._push_cards()
-            if not cards:
+            if not cards and self.screen.cards:
                 self.board.instructions = self.screen.instructions(self) + "<br><i>Nothing left to show here.</i>"
             elif self.screen.live_instructions(self):
                 self.board.instructions = self.screen.instructions(self)

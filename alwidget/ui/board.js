@@ -151,6 +151,230 @@ function exportRow(model, send) {
   return { node, redraw: { export_dir: () => setField(folder, model.get("export_dir") || "") } };
 }
 
+// -- the Map screen: the pool as points, coloured by label, prediction or uncertainty --------
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+  "#31a354", "#756bb1"];
+
+function typed(view, Type) { // a binary trait (DataView) as a typed array, or null
+  if (!view || !view.byteLength) return null;
+  const buf = view instanceof DataView ? view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) : view.buffer || view;
+  return new Type(buf);
+}
+
+function uncertaintyColour(u) { // 0 → blue, 1 → red
+  if (!(u >= 0)) return "#bdbdbd";
+  const r = Math.round(40 + 200 * u), b = Math.round(220 - 190 * u);
+  return `rgb(${r},70,${b})`;
+}
+
+// {node, redraw: {trait: function}, show(on)}: the map panel; `send` forwards what the person does.
+function mapView(model, send) {
+  let colourBy = "label";
+  let view = { scale: 1, dx: 0, dy: 0 }; // screen = base(x) * scale + d
+  let pts = null; // screen coordinates, Float32Array [2N]
+  let selected = new Set();
+  let lasso = null;
+  let hoverRow = -1, hoverAt = 0;
+  const switches = el("div", { className: "alw-map-switch", role: "radiogroup", "aria-label": "colour the map by" });
+  for (const [name, text] of [["label", "label"], ["pred", "prediction"], ["unc", "uncertainty"]]) {
+    switches.append(el("button", {
+      type: "button", className: "alw-button alw-map-colour", "data-colour": name, text: `colour: ${text}`,
+      onclick: () => { colourBy = name; draw(); },
+    }));
+  }
+  const state = el("span", { className: "alw-map-state", role: "status" });
+  const canvas = el("canvas", { className: "alw-map-canvas", tabindex: "-1", "aria-label": "map of the pool: drag around a region to select it" });
+  const tip = el("div", { className: "alw-map-tip", hidden: true });
+  const legend = el("div", { className: "alw-map-legend" });
+  const info = el("div", { className: "alw-map-selection", role: "region", "aria-label": "selection" });
+  const node = el("div", { className: "alw-map", hidden: true },
+    el("div", { className: "alw-map-top" }, switches, state), el("div", { className: "alw-map-stage" }, canvas, tip), legend, info);
+
+  const data = () => ({
+    xy: typed(model.get("map_xy"), Float32Array), label: typed(model.get("map_label"), Int16Array),
+    pred: typed(model.get("map_pred"), Int16Array), unc: typed(model.get("map_unc"), Float32Array),
+    flags: typed(model.get("map_flags"), Uint8Array),
+  });
+  let cache = null;
+  const fresh = () => { cache = null; };
+  const get = () => (cache = cache || data());
+
+  function size() {
+    const w = Math.max(200, node.clientWidth || 600), h = Math.min(520, Math.max(260, Math.round(w * 0.6)));
+    const ratio = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
+      canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio);
+      canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
+    }
+    return { w, h, ratio };
+  }
+
+  function draw() {
+    for (const b of switches.children) b.classList.toggle("alw-chosen", b.dataset.colour === colourBy);
+    const st = model.get("map_state") || {};
+    state.textContent = st.status === "ready" ? `${(st.n || 0).toLocaleString()} images` : (st.message || "");
+    const d = get();
+    if (node.hidden || !d.xy) return;
+    const { w, h, ratio } = size();
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const n = d.xy.length / 2;
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = d.xy[2 * i], y = d.xy[2 * i + 1];
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+    const pad = 12, sx = (w - 2 * pad) / Math.max(x1 - x0, 1e-9), sy = (h - 2 * pad) / Math.max(y1 - y0, 1e-9);
+    const s0 = Math.min(sx, sy);
+    const ox = pad + (w - 2 * pad - (x1 - x0) * s0) / 2, oy = pad + (h - 2 * pad - (y1 - y0) * s0) / 2; // centred
+    pts = new Float32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      pts[2 * i] = (ox + (d.xy[2 * i] - x0) * s0) * view.scale + view.dx;
+      pts[2 * i + 1] = (h - oy - (d.xy[2 * i + 1] - y0) * s0) * view.scale + view.dy;
+    }
+    const classes = model.get("classes") || [];
+    const colourOf = (i) => {
+      if (colourBy === "unc") return uncertaintyColour(d.unc ? d.unc[i] : NaN);
+      const c = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);
+      return c >= 0 ? PALETTE[c % PALETTE.length] : "#cfcfcf";
+    };
+    const buckets = new Map(); // one fillStyle per colour: fast at 100,000 points
+    const big = [];
+    for (let i = 0; i < n; i++) {
+      const labelled = d.label && d.label[i] >= 0;
+      if (labelled || (d.flags && d.flags[i]) || selected.has(i)) { big.push(i); continue; }
+      const c = colourOf(i);
+      let list = buckets.get(c);
+      if (!list) buckets.set(c, (list = []));
+      list.push(i);
+    }
+    const r = n > 20000 ? 1 : 1.5;
+    for (const [c, list] of buckets) {
+      ctx.fillStyle = c;
+      for (const i of list) ctx.fillRect(pts[2 * i] - r, pts[2 * i + 1] - r, 2 * r, 2 * r);
+    }
+    for (const i of big) { // labelled points larger, the grid's batch and the selection ringed, validation hollow
+      const x = pts[2 * i], y = pts[2 * i + 1], f = d.flags ? d.flags[i] : 0;
+      ctx.beginPath(); ctx.arc(x, y, 3, 0, 2 * Math.PI);
+      if (f & 1) { ctx.strokeStyle = colourOf(i); ctx.lineWidth = 1.2; ctx.stroke(); } else { ctx.fillStyle = colourOf(i); ctx.fill(); }
+      if (f & 2 || selected.has(i)) { ctx.strokeStyle = f & 2 ? "#000" : "#1565c0"; ctx.lineWidth = f & 2 ? 1.5 : 1; ctx.stroke(); }
+    }
+    if (lasso && lasso.length > 1) {
+      ctx.beginPath(); ctx.moveTo(lasso[0][0], lasso[0][1]);
+      for (const [x, y] of lasso) ctx.lineTo(x, y);
+      ctx.strokeStyle = "#1565c0"; ctx.setLineDash([4, 3]); ctx.lineWidth = 1.5; ctx.stroke(); ctx.setLineDash([]);
+    }
+    legend.replaceChildren(...(colourBy === "unc"
+      ? [el("span", { text: "uncertainty: " }), el("span", { style: "color:rgb(40,70,220)", text: "■ sure " }), el("span", { style: "color:rgb(240,70,30)", text: "■ unsure" })]
+      : classes.slice(0, 40).map((c, j) => el("span", { className: "alw-map-key" }, el("span", { style: `color:${PALETTE[j % PALETTE.length]}`, text: "■ " }), c))));
+    performance.mark("alw:map-drawn");
+  }
+
+  function inside(poly, x, y) { // even-odd rule
+    let hit = false;
+    for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+      const [xi, yi] = poly[i], [xj, yj] = poly[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) hit = !hit;
+    }
+    return hit;
+  }
+  const at = (ev) => { const b = canvas.getBoundingClientRect(); return [ev.clientX - b.left, ev.clientY - b.top]; };
+  canvas.addEventListener("mousedown", (ev) => { ev.preventDefault(); lasso = [at(ev)]; tip.hidden = true; });
+  canvas.addEventListener("mousemove", (ev) => {
+    const [x, y] = at(ev);
+    if (lasso) { lasso.push([x, y]); draw(); return; }
+    if (!pts) return;
+    let best = -1, bestD = 36; // within 6 px
+    for (let i = 0; i < pts.length / 2; i++) {
+      const dx = pts[2 * i] - x, dy = pts[2 * i + 1] - y, dd = dx * dx + dy * dy;
+      if (dd < bestD) { bestD = dd; best = i; }
+    }
+    if (best < 0) { tip.hidden = true; hoverRow = -1; return; }
+    tip.style.left = `${Math.min(x + 12, canvas.clientWidth - 180)}px`; tip.style.top = `${y + 12}px`;
+    if (best !== hoverRow && performance.now() - hoverAt > 60) {
+      hoverRow = best; hoverAt = performance.now();
+      send({ kind: "map_hover", row: best });
+    }
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; hoverRow = -1; });
+  window.addEventListener("mouseup", () => {
+    if (!lasso) return;
+    const poly = lasso; lasso = null;
+    if (poly.length < 3 || !pts) { draw(); return; }
+    const rows = [];
+    for (let i = 0; i < pts.length / 2; i++) if (inside(poly, pts[2 * i], pts[2 * i + 1])) rows.push(i);
+    selected = new Set(rows);
+    draw();
+    send({ kind: "map_select", rows });
+  });
+  canvas.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const [x, y] = at(ev), f = ev.deltaY < 0 ? 1.25 : 0.8;
+    view = { scale: view.scale * f, dx: x - (x - view.dx) * f, dy: y - (y - view.dy) * f };
+    draw();
+  }, { passive: false });
+  canvas.addEventListener("dblclick", () => { view = { scale: 1, dx: 0, dy: 0 }; draw(); });
+
+  function drawHover() {
+    const hv = model.get("map_hover") || {};
+    if (hv.row !== hoverRow) return;
+    const parts = [el("code", { text: hv.id || "" })];
+    if (hv.label) parts.push(el("div", {}, el("b", { text: `✔ ${hv.label}` }), hv.split === "validation" ? el("i", { text: " (validation)" }) : ""));
+    if (hv.suggestion) parts.push(el("div", { text: `model: ${hv.suggestion} ${percent(hv.confidence)}` }));
+    const png = hv.png;
+    if (png && png.byteLength) {
+      const bytes = png instanceof DataView ? new Uint8Array(png.buffer, png.byteOffset, png.byteLength) : png;
+      const img = el("img", { className: "alw-map-thumb" });
+      img.src = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+      img.onload = () => URL.revokeObjectURL(img.src);
+      parts.unshift(img);
+    }
+    tip.replaceChildren(...parts);
+    tip.hidden = false;
+  }
+
+  function drawSelection() {
+    const sel = model.get("map_selection") || {};
+    if (!sel.count) { info.replaceChildren(el("div", { className: "alw-muted", text: "Drag around a region of the map to select it." })); return; }
+    const thumbs = model.get("map_thumbs") || {};
+    const pics = (sel.sample || []).map((id) => {
+      const v = thumbs[id];
+      if (!v) return null;
+      const bytes = v instanceof DataView ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v;
+      const img = el("img", { className: "alw-map-thumb", alt: id, title: id });
+      img.src = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+      img.onload = () => URL.revokeObjectURL(img.src);
+      return img;
+    });
+    const mix = (sel.mix || []).map(([c, k]) => `${c} ${Math.round((100 * k) / sel.count)}%`).join(", ");
+    const buttons = (model.get("classes") || []).map((c) => el("button", {
+      type: "button", className: "alw-button alw-map-label", "data-class": c, text: c,
+      title: `label the ${sel.count - sel.validation} selected images ${c}`,
+      onclick: () => send({ kind: "action", name: "label_map_selection", label: c }),
+    }));
+    info.replaceChildren(
+      el("div", {}, el("b", { text: `${sel.count.toLocaleString()} selected` }),
+        ` (${sel.labelled} labelled, ${sel.validation} validation: left out)`, mix ? ` · model says: ${mix}` : ""),
+      el("div", { className: "alw-map-thumbs" }, ...pics),
+      el("div", { className: "alw-map-actions" }, el("span", { text: "label all as: " }), ...buttons,
+        el("button", { type: "button", className: "alw-button alw-primary", "data-action": "query_here", text: "Query here",
+          title: "the next batch from inside the selection", onclick: () => send({ kind: "action", name: "query_here" }) }),
+        el("button", { type: "button", className: "alw-button", text: "Clear", onclick: () => { selected = new Set(); draw(); send({ kind: "map_select", rows: [] }); } })));
+  }
+
+  const data_changed = () => { fresh(); draw(); };
+  return {
+    node,
+    show(on) { const was = node.hidden; node.hidden = !on; if (on && was) { fresh(); draw(); drawSelection(); } },
+    redraw: {
+      map_xy: data_changed, map_label: data_changed, map_pred: data_changed, map_unc: data_changed,
+      map_flags: data_changed, map_state: draw, map_hover: drawHover, map_selection: drawSelection, map_thumbs: drawSelection,
+    },
+  };
+}
+
 function render({ model, el: host }) {
   const uid = `alw-${++boards}-${Math.random().toString(36).slice(2, 8)}`;
   const pending = new Map(); // item id -> {label, source, token}: shown, not yet confirmed
@@ -182,7 +406,8 @@ function render({ model, el: host }) {
     el("div", { className: "alw-recent-title" }, el("b", { text: "Recent labels" }),
       el("span", { className: "alw-muted", text: " (change or undo any)" })),
     recentList);
-  const main = el("div", { className: "alw-main" }, instructions, notes, keyHint, grid, live, bar, help, datalist);
+  const pool = mapView(model, send);
+  const main = el("div", { className: "alw-main" }, instructions, notes, keyHint, grid, pool.node, live, bar, help, datalist);
   const root = el("div", { className: "alw-board" }, main, recent);
   const top = toolbar(model, send);
   const bottom = exportRow(model, send);
@@ -677,6 +902,10 @@ function render({ model, el: host }) {
       notes.innerHTML = model.get("notes");
     }
     barButtons.oracle.hidden = !model.get("simulate");
+    const onMap = model.get("mode") === "map"; // the map takes the grid's place
+    grid.hidden = onMap;
+    keyHint.hidden = onMap;
+    pool.show(onMap);
     performance.mark("alw:drawn");
   }
 
@@ -684,7 +913,7 @@ function render({ model, el: host }) {
     model.on(`change:${name}`, schedule);
   }
   model.on("change:recent", drawRecent);
-  for (const [name, redraw] of Object.entries({ ...top.redraw, ...bottom.redraw })) model.on(`change:${name}`, redraw);
+  for (const [name, redraw] of Object.entries({ ...top.redraw, ...bottom.redraw, ...pool.redraw })) model.on(`change:${name}`, redraw);
   model.on("change:help", drawHelp);
   model.on("change:help_open", drawHelp);
   draw();

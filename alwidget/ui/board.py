@@ -35,6 +35,8 @@ PAGE_MESSAGES: Dict[str, str] = {
     "key": "a key the page does not handle itself (Enter, Backspace, r, o, Shift+A): key, shiftKey, index, id",
     "action": "a button: name (submit, accept_all, undo, oracle, retrain, cancel, dismiss, export), "
               "what (export: csv, json or model), index, id",
+    "map_select": "the rows (pool.ids positions) of the region dragged around on the map: rows",
+    "map_hover": "the pointer is over a point of the map: row",
     "set": "a toolbar field changed: name (mode, strategy, k, target, auto_retrain, export_dir), value; "
            "at the ack the page shows Python's value (the old one if refused)",
     "relabel": "change a label in the recent list: seq (the label event shown), id, label",
@@ -114,6 +116,13 @@ class Board(anywidget.AnyWidget):
         The error line (plain text; empty: hidden).
     export_dir : str
         The folder the export buttons write to.
+    map_xy, map_label, map_pred, map_unc, map_flags : bytes
+        The *Map* screen's data, as binary buffers: float32 ``[N, 2]`` coordinates, int16 ``[N]``
+        label and prediction class indices (-1: none), float32 ``[N]`` uncertainty, uint8 ``[N]``
+        flags (1 validation, 2 in the grid); see :mod:`alwidget.ui.pool_map`.
+    map_state, map_selection, map_thumbs, map_hover : dict
+        The map's status, what the selected region holds, its sample's thumbnails
+        (``{id: PNG}``) and the item under the pointer (with its ``png``).
     """
 
     _esm = esm_source()
@@ -148,6 +157,15 @@ class Board(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     export_dir = traitlets.Unicode("").tag(sync=True)
+    map_xy = traitlets.Bytes(b"").tag(sync=True)
+    map_label = traitlets.Bytes(b"").tag(sync=True)
+    map_pred = traitlets.Bytes(b"").tag(sync=True)
+    map_unc = traitlets.Bytes(b"").tag(sync=True)
+    map_flags = traitlets.Bytes(b"").tag(sync=True)
+    map_state = traitlets.Dict().tag(sync=True)
+    map_selection = traitlets.Dict().tag(sync=True)
+    map_thumbs = traitlets.Dict().tag(sync=True)
+    map_hover = traitlets.Dict().tag(sync=True)
 
     def __init__(self, classes: Sequence[str], keys: Dict[str, str], **kwargs: Any) -> None:
         super().__init__(classes=[str(c) for c in classes], key_map=dict(keys), **kwargs)

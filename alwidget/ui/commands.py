@@ -208,6 +208,10 @@ COMMANDS: Dict[str, Command] = {
     "relabel": Command(_relabel, "change the label a recent-list row shows (id, seq, label)"),
     "label_selection": Command(_call("label_selection", "ids", "label"),
                                "label a selection of the pool with one class, as one group (ids, label)"),
+    "map_select": Command(_call("map_select", "rows"), "select rows of the map (rows: pool.ids positions)"),
+    "map_hover": Command(lambda w, c, a, k: w._map_hover(a.get("row")), "show the map's item under the pointer (row)"),
+    "label_map_selection": Command(_call("label_map_selection", "label"), "label the map's selection (label)"),
+    "query_here": Command(_call("query_here"), "the next batch from inside the map's selection"),
     # cycles, errors, files
     "retrain": Command(_call("retrain"), "start a background cycle now"),
     "cancel": Command(_call("cancel"), "stop the running cycle"),

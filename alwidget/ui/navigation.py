@@ -143,12 +143,14 @@ class Navigation:
         return True
 
     def _after_labels_changed(self) -> None:
-        """Re-read labels from the store into the cards, the recent list and the status."""
+        """Re-read labels from the store into the cards, the recent list, the status (and the map)."""
         with self._lock:
             self._sync_cards()
             self._push_cards()
             self._update_recent()
             self._update_status()
+            if self.mode == "map":
+                self._refresh_map_labels()
 
     def _sync_cards(self, suggestions: Optional[Dict[str, Suggestion]] = None) -> None:
         store = self.learner.store

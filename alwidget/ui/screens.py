@@ -1,4 +1,4 @@
-"""The widget's screens as objects: *Validation set*, *Label*, *Review suggestions*, *Check my labels*.
+"""The widget's screens as objects: *Validation set*, *Label*, *Review suggestions*, *Check my labels*, *Map*.
 
 A screen says which cards the grid shows, what Enter does, whether the model's suggestions show
 and may be accepted, what the instructions say, and what changes when a cycle ends. The widget
@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .status import esc
 
-__all__ = ["Screen", "ValidationScreen", "LabelScreen", "ReviewScreen", "CheckScreen", "SCREENS", "make_screens"]
+__all__ = ["Screen", "ValidationScreen", "LabelScreen", "ReviewScreen", "CheckScreen", "MapScreen", "SCREENS",
+           "make_screens"]
 
 
 class Screen:
@@ -35,6 +36,8 @@ class Screen:
         Why *Accept all shown* is refused here (plain text; ``None``: it is allowed).
     confirms : bool
         A class on a labelled card confirms or corrects it (stored as ``"review"``), and ``c`` keeps it.
+    cards : bool
+        The screen shows the card grid (the map shows the pool instead).
     """
 
     name = "label"
@@ -44,6 +47,7 @@ class Screen:
     no_suggestions = ""
     accept_all: Optional[str] = None
     confirms = False
+    cards = True
 
     def enter(self, w: Any) -> Optional[str]:
         """Prepare to be shown; returns why the screen cannot open now (plain text), else ``None``."""
@@ -78,7 +82,21 @@ class Screen:
         w.learner.teach(list(ids), list(labels), source=source)
 
 
-LabelScreen = Screen
+class LabelScreen(Screen):
+    """*Label*: the images the model is least sure about (inside the map's selection, after *Query here*)."""
+
+    def __init__(self) -> None:
+        self.within: Optional[set] = None
+        """Item ids the next batch comes from (:meth:`~alwidget.ui.pool_map.PoolMapView.query_here`); ``None``: all."""
+
+    def candidates(self, w: Any, n: int, exclude: set) -> List[str]:
+        if self.within is not None:
+            exclude = exclude | (set(w.learner.pool.ids) - self.within)
+        return super().candidates(w, n, exclude)
+
+    def submit(self, w: Any) -> None:
+        super().submit(w)
+        self.within = None  # one batch from the selection; the next from the whole pool
 
 
 class ValidationScreen(Screen):
@@ -202,8 +220,37 @@ class CheckScreen(Screen):
             w.learner.teach([i for i, _ in changed], [lab for _, lab in changed], source="review")
 
 
+class MapScreen(Screen):
+    """*Map*: the pool laid out by its representation; a region dragged around is labelled at once."""
+
+    name = "map"
+    title = "Map"
+    tip = "the pool as a map of the representation: drag around a region to label it at once"
+    accept_all = "on the map, select a region and label it with one class"
+    cards = False
+
+    def enter(self, w: Any) -> Optional[str]:
+        w._start_map()
+        return None
+
+    def instructions(self, w: Any) -> str:
+        return ("<b>Map</b> of the pool, laid out by the representation in use: similar images lie close. "
+                "Drag around a region to select it; a class button labels all of it at once (validation "
+                "images are left out), <kbd>Backspace</kbd> or <i>Undo last</i> takes it back; <i>Query here</i> "
+                "shows the next batch from inside it. The wheel zooms, a double click resets the view.")
+
+    def candidates(self, w: Any, n: int, exclude: set) -> List[str]:
+        return []  # no cards: the map takes the grid's place
+
+    def submit(self, w: Any) -> None:
+        w._flash("On the map, select a region and label it, or choose <i>Query here</i>.")
+
+    def after_cycle(self, w: Any) -> None:
+        w._start_map()  # a new representation gives a new map; new predictions recolour it
+
+
 #: The screens, in the toolbar's order.
-SCREENS = (ValidationScreen, LabelScreen, ReviewScreen, CheckScreen)
+SCREENS = (ValidationScreen, LabelScreen, ReviewScreen, CheckScreen, MapScreen)
 
 
 def make_screens() -> Dict[str, Screen]:

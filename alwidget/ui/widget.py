@@ -44,6 +44,7 @@ from .batches import Batches
 from .commands import Commands
 from .cycles import Cycles
 from .navigation import Navigation
+from .pool_map import PoolMapView
 from .status import StatusText, esc
 
 __all__ = ["LabelingWidget"]
@@ -68,7 +69,7 @@ def _check_target(target: Any) -> float:
     return value
 
 
-class LabelingWidget(Commands, Navigation, Batches, Cycles, StatusText):
+class LabelingWidget(Commands, Navigation, Batches, Cycles, PoolMapView, StatusText):
     """Label images in a notebook while the learner retrains in the background.
 
     Display it as the last expression of a cell. The grid shows the ``k`` most informative

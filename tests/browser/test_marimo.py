@@ -21,6 +21,7 @@ import pytest
 from alwidget import LabelStore
 
 from .conftest import ROOT
+from .mapping import exercise_map
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -102,4 +103,7 @@ def test_quickstart_in_marimo_labels_submits_and_refreshes(marimo, page, artifac
     plots1 = page.evaluate(PLOTS_JS)
     assert plots1[0] != plots0[0], "the uncertainty histogram did not change after the cycle"
     assert plots1[1] != plots0[1], "the accuracy curve did not change after the cycle"
+    if how == "run":  # the Map screen: colour, lasso a region, label it at once, undo it
+        assert exercise_map(page, server.work / STORE_NAME) > 0
+        page.screenshot(path=str(artifacts / "marimo_run_03_map.png"))
     assert not [e for e in page.errors if "anywidget" in e.lower()], page.errors

@@ -11,7 +11,9 @@ cells with the *Run* menu (``ALWIDGET_NB_SMALL=1``), then in the page:
 * time a click on a class button until the card shows the label, against a bare ipywidgets
   button round trip in the same page; the ratio goes to ``artifacts/click_ratio.json``;
 * read the forecast in the status line; open *Check my labels*, correct one label with a class
-  button and keep another with ``c``, and find both as ``"review"`` events in the store.
+  button and keep another with ``c``, and find both as ``"review"`` events in the store;
+* open the *Map*: colour it by uncertainty, lasso a region, label it with one class (one group of
+  ``"map"`` labels in the store), undo it with one click (``tests/browser/mapping.py``).
 
 Notebook 7: run the same notebook; label by click and by key, Enter, and a background cycle
 refreshes the grid, the status line and both plots; names with markup stay text.
@@ -36,6 +38,7 @@ from alwidget import LabelStore
 from .conftest import ROOT
 from .escaping import SOURCE as ESCAPING_SOURCE
 from .escaping import check_names_are_text
+from .mapping import exercise_map
 
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
 STORE_NAME = "quickstart_labels.db"  # the notebook's default store, next to the notebook
@@ -430,6 +433,11 @@ def test_quickstart_in_jupyterlab_label_submit_retrain_and_timing(jupyter, page,
         corrected, confirmed = store.get(first_check), store.get(kept)
     assert (corrected.label, corrected.source) == (new_label, "review")
     assert confirmed.source == "review"
+
+    # -- the Map screen: colour by uncertainty, lasso a region, label it at once, undo it ----------
+    region = exercise_map(page, store_path)
+    page.screenshot(path=str(artifacts / "lab_06_map.png"))
+    print(f"JupyterLab: the map's lasso selected {region} images, labelled and undone as one group")
     print(f"JupyterLab: run all {seconds_run:.1f} s, whole test {time.monotonic() - t_start:.1f} s; "
           f"{sum(len(v) for v in given.values())} labels given in the page, all in the store once")
 

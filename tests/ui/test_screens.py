@@ -9,7 +9,7 @@ from .conftest import Page
 
 
 def test_the_toolbar_lists_the_screens_and_each_widget_has_its_own(make_widget, label_from_truth):
-    assert [cls.name for cls in SCREENS] == ["validation", "label", "review", "check"]
+    assert [cls.name for cls in SCREENS] == ["validation", "label", "review", "check", "map"]
     a, b = make_screens(), make_screens()
     assert all(a[name] is not b[name] for name in a) and isinstance(a["label"], Screen)
     w = make_widget(k=4)
@@ -61,3 +61,54 @@ def test_a_selection_is_labelled_as_one_group_and_undone_as_one(make_learner, ma
     learner.close()
     reopened = make_learner(store=tmp_path / "sel.db")  # reopened: still one group
     assert reopened.undo().source == "map" and not set(picked) & set(reopened.labels)
+
+
+def _wait_for_map(w, timeout=90):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while w.board.map_state.get("status") != "ready" and time.monotonic() < deadline:
+        assert w.board.map_state.get("status") != "error", w.board.map_state
+        time.sleep(0.05)
+    assert w.board.map_state.get("status") == "ready", w.board.map_state
+
+
+def test_the_map_screen_selects_labels_undoes_and_queries_a_region(make_widget, label_from_truth):
+    import numpy as np
+
+    w = make_widget(k=6)
+    label_from_truth(w)
+    w.submit()
+    assert w.wait(90)
+    p = Page(w)
+    assert p.set("mode", "map")["ok"] and w.mode == "map" and w.grid_ids == []  # the map takes the grid's place
+    _wait_for_map(w)
+    learner, b = w.learner, w.board
+    n = len(learner.pool)
+    xy = np.frombuffer(b.map_xy, np.float32).reshape(n, 2)
+    assert np.allclose(xy, learner.projection()) and len(b.map_label) == 2 * n and len(b.map_unc) == 4 * n
+    labels = np.frombuffer(b.map_label, np.int16)
+    assert (labels >= 0).sum() == len(learner.store.labels(split=None))  # training and validation labels
+    flags = np.frombuffer(b.map_flags, np.uint8)
+    assert (flags & 1).sum() == len(learner.validation_ids)
+    # a region: the 40 nearest points of one point on the map (the page's lasso sends rows like these)
+    centre = xy[0]
+    rows = [int(r) for r in np.argsort(((xy - centre) ** 2).sum(1))[:40]]
+    assert p.send(kind="map_select", rows=rows)["ok"]
+    sel = b.map_selection
+    assert sel["count"] == 40 and sum(k for _, k in sel["mix"]) == 40 and len(sel["sample"]) == 12
+    assert set(sel["sample"]) <= set(b.map_thumbs) and all(isinstance(v, bytes) for v in b.map_thumbs.values())
+    assert p.send(kind="map_hover", row=rows[0])["ok"] and b.map_hover["id"] == learner.pool.ids[rows[0]]
+    before = dict(learner.store.labels(split=None))
+    ack = p.action("label_map_selection", label="4")
+    ids = [learner.pool.ids[r] for r in rows]
+    train = [i for i in ids if i not in learner.validation_ids]
+    assert ack["ok"] and all(learner.labels[i] == "4" for i in train)
+    assert all(learner.store.get(i).label == before[i] for i in ids if i in learner.validation_ids)
+    assert (np.frombuffer(b.map_label, np.int16)[[r for r, i in zip(rows, ids) if i in train]] == w.classes.index("4")).all()
+    assert p.key("Backspace")["ok"] and learner.store.labels(split=None) == before  # one undo: the whole region
+    # Query here: the next batch comes from inside the selection, then the whole pool again
+    assert p.action("query_here")["ok"] and w.mode == "label"
+    assert w.grid_ids and set(w.grid_ids) <= set(ids) - set(learner.store.labels(split=None))
+    w.submit()
+    assert w.screen.within is None

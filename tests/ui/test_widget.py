@@ -584,5 +584,6 @@ def test_images_travel_as_binary_buffers(make_widget):
     w = make_widget(k=3)
     _state, paths, buffers = _remove_buffers(w.board.get_state())
     assert sorted(p[1] for p in paths if p[0] == "images") == sorted(w.grid_ids)
-    assert all(bytes(b[:8]) == b"\x89PNG\r\n\x1a\n" for b in buffers)
+    assert all(bytes(b[:8]) == b"\x89PNG\r\n\x1a\n" for p, b in zip(paths, buffers) if p[0] == "images")
+    assert {p[0] for p in paths} <= {"images", "map_xy", "map_label", "map_pred", "map_unc", "map_flags"}
     assert "base64" not in json.dumps(_state)
