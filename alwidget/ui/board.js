@@ -176,6 +176,7 @@ function mapView(model, send) {
   let selected = new Set();
   let lasso = null;
   let hoverRow = -1, hoverAt = 0;
+  let image = null; // the canvas's pixels, reused between frames
   const switches = el("div", { className: "alw-map-switch", role: "radiogroup", "aria-label": "colour the map by" });
   for (const [name, text] of [["label", "label"], ["pred", "prediction"], ["unc", "uncertainty"]]) {
     switches.append(el("button", {
@@ -240,21 +241,29 @@ function mapView(model, send) {
       const c = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);
       return c >= 0 ? PALETTE[c % PALETTE.length] : "#cfcfcf";
     };
-    const buckets = new Map(); // one fillStyle per colour: fast at 100,000 points
+    // the many small points go straight into the canvas's pixels (one typed-array write each, no
+    // path or fill call): 100,000 points in a few milliseconds; the few marked points are drawn after
+    const W = canvas.width, H = canvas.height;
+    if (!image || image.width !== W || image.height !== H) image = ctx.createImageData(W, H);
+    const px = new Uint32Array(image.data.buffer);
+    px.fill(0xffffffff);
+    const rgba = (hex) => 0xff000000 | (parseInt(hex.slice(5, 7), 16) << 16) | (parseInt(hex.slice(3, 5), 16) << 8) | parseInt(hex.slice(1, 3), 16);
+    const classRGBA = PALETTE.map(rgba), grey = rgba("#cfcfcf");
+    const ramp = [...Array(32).keys()].map((k) => { const u = k / 31; return (0xff000000 | (Math.round(220 - 190 * u) << 16) | (70 << 8) | Math.round(40 + 200 * u)) >>> 0; });
     const big = [];
+    const dot = Math.max(1, Math.round((n > 20000 ? 2 : 3) * ratio));
     for (let i = 0; i < n; i++) {
-      const labelled = d.label && d.label[i] >= 0;
-      if (labelled || (d.flags && d.flags[i]) || selected.has(i)) { big.push(i); continue; }
-      const c = colourOf(i);
-      let list = buckets.get(c);
-      if (!list) buckets.set(c, (list = []));
-      list.push(i);
+      if ((d.label && d.label[i] >= 0) || (d.flags && d.flags[i]) || selected.has(i)) { big.push(i); continue; }
+      let c;
+      if (colourBy === "unc") { const u = d.unc ? d.unc[i] : NaN; c = u >= 0 ? ramp[Math.min(31, Math.floor(u * 32))] : grey; } else {
+        const k = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);
+        c = k >= 0 ? classRGBA[k % classRGBA.length] : grey;
+      }
+      const x = Math.round(pts[2 * i] * ratio) - (dot >> 1), y = Math.round(pts[2 * i + 1] * ratio) - (dot >> 1);
+      if (x < 0 || y < 0 || x + dot > W || y + dot > H) continue;
+      for (let yy = y; yy < y + dot; yy++) px.fill(c, yy * W + x, yy * W + x + dot);
     }
-    const r = n > 20000 ? 1 : 1.5;
-    for (const [c, list] of buckets) {
-      ctx.fillStyle = c;
-      for (const i of list) ctx.fillRect(pts[2 * i] - r, pts[2 * i + 1] - r, 2 * r, 2 * r);
-    }
+    ctx.putImageData(image, 0, 0);
     for (const i of big) { // labelled points larger, the grid's batch and the selection ringed, validation hollow
       const x = pts[2 * i], y = pts[2 * i + 1], f = d.flags ? d.flags[i] : 0;
       ctx.beginPath(); ctx.arc(x, y, 3, 0, 2 * Math.PI);
@@ -281,9 +290,16 @@ function mapView(model, send) {
     return hit;
   }
   const at = (ev) => { const b = canvas.getBoundingClientRect(); return [ev.clientX - b.left, ev.clientY - b.top]; };
-  canvas.addEventListener("mousedown", (ev) => { ev.preventDefault(); lasso = [at(ev)]; tip.hidden = true; });
+  let pan = null; // Shift+drag (or the middle button) moves the map
+  canvas.addEventListener("mousedown", (ev) => {
+    ev.preventDefault();
+    tip.hidden = true;
+    if (ev.shiftKey || ev.button === 1) pan = { at: at(ev), dx: view.dx, dy: view.dy };
+    else lasso = [at(ev)];
+  });
   canvas.addEventListener("mousemove", (ev) => {
     const [x, y] = at(ev);
+    if (pan) { view = { scale: view.scale, dx: pan.dx + x - pan.at[0], dy: pan.dy + y - pan.at[1] }; draw(); return; }
     if (lasso) { lasso.push([x, y]); draw(); return; }
     if (!pts) return;
     let best = -1, bestD = 36; // within 6 px
@@ -300,6 +316,7 @@ function mapView(model, send) {
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; hoverRow = -1; });
   window.addEventListener("mouseup", () => {
+    pan = null;
     if (!lasso) return;
     const poly = lasso; lasso = null;
     if (poly.length < 3 || !pts) { draw(); return; }
