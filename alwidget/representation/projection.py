@@ -105,9 +105,13 @@ def project_N_2(features_N_D: np.ndarray, method: str = "auto", *, seed: int = 0
                           low_memory=True).fit_transform(x)
     else:
         from openTSNE import TSNE
+        from threadpoolctl import threadpool_limits
 
-        y = np.asarray(TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), random_state=seed,
-                            n_jobs=n_threads or -1, verbose=False).fit(x))
+        # openTSNE runs OpenMP threads that call BLAS; a multi-threaded OpenBLAS inside them warns
+        # "Detect OpenMP Loop and this application may hang": BLAS runs on one thread meanwhile
+        with threadpool_limits(limits=1, user_api="blas"):
+            y = np.asarray(TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), random_state=seed,
+                                n_jobs=n_threads or -1, verbose=False).fit(x))
     y = np.asarray(y, dtype=np.float64)
     y -= y.mean(axis=0)
     y /= np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)

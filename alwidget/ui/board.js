@@ -156,6 +156,8 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
   "#31a354", "#756bb1"];
 
+const MAP_POINTS = 100000; // drawn one by one; past that, a sample over the density of all
+
 function typed(view, Type) { // a binary trait (DataView) as a typed array, or null
   if (!view || !view.byteLength) return null;
   const buf = view instanceof DataView ? view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) : view.buffer || view;
@@ -214,7 +216,9 @@ function mapView(model, send) {
   function draw() {
     for (const b of switches.children) b.classList.toggle("alw-chosen", b.dataset.colour === colourBy);
     const st = model.get("map_state") || {};
-    state.textContent = st.status === "ready" ? `${(st.n || 0).toLocaleString()} images` : (st.message || "");
+    state.textContent = st.status === "ready" ? `${(st.n || 0).toLocaleString()} images` +
+      ((st.n || 0) > MAP_POINTS ? ` (every ${Math.ceil(st.n / MAP_POINTS)}th as a dot, all of them as the grey density)` : "")
+      : (st.message || "");
     const d = get();
     if (node.hidden || !d.xy) return;
     const { w, h, ratio } = size();
@@ -252,8 +256,28 @@ function mapView(model, send) {
     const ramp = [...Array(32).keys()].map((k) => { const u = k / 31; return (0xff000000 | (Math.round(220 - 190 * u) << 16) | (70 << 8) | Math.round(40 + 200 * u)) >>> 0; });
     const big = [];
     const dot = Math.max(1, Math.round((n > 20000 ? 2 : 3) * ratio));
+    let stride = 1;
+    if (n > MAP_POINTS) { // past 100,000 points: the density of all of them in grey, a sample of them as dots
+      stride = Math.ceil(n / MAP_POINTS);
+      const cell = Math.max(2, Math.round(4 * ratio)), cw = Math.ceil(W / cell), ch = Math.ceil(H / cell);
+      const counts = new Uint32Array(cw * ch);
+      let top = 1;
+      for (let i = 0; i < n; i++) {
+        const cx = Math.floor((pts[2 * i] * ratio) / cell), cy = Math.floor((pts[2 * i + 1] * ratio) / cell);
+        if (cx >= 0 && cy >= 0 && cx < cw && cy < ch) top = Math.max(top, ++counts[cy * cw + cx]);
+      }
+      const logTop = Math.log1p(top);
+      for (let cy = 0; cy < ch; cy++) for (let cx = 0; cx < cw; cx++) {
+        const c = counts[cy * cw + cx];
+        if (!c) continue;
+        const g = Math.round(245 - 110 * (Math.log1p(c) / logTop));
+        const v = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
+        for (let yy = cy * cell; yy < Math.min(H, (cy + 1) * cell); yy++) px.fill(v, yy * W + cx * cell, yy * W + Math.min(W, (cx + 1) * cell));
+      }
+    }
     for (let i = 0; i < n; i++) {
       if ((d.label && d.label[i] >= 0) || (d.flags && d.flags[i]) || selected.has(i)) { big.push(i); continue; }
+      if (stride > 1 && i % stride) continue;
       let c;
       if (colourBy === "unc") { const u = d.unc ? d.unc[i] : NaN; c = u >= 0 ? ramp[Math.min(31, Math.floor(u * 32))] : grey; } else {
         const k = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);

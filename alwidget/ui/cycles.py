@@ -117,6 +117,11 @@ class Cycles:
                     self.screen.after_cycle(self)
                 self._update_status()
                 self._update_notes()
+                if getattr(self, "_map_wanted", False) and self.mode != "map":  # ready when the map is opened
+                    try:
+                        self.learner.projection(wait=False)
+                    except Exception:  # said when the map is opened
+                        pass
                 self.last_refresh = {"at": time.monotonic(), "seconds": time.perf_counter() - t0,
                                      "cycle": float(last.cycle if last is not None else 0)}
         except Exception as exc:

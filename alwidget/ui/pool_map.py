@@ -36,6 +36,7 @@ class PoolMapView:
     def _start_map(self) -> None:
         """Compute the map in the background (if needed) and send it to the page when done."""
         board = self.board
+        self._map_wanted = True  # from now on, a new representation's map is computed after each cycle
         try:
             xy = self.learner.projection(wait=False)
         except Exception as exc:
