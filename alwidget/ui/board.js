@@ -226,11 +226,15 @@ function mapView(model, send) {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, w, h);
     const n = d.xy.length / 2;
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const x = d.xy[2 * i], y = d.xy[2 * i + 1];
-      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    if (!d.bounds) { // once per map: its extent
+      let a = Infinity, b = -Infinity, c = Infinity, e = -Infinity;
+      for (let i = 0; i < n; i++) {
+        const x = d.xy[2 * i], y = d.xy[2 * i + 1];
+        if (x < a) a = x; if (x > b) b = x; if (y < c) c = y; if (y > e) e = y;
+      }
+      d.bounds = [a, b, c, e];
     }
+    const [x0, x1, y0, y1] = d.bounds;
     const pad = 12, sx = (w - 2 * pad) / Math.max(x1 - x0, 1e-9), sy = (h - 2 * pad) / Math.max(y1 - y0, 1e-9);
     const s0 = Math.min(sx, sy);
     const ox = pad + (w - 2 * pad - (x1 - x0) * s0) / 2, oy = pad + (h - 2 * pad - (y1 - y0) * s0) / 2; // centred
@@ -252,10 +256,26 @@ function mapView(model, send) {
     const px = new Uint32Array(image.data.buffer);
     px.fill(0xffffffff);
     const rgba = (hex) => 0xff000000 | (parseInt(hex.slice(5, 7), 16) << 16) | (parseInt(hex.slice(3, 5), 16) << 8) | parseInt(hex.slice(1, 3), 16);
-    const classRGBA = PALETTE.map(rgba), grey = rgba("#cfcfcf");
-    const ramp = [...Array(32).keys()].map((k) => { const u = k / 31; return (0xff000000 | (Math.round(220 - 190 * u) << 16) | (70 << 8) | Math.round(40 + 200 * u)) >>> 0; });
-    const big = [];
-    const dot = Math.max(1, Math.round((n > 20000 ? 2 : 3) * ratio));
+    if (!d.colours || d.colours.by !== colourBy) { // each point's colour, once per map and colouring
+      const classRGBA = PALETTE.map(rgba), grey = rgba("#cfcfcf"), out = new Uint32Array(n);
+      const ramp = [...Array(32).keys()].map((k) => { const u = k / 31; return (0xff000000 | (Math.round(220 - 190 * u) << 16) | (70 << 8) | Math.round(40 + 200 * u)) >>> 0; });
+      for (let i = 0; i < n; i++) {
+        if (colourBy === "unc") { const u = d.unc ? d.unc[i] : NaN; out[i] = u >= 0 ? ramp[Math.min(31, Math.floor(u * 32))] : grey; } else {
+          const k = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);
+          out[i] = k >= 0 ? classRGBA[k % classRGBA.length] : grey;
+        }
+      }
+      d.colours = { by: colourBy, rgba: out };
+    }
+    if (!d.marks || d.marks.selected !== selected) { // labelled, flagged or selected: drawn as paths, on top
+      const marked = new Uint8Array(n), big = [];
+      for (let i = 0; i < n; i++) {
+        if ((d.label && d.label[i] >= 0) || (d.flags && d.flags[i]) || selected.has(i)) { marked[i] = 1; big.push(i); }
+      }
+      d.marks = { selected, marked, big };
+    }
+    const colours = d.colours.rgba, marked = d.marks.marked, big = d.marks.big;
+    const dot = Math.max(1, Math.round((n > 20000 ? 2 : 3) * ratio)), half = dot >> 1;
     let stride = 1;
     if (n > MAP_POINTS) { // past 100,000 points: the density of all of them in grey, a sample of them as dots
       stride = Math.ceil(n / MAP_POINTS);
@@ -275,17 +295,15 @@ function mapView(model, send) {
         for (let yy = cy * cell; yy < Math.min(H, (cy + 1) * cell); yy++) px.fill(v, yy * W + cx * cell, yy * W + Math.min(W, (cx + 1) * cell));
       }
     }
-    for (let i = 0; i < n; i++) {
-      if ((d.label && d.label[i] >= 0) || (d.flags && d.flags[i]) || selected.has(i)) { big.push(i); continue; }
-      if (stride > 1 && i % stride) continue;
-      let c;
-      if (colourBy === "unc") { const u = d.unc ? d.unc[i] : NaN; c = u >= 0 ? ramp[Math.min(31, Math.floor(u * 32))] : grey; } else {
-        const k = colourBy === "label" ? (d.label ? d.label[i] : -1) : (d.pred ? d.pred[i] : -1);
-        c = k >= 0 ? classRGBA[k % classRGBA.length] : grey;
-      }
-      const x = Math.round(pts[2 * i] * ratio) - (dot >> 1), y = Math.round(pts[2 * i + 1] * ratio) - (dot >> 1);
+    for (let i = 0; i < n; i += stride) {
+      if (marked[i]) continue;
+      const x = ((pts[2 * i] * ratio + 0.5) | 0) - half, y = ((pts[2 * i + 1] * ratio + 0.5) | 0) - half;
       if (x < 0 || y < 0 || x + dot > W || y + dot > H) continue;
-      for (let yy = y; yy < y + dot; yy++) px.fill(c, yy * W + x, yy * W + x + dot);
+      const c = colours[i];
+      let o = y * W + x;
+      if (dot === 2) { px[o] = c; px[o + 1] = c; o += W; px[o] = c; px[o + 1] = c; } else {
+        for (let yy = 0; yy < dot; yy++, o += W) for (let xx = 0; xx < dot; xx++) px[o + xx] = c;
+      }
     }
     ctx.putImageData(image, 0, 0);
     for (const i of big) { // labelled points larger, the grid's batch and the selection ringed, validation hollow
@@ -339,7 +357,7 @@ function mapView(model, send) {
     }
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; hoverRow = -1; });
-  window.addEventListener("mouseup", () => {
+  const onUp = () => { // on the window: a drag may end outside the canvas
     pan = null;
     if (!lasso) return;
     const poly = lasso; lasso = null;
@@ -349,7 +367,8 @@ function mapView(model, send) {
     selected = new Set(rows);
     draw();
     send({ kind: "map_select", rows });
-  });
+  };
+  window.addEventListener("mouseup", onUp);
   canvas.addEventListener("wheel", (ev) => {
     ev.preventDefault();
     const [x, y] = at(ev), f = ev.deltaY < 0 ? 1.25 : 0.8;
@@ -408,6 +427,7 @@ function mapView(model, send) {
   const data_changed = () => { fresh(); draw(); };
   return {
     node,
+    dispose() { window.removeEventListener("mouseup", onUp); },
     show(on) { const was = node.hidden; node.hidden = !on; if (on && was) { fresh(); draw(); drawSelection(); } },
     redraw: {
       map_xy: data_changed, map_label: data_changed, map_pred: data_changed, map_unc: data_changed,
@@ -963,6 +983,7 @@ function render({ model, el: host }) {
   drawKeyHint();
   for (const redraw of new Set([...Object.values(top.redraw), ...Object.values(bottom.redraw)])) redraw();
   return () => {
+    pool.dispose();
     for (const known of urls.values()) URL.revokeObjectURL(known.url);
     urls.clear();
   };

@@ -236,7 +236,7 @@ class MapScreen(Screen):
     def instructions(self, w: Any) -> str:
         return ("<b>Map</b> of the pool, laid out by the representation in use: similar images lie close. "
                 "Drag around a region to select it; a class button labels all of it at once (validation "
-                "images are left out), <kbd>Backspace</kbd> or <i>Undo last</i> takes it back; <i>Query here</i> "
+                "images are left out), <i>Undo last</i> takes it back; <i>Query here</i> "
                 "shows the next batch from inside it. The wheel zooms, Shift+drag moves the map, a double click resets it.")
 
     def candidates(self, w: Any, n: int, exclude: set) -> List[str]:
