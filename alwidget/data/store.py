@@ -118,7 +118,10 @@ class LabelStore:
 
     def _open(self, conn: sqlite3.Connection) -> None:
         open_journal(conn, self._name)
-        self._refresh(conn, force=True)
+        try:
+            self._refresh(conn, force=True)
+        except sqlite3.DatabaseError as exc:  # a journal damaged past its header
+            raise LabelStoreError(f"cannot open label store {self._name}: {exc}") from exc
 
     # -- in-memory state ------------------------------------------------------------
 
