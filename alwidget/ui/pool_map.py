@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .cards import thumbnail_png
 from .status import esc
 
 __all__ = ["PoolMapView", "SAMPLE_THUMBS"]
@@ -65,34 +66,47 @@ class PoolMapView:
     def _push_map(self, xy: np.ndarray) -> None:
         """Send the map and its colourings to the page (one message)."""
         learner, n = self.learner, len(self.learner.pool)
-        ids = learner.pool.ids
-        index = {c: i for i, c in enumerate(self.classes)}
-        label = np.full(n, -1, np.int16)
-        for item, lab in learner.store.labels(split=None).items():
-            pos = learner.session.positions.get(item)
-            if pos is not None and lab in index:
-                label[pos] = index[lab]
         pred = np.full(n, -1, np.int16)
         unc = np.full(n, np.nan, np.float32)
         if learner.uncertainty is not None:
             try:
-                probs = learner.predict_proba(list(ids))
+                probs = learner.predict_proba(list(learner.pool.ids))
                 pred = probs.argmax(1).astype(np.int16)
                 unc = learner.uncertainty.astype(np.float32)
             except Exception:
                 pass
-        flags = np.zeros(n, np.uint8)
-        for item in learner.validation_ids:
-            flags[learner.session.positions[item]] |= 1
-        for card in self.cards:
-            flags[learner.session.positions[card.item_id]] |= 2
         with self.board.hold_sync():
             self.board.map_xy = np.ascontiguousarray(xy, np.float32).tobytes()
-            self.board.map_label = label.tobytes()
             self.board.map_pred = pred.tobytes()
             self.board.map_unc = unc.tobytes()
-            self.board.map_flags = flags.tobytes()
+            self._push_map_labels()
             self.board.map_state = {"status": "ready", "n": int(n), "message": ""}
+
+    def _push_map_labels(self) -> None:
+        """The map's labels and flags (what labelling changes; the layout and predictions stay)."""
+        learner, n = self.learner, len(self.learner.pool)
+        positions = learner.session.positions
+        index = {c: i for i, c in enumerate(self.classes)}
+        label = np.full(n, -1, np.int16)
+        for item, lab in learner.store.labels(split=None).items():
+            pos = positions.get(item)
+            if pos is not None and lab in index:
+                label[pos] = index[lab]
+        flags = np.zeros(n, np.uint8)
+        for item in learner.validation_ids:
+            flags[positions[item]] |= 1
+        for card in self.cards:
+            flags[positions[card.item_id]] |= 2
+        with self.board.hold_sync():
+            self.board.map_label = label.tobytes()
+            self.board.map_flags = flags.tobytes()
+
+    def _thumbnail(self, item: str) -> bytes:
+        """``item``'s thumbnail as PNG bytes (empty when the image cannot be read)."""
+        try:
+            return thumbnail_png(self.learner.pool.image(item), self.thumb_size)[0]
+        except Exception:
+            return b""
 
     def map_select(self, rows: Sequence[int]) -> Dict[str, Any]:
         """Select pool rows (``pool.ids`` positions) on the map: what they hold, shown in the page.
@@ -112,11 +126,7 @@ class PoolMapView:
             mix = [[c, int(k)] for c, k in counts.most_common()]
         rng = np.random.default_rng(len(picked))
         sample = [ids[i] for i in sorted(rng.choice(len(ids), size=min(SAMPLE_THUMBS, len(ids)), replace=False))] if ids else []
-        thumbs = {}
-        for item in sample:
-            card = self._make_card(item)
-            if card.png is not None:
-                thumbs[item] = card.png
+        thumbs = {item: png for item in sample if (png := self._thumbnail(item))}
         selection = {"count": len(picked), "validation": sum(1 for i in ids if i in validation),
                      "labelled": sum(1 for i in ids if i in self.learner.store), "mix": mix, "sample": sample}
         with self.board.hold_sync():
@@ -132,11 +142,10 @@ class PoolMapView:
         return self.label_selection(ids, label)  # recolours the map and the selection (labels changed)
 
     def _refresh_map_labels(self) -> None:
-        """Labels changed: recolour the map's labels (the layout stays)."""
+        """Labels changed: recolour the map's labels (the layout and the predictions stay)."""
         if not self.board.map_xy:
             return
-        xy = np.frombuffer(self.board.map_xy, np.float32).reshape(-1, 2)
-        self._push_map(xy)
+        self._push_map_labels()
         if getattr(self, "_map_selected", None):
             self.map_select(self._map_selected)  # its "labelled" count changed too
 
@@ -165,6 +174,5 @@ class PoolMapView:
             probs = self.learner.predict_proba([item])[0]
             j = int(probs.argmax())
             info.update(suggestion=self.classes[j], confidence=float(probs[j]))
-        card = self._make_card(item)
-        info["png"] = card.png if card.png is not None else b""
+        info["png"] = self._thumbnail(item)
         self.board.map_hover = info
