@@ -83,3 +83,15 @@ def test_config_is_validated():
         ContrastiveConfig(steps=0)
     with pytest.raises(ValueError, match="positive"):
         ContrastiveConfig(temperature=0)
+
+
+def test_default_budget_is_forty_passes_within_its_floor_and_cap():
+    from alwidget.representation import default_contrastive_config
+    from alwidget.representation.builder import MAX_CONTRASTIVE_STEPS
+
+    assert MAX_CONTRASTIVE_STEPS == 2400
+    assert default_contrastive_config(1000).steps == 313  # ceil(40 * 1000 / 128)
+    assert default_contrastive_config(100).steps == 100  # the floor: 32 would be too few
+    assert default_contrastive_config(10_000).steps == 2400  # 3,125 capped
+    assert default_contrastive_config(1000, batch_size=256).steps == 157  # ceil(40 * 1000 / 256)
+    assert default_contrastive_config(10_000, steps=50).steps == 50  # an override wins
