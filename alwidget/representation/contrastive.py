@@ -35,7 +35,9 @@ class ContrastiveConfig:
     Attributes
     ----------
     steps : int
-        Optimiser steps. The default budget is chosen by :meth:`for_pool` from the pool size.
+        Optimiser steps. A learner chooses them from the pool size with
+        :func:`~alwidget.representation.builder.default_contrastive_config` (40 passes, 100 to
+        :data:`~alwidget.representation.builder.MAX_CONTRASTIVE_STEPS` steps).
     batch_size : int
         Images per step (each gives two views, so the trunk sees twice as many).
     lr, weight_decay : float
