@@ -60,13 +60,22 @@ class RepresentationJudge:
         graphs of the others are dropped when a new one is built.
     lock : threading.RLock
         The learner's lock (guards the background judgement's start).
+    max_graphs : int, optional
+        How many kNN graphs may be held at once (the memory plan's
+        :attr:`~alwidget.data.budget.MemoryPlan.graphs_in_memory`; ``None``: no bound). The
+        candidates that get a graph first keep it while they are candidates; the others are judged,
+        and learned on, with the linear classifier only.
     """
 
     def __init__(self, n_classes: int, *, propagation: str, seed: int,
-                 alive: Callable[[], Dict[str, Representation]], lock: threading.RLock) -> None:
+                 alive: Callable[[], Dict[str, Representation]], lock: threading.RLock,
+                 max_graphs: Optional[int] = None) -> None:
+        if max_graphs is not None and int(max_graphs) < 0:
+            raise ValueError(f"max_graphs must be ≥ 0 or None, got {max_graphs}")
         self.n_classes = int(n_classes)
         self.propagation = propagation
         self.seed = int(seed)
+        self.max_graphs = None if max_graphs is None else int(max_graphs)
         self._alive = alive
         self._lock = lock
         self.graphs: Dict[int, Tuple[Representation, KNNGraph]] = {}
@@ -89,20 +98,28 @@ class RepresentationJudge:
     # ------------------------------------------------------------------ graphs
     def graph(self, rep: Representation, n_items: int, prog: Progress = _quiet) -> Optional[KNNGraph]:
         """The kNN graph of ``rep``'s features (built once per representation and kept while it is
-        a candidate; ``None`` for a pool of fewer than 4 items)."""
+        a candidate); ``None`` for a pool of fewer than 4 items, or when :attr:`max_graphs` graphs
+        of other candidates are held already."""
         if n_items < 4:
             return None
         with self._graph_lock:  # a build ahead of the cycle (see ahead) is waited for, not repeated
             hit = self.graphs.get(id(rep))
             if hit is not None and hit[0] is rep:
                 return hit[1]
-            prog("graph", 0.0)
-            graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n_items - 2))
             alive = {id(r) for r in self._alive().values()} | {id(rep)}
             self.graphs = {k: v for k, v in self.graphs.items() if k in alive}
+            if self.max_graphs is not None and len(self.graphs) >= self.max_graphs:
+                return None  # the memory plan holds no more graphs: this candidate is linear only
+            prog("graph", 0.0)
+            graph = knn_graph(rep.graph_features(), k=min(DEFAULT_K, n_items - 2))
             self.graphs[id(rep)] = (rep, graph)
             prog("graph", 1.0)
             return graph
+
+    def has_graph(self, rep: Representation) -> bool:
+        """Whether ``rep``'s graph is held now (a candidate without one is linear only)."""
+        hit = self.graphs.get(id(rep))
+        return hit is not None and hit[0] is rep
 
     def ahead(self, rep: Representation, n_items: int) -> None:
         """Build ``rep``'s graph and Poisson system now (on the representations' build thread, as
@@ -179,9 +196,10 @@ class RepresentationJudge:
         if len(reps) < 2 or len(pos) < 2:
             return choose_representation({n: None for n in order}, pos, y, self.n_classes, order=order,
                                          scored_L=scored)
-        graphs = {name: self.graph(rep, n_items, prog) for name, rep in reps.items()}
-        if any(g is None for g in graphs.values()):
+        if n_items < 4:
             return RepresentationChoice(order[0], {}, f"{order[0]}: the pool is too small for a graph")
+        # None for a candidate the memory plan holds no graph for: judged by its linear probe only
+        graphs = {name: self.graph(rep, n_items, prog) for name, rep in reps.items()}
         prior = prior_C if prior_C is not None and len(prior_C) == self.n_classes else None
         prog("choose representation", 0.0)
         incumbent = self.choice if self.choice is not None and not self.choice.provisional else None
@@ -208,6 +226,10 @@ class RepresentationJudge:
         if dropped:
             choice.reason += (f"; {dropped} validation labels left out as near-copies of training labels "
                               f"(cosine ≥ {NEAR_DUPLICATE_COS} in the pretrained features)")
+        no_graph = [name for name, g in graphs.items() if g is None]
+        if no_graph:
+            choice.reason += (f"; no kNN graph for {', '.join(no_graph)} within memory_limit "
+                              f"({self.max_graphs} held): linear classifier only")
         prog("choose representation", 1.0)
         return choice
 

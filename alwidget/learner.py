@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._threads import torch_threads, weak_callback
-from .data.budget import DEFAULT_MEMORY_LIMIT, GRAPH_BYTES_PER_ITEM, MemoryPlan, plan_memory
+from .data.budget import DEFAULT_MEMORY_LIMIT, MemoryPlan, plan_memory
 from .data.pool import ImagePool
 from .data.store import LabelStore
 from .session import LabelMethods, LabelSession, seed_for as _seed_for
@@ -116,7 +116,9 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
         Budget for the learner's resident memory (``"2GB"`` by default; ``None``: no limit).
         Pool-sized arrays that do not fit (resized images, features) live on disk in
         ``cache_dir`` in chunks, filled by a streaming, resumable pass; passes over the pool run
-        in chunks. See :mod:`alwidget.data.budget` and :attr:`memory_plan`.
+        in chunks. In ``semi`` mode a candidate representation whose kNN graph does not fit is
+        judged and learned on with a linear classifier only. See :mod:`alwidget.data.budget` and
+        :attr:`memory_plan`.
     engine : {"local", "ray"} or Engine
         Where the passes over the pool run (the features of every item, the scores): this
         process, or a Ray cluster through Ray Data (``pip install 'alwidget[ray]'``; the running
@@ -206,8 +208,7 @@ class ActiveLearner(LabelMethods, Selection, Predictions, TrustChecks, Persisten
             len(pool), image_bytes=info.in_chans * self.image_size ** 2,
             feature_bytes=4 * int(info.num_features or 0), n_classes=len(self.classes),
             sample_bytes=4 * self.mc_samples * len(self.classes), limit=memory_limit,
-            graph_bytes=GRAPH_BYTES_PER_ITEM * self.recipe.graphs_kept(
-                self.auto is not None and self.auto.pretrained is not None))
+            graphs=self.recipe.graphs_kept(self.auto is not None and self.auto.pretrained is not None))
         self.memory_plan.warn_if_over(stacklevel=2)  # at the line that made the learner
         self._chunked = self.memory_plan.on_disk or self.engine.name != "local"
         # a folder on disk only for what goes there: images past the budget, the recipe's chunks

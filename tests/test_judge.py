@@ -109,7 +109,7 @@ def test_the_graphs_a_learner_keeps_are_counted_in_its_memory_plan(small_pool, l
     # a budget below what always stays in memory is said at once, with what to do
     from alwidget import ActiveLearner, Backbone
 
-    with pytest.warns(UserWarning, match=r"over the limit: .*Raise memory_limit, or hold fewer kNN graphs") as said:
+    with pytest.warns(UserWarning, match=r"over the limit: .*Raise memory_limit") as said:
         over = ActiveLearner(small_pool, mode="semi", representation="pca", backbone=Backbone(image_size=16),
                              memory_limit="700.1MB")
     assert over.memory_plan.over_budget
@@ -139,3 +139,31 @@ def test_adapted_features_are_judged_without_near_copies_of_training_labels():
     assert "on 100 validation labels" in off.reason and "near-copies" not in off.reason
     plain = {"pretrained": _rep(x), "pixels": _rep(x[:, ::-1].copy())}  # nothing trained on the labels
     assert "on 100 validation labels" in _judge(plain).now(plain, pos, ylab, scored, n_items=260, prior_C=None).reason
+
+
+def test_a_judge_holding_fewer_graphs_than_candidates_judges_the_others_linear_only(digits):
+    """``max_graphs`` (the memory plan's): the first candidates to ask keep a graph while they are
+    candidates; the others get none and are judged, and used, with the linear classifier only; a
+    graph of a candidate that is gone frees its place."""
+    reps, y = digits
+    alive = dict(reps)
+    judge = RepresentationJudge(10, propagation="poisson", seed=0, alive=lambda: alive, lock=threading.RLock(),
+                                max_graphs=1)
+    assert judge.graph(reps["pixels"], 600) is not None and judge.has_graph(reps["pixels"])
+    assert judge.graph(reps["noise"], 600) is None and not judge.has_graph(reps["noise"])
+    pos, yl = _labels(y, 60)
+    choice = judge.now(reps, pos, yl, None, n_items=600, prior_C=None)
+    assert set(choice.scores) == {"pixels graph", "pixels linear", "noise linear"}
+    assert choice.name == "pixels" and "no kNN graph for noise within memory_limit (1 held)" in choice.reason
+    del alive["pixels"]  # no longer a candidate: its place goes to the next graph asked for
+    assert judge.graph(reps["noise"], 600) is not None and len(judge.graphs) == 1
+    with pytest.raises(ValueError, match="max_graphs"):
+        RepresentationJudge(10, propagation="poisson", seed=0, alive=dict, lock=threading.RLock(), max_graphs=-1)
+
+    none = RepresentationJudge(10, propagation="poisson", seed=0, alive=lambda: reps, lock=threading.RLock(),
+                               max_graphs=0)
+    choice = none.now(reps, pos, yl, None, n_items=600, prior_C=None)
+    assert set(choice.scores) == {"pixels linear", "noise linear"} and choice.classifier == "linear"
+    assert choice.name == "pixels" and none.graphs == {}
+    single = none.now({"pixels": reps["pixels"]}, pos, yl, None, n_items=600, prior_C=None)
+    assert single.name == "pixels" and none.graphs == {}

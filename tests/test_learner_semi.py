@@ -438,3 +438,25 @@ def test_the_candidates_graphs_are_built_before_the_first_cycle(semi_learner, or
     monkeypatch.setattr(judge_module, "knn_graph", lambda *a, **kw: built.append(1) or real(*a, **kw))
     oracle(learner, learner.query(20))
     assert learner.retrain().ok and built == []
+
+
+def test_a_budget_without_room_for_a_graph_learns_linear_only(semi_learner, oracle):
+    """A memory_limit that holds the bookkeeping of 300 items but not one kNN graph (300 × 768 B):
+    the learner says so when made, builds no graph, and the labels judge both candidates with
+    the linear classifier only; cycles, queries and predictions work."""
+    from alwidget.data.budget import BASELINE_BYTES, PER_ITEM_BYTES
+
+    fixed = BASELINE_BYTES + 300 * (PER_ITEM_BYTES + 8 * 10)
+    learner = semi_learner(representation="auto", memory_limit=fixed + 100_000, validation_size=40)
+    plan = learner.memory_plan
+    assert (plan.graphs_wanted, plan.graphs_in_memory) == (3, 0) and not plan.over_budget
+    learner.prepare()  # both candidates (contrastive, pca) ready
+    oracle(learner, learner.query(20))
+    report = learner.retrain()
+    assert report.ok and set(report.representation_scores) == {"contrastive linear", "pca linear"}
+    assert learner.representation_choice.classifier == "linear" and report.pseudo_labels == 0
+    assert "no kNN graph for" in report.representation_reason
+    assert learner.recipe.judge.graphs == {}
+    oracle(learner, learner.query(20))
+    assert learner.retrain().n_labels == 40
+    np.testing.assert_allclose(learner.predict_proba(learner.pool.ids[:3]).sum(1), 1, atol=1e-5)

@@ -4,13 +4,16 @@ A learner holds, for every pool item, its resized image (``C × S × S`` bytes),
 (``4 D`` bytes), the model's beliefs (probabilities, scores, posterior samples) and some
 bookkeeping (ids, masks). :func:`plan_memory` compares those with ``memory_limit`` and decides:
 
-1. bookkeeping, beliefs and the kNN graphs of the candidate representations always stay in
-   memory (``PER_ITEM_BYTES`` plus ``C`` float64 per item, plus :data:`GRAPH_BYTES_PER_ITEM` per
-   graph in ``semi`` mode);
-2. features stay in memory if they fit in what is left, else they are read from disk in chunks;
-3. resized images stay in memory if they fit too, else they live on disk (``cache_dir``) and the
+1. bookkeeping and beliefs always stay in memory (``PER_ITEM_BYTES`` plus ``C`` float64 per
+   item);
+2. in ``semi`` mode, the kNN graphs of the candidate representations (:data:`GRAPH_BYTES_PER_ITEM`
+   per item each) stay in memory as long as they fit in the budget beside 1; the plan keeps as
+   many as fit (:attr:`MemoryPlan.graphs_in_memory`), and the candidates without one are judged
+   and used with a linear classifier on their features only (no propagation, no pseudo-labels);
+3. features stay in memory if they fit in what is left, else they are read from disk in chunks;
+4. resized images stay in memory if they fit too, else they live on disk (``cache_dir``) and the
    grid decodes its thumbnails from the pool on demand;
-4. posterior samples ``[T, N, C]`` are kept only where they fit or the strategy needs them.
+5. posterior samples ``[T, N, C]`` are kept only where they fit or the strategy needs them.
 
 Passes over the pool (images, features, scores) go in chunks of :attr:`MemoryPlan.chunk_rows`
 rows, small enough that a chunk's working memory is a small share of the budget.
@@ -101,7 +104,15 @@ class MemoryPlan:
     chunk_rows : int
         Rows per chunk of every pass over the pool.
     fixed_bytes : int
-        What the plan counts as always resident: baseline plus bookkeeping, beliefs and graphs.
+        What the plan counts as always resident: baseline plus bookkeeping, beliefs and the graphs
+        kept.
+    graphs_wanted : int
+        kNN graphs the recipe would keep with no limit (one per candidate representation the
+        labels may choose, ``semi`` mode; 0 otherwise).
+    graphs_in_memory : int
+        How many of them the budget holds (:attr:`graphs_wanted` without a limit). A candidate
+        representation beyond them gets no graph: the labels judge it, and the fast cycle learns
+        on it, with a linear classifier only.
     """
 
     limit: Optional[int]
@@ -111,6 +122,8 @@ class MemoryPlan:
     keep_samples: bool
     chunk_rows: int
     fixed_bytes: int
+    graphs_wanted: int = 0
+    graphs_in_memory: int = 0
 
     @property
     def over_budget(self) -> bool:
@@ -118,16 +131,26 @@ class MemoryPlan:
         return self.limit is not None and self.fixed_bytes > self.limit
 
     @property
+    def graphs_dropped(self) -> int:
+        """Candidate representations that get no kNN graph because the budget cannot hold it."""
+        return self.graphs_wanted - self.graphs_in_memory
+
+    @property
     def on_disk(self) -> bool:
         """Some array lives on disk."""
         return not (self.images_in_memory and self.features_in_memory)
 
     def warn_if_over(self, stacklevel: int = 2) -> None:
-        """Warn (``UserWarning``) when the plan is :attr:`over_budget`, saying what to do;
-        ``stacklevel`` as for :func:`warnings.warn` called where this is called."""
+        """Warn (``UserWarning``) when the plan is :attr:`over_budget` or holds fewer kNN graphs than
+        the recipe wants (:attr:`graphs_dropped`), saying what to do; ``stacklevel`` as for
+        :func:`warnings.warn` called where this is called."""
+        if self.graphs_dropped and not self.over_budget:
+            need = self.fixed_bytes + self.graphs_dropped * self.n_items * GRAPH_BYTES_PER_ITEM
+            warnings.warn(f"{self.describe()}. To keep every candidate's graph, raise memory_limit to about "
+                          f"{format_bytes(need)}", UserWarning, stacklevel=stacklevel + 1)
         if self.over_budget:
-            warnings.warn(f"{self.describe()}: the learner will use more than memory_limit. Raise memory_limit, or "
-                          "hold fewer kNN graphs (representation='pca': one; mode='embed': none)", UserWarning,
+            warnings.warn(f"{self.describe()}: the learner will use more than memory_limit. Raise memory_limit "
+                          "(the per-item bookkeeping alone is more than it holds)", UserWarning,
                           stacklevel=stacklevel + 1)
 
     def describe(self) -> str:
@@ -137,6 +160,9 @@ class MemoryPlan:
         where = []
         where.append("images in memory" if self.images_in_memory else "images on disk")
         where.append("features in memory" if self.features_in_memory else "features on disk")
+        if self.graphs_dropped:
+            where.append(f"kNN graphs for {self.graphs_in_memory} of {self.graphs_wanted} candidate "
+                         "representations (a candidate without one: a linear classifier only)")
         over = (f"; over the limit: {format_bytes(self.fixed_bytes)} always stays in memory (the interpreter, "
                 "per-item bookkeeping, beliefs and kNN graphs)") if self.over_budget else ""
         return (f"memory limit {format_bytes(self.limit)} for {self.n_items:,} items: {', '.join(where)}, "
@@ -144,7 +170,7 @@ class MemoryPlan:
 
 
 def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes: int, sample_bytes: int = 0,
-                graph_bytes: int = 0, limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT, min_chunk: int = 256,
+                graphs: int = 0, limit: Union[int, str, None] = DEFAULT_MEMORY_LIMIT, min_chunk: int = 256,
                 max_chunk: int = 65536) -> MemoryPlan:
     """Decide what stays in memory for a pool of ``n_items``.
 
@@ -160,9 +186,11 @@ def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes
         ``C`` (beliefs are ``C`` float64 per item).
     sample_bytes : int
         Bytes of one item's posterior samples (``4 T C``).
-    graph_bytes : int
-        Bytes per item of every kNN graph kept at once (``semi`` mode: :data:`GRAPH_BYTES_PER_ITEM`
-        times the number of candidate representations); always in memory.
+    graphs : int
+        kNN graphs the recipe would keep at once (``semi`` mode: one per candidate
+        representation), :data:`GRAPH_BYTES_PER_ITEM` per item each. The plan keeps as many as
+        the budget holds beside the bookkeeping and beliefs (:attr:`MemoryPlan.graphs_in_memory`);
+        they come before features and images.
     limit : int, str or None
         The budget (see :func:`parse_bytes`); ``None`` keeps everything in memory.
     min_chunk, max_chunk : int
@@ -172,11 +200,16 @@ def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes
     -------
     MemoryPlan
     """
-    n = int(n_items)
+    n, wanted = int(n_items), int(graphs)
+    if wanted < 0:
+        raise ValueError(f"graphs must be ≥ 0, got {graphs}")
     budget = parse_bytes(limit)
-    fixed = BASELINE_BYTES + n * (PER_ITEM_BYTES + 8 * int(n_classes) + int(graph_bytes))
+    fixed = BASELINE_BYTES + n * (PER_ITEM_BYTES + 8 * int(n_classes))
     if budget is None:
-        return MemoryPlan(None, n, True, True, True, max(min_chunk, min(max_chunk, 8192)), fixed)
+        return MemoryPlan(None, n, True, True, True, max(min_chunk, min(max_chunk, 8192)),
+                          fixed + wanted * n * GRAPH_BYTES_PER_ITEM, wanted, wanted)
+    kept = wanted if n == 0 else int(min(wanted, max(0, budget - fixed) // (n * GRAPH_BYTES_PER_ITEM)))
+    fixed += kept * n * GRAPH_BYTES_PER_ITEM
     free = budget - fixed
     features_in = n * feature_bytes <= 0.6 * free
     left = free - (n * feature_bytes if features_in else 0)
@@ -188,4 +221,4 @@ def plan_memory(n_items: int, *, image_bytes: int, feature_bytes: int, n_classes
     rows = int(max(free, 64 * 2**20) // 16 // max(1, per_row))
     rows = max(min_chunk, min(max_chunk, rows))
     rows = max(min_chunk, (rows // 256) * 256)
-    return MemoryPlan(budget, n, images_in, features_in, keep_samples, rows, fixed)
+    return MemoryPlan(budget, n, images_in, features_in, keep_samples, rows, fixed, wanted, kept)

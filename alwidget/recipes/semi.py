@@ -137,9 +137,11 @@ class SemiRecipe(Recipe):
     def setup(self, learner: "ActiveLearner", *, threads: int, notify) -> None:
         self.slow_cycles.num_threads, self.slow_cycles.notify = learner.num_threads, notify
         ready = weakref.WeakMethod(self.ready)  # the judge must not keep the recipe alive
+        plan = learner.memory_plan  # past memory_limit, fewer graphs than candidates (the rest: linear only)
         self.judge = RepresentationJudge(len(learner.classes), propagation=self.propagation,
                                          seed=seed_for(learner.seed, 23), alive=lambda: (ready() or dict)(),
-                                         lock=learner.session.lock)
+                                         lock=learner.session.lock,
+                                         max_graphs=plan.graphs_in_memory if plan.graphs_dropped else None)
         self.candidates = self._make_candidates(learner, threads)
         if self.representation is not None:
             self.slow_cycles.trunk = SlowCycle(

@@ -222,8 +222,9 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
 
     Parameters
     ----------
-    graphs : mapping of str to KNNGraph
-        The candidates at hand, with their graphs.
+    graphs : mapping of str to KNNGraph or None
+        The candidates at hand, with their graphs; ``None`` for a candidate without one (the
+        memory plan holds no graph for it): it is judged with the linear probe only.
     labeled_L, y_L : arrays of int
         All labels (validation and training): positions in the pool and classes.
     order : sequence of str
@@ -245,15 +246,19 @@ def choose_representation(graphs: Mapping[str, Optional[KNNGraph]], labeled_L: n
     at_hand = [name for name in order if name in graphs] + [n for n in graphs if n not in order]
     if not at_hand:
         raise ValueError("no representation at hand to choose from")
-    pairs = [(name, "graph") for name in at_hand]
+    pairs = [(name, "graph") for name in at_hand if graphs[name] is not None]
     if features is not None:
         pairs += [(name, "linear") for name in at_hand if name in features]
+    if not pairs:  # no graph, no features: the first at hand, as it is
+        pairs = [(at_hand[0], "graph")]
+    at_hand = [name for name in at_hand if any(p[0] == name for p in pairs)]
     n = len(labeled_L) if scored_L is None else int(np.sum(scored_L))
     if len(pairs) == 1:
-        return RepresentationChoice(at_hand[0], {}, f"{at_hand[0]}: the only representation ready")
+        return RepresentationChoice(pairs[0][0], {}, f"{pairs[0][0]}: the only representation ready", pairs[0][1])
     if n < MIN_LABELS_TO_JUDGE or len(np.unique(y_L)) < 2:
+        first = next(p for p in pairs if p[0] == at_hand[0])
         return RepresentationChoice(at_hand[0], {}, f"{at_hand[0]}: {n} labels are too few to compare "
-                                    f"{', '.join(at_hand)} (need {MIN_LABELS_TO_JUDGE} of 2+ classes)")
+                                    f"{', '.join(at_hand)} (need {MIN_LABELS_TO_JUDGE} of 2+ classes)", first[1])
     hits = {}
     for name, how in pairs:
         hits[f"{name} {how}"] = cross_validated_hits(

@@ -88,18 +88,46 @@ def test_the_plan_keeps_what_fits():
     huge = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 2048, n_classes=10)
     assert not huge.features_in_memory
     assert plan_memory(10**7, image_bytes=3072, feature_bytes=128, n_classes=10, limit=None).images_in_memory
-    # the kNN graphs (semi mode) are always resident: they count in the fixed part and push the rest out
-    graphs = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10,
-                         graph_bytes=GRAPH_BYTES_PER_ITEM)
+    # the kNN graphs (semi mode) come before features: they count in the fixed part and push the rest out
+    graphs = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10, graphs=1, limit="2.3GB")
+    assert graphs.graphs_in_memory == graphs.graphs_wanted == 1 and graphs.graphs_dropped == 0
     assert graphs.fixed_bytes == big.fixed_bytes + 1_000_000 * GRAPH_BYTES_PER_ITEM
-    assert plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10).features_in_memory
+    assert plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10,
+                       limit="2.3GB").features_in_memory
     assert not graphs.features_in_memory  # 244 MB of features no longer fit beside 732 MB of one graph
     assert not big.over_budget and "over the limit" not in big.describe()
-    assert graphs.over_budget  # 0.7 GB + 1,000,000 × (680 + 768) B: just over 2 GB
-    five = plan_memory(1_000_000, image_bytes=3072, feature_bytes=4 * 64, n_classes=10,
-                       graph_bytes=5 * GRAPH_BYTES_PER_ITEM)  # 0.7 + 1,000,000 × 4.5 KB > 2 GB
-    assert five.over_budget and "over the limit: 4.9 GB always stays in memory" in five.describe()
-    assert not plan_memory(10**7, image_bytes=3072, feature_bytes=128, n_classes=10, limit=None).over_budget
+    assert not graphs.over_budget
+
+
+def test_the_plan_keeps_the_graphs_that_fit_and_no_more():
+    """Hand-computed: the fixed part is 700 MiB + N × 680 B (bookkeeping and ten float64 beliefs);
+    each graph N × 768 B; as many graphs as the budget holds beside the fixed part."""
+    n = 1_000_000
+    fixed = BASELINE_BYTES + n * (PER_ITEM_BYTES + 80)  # 1,414,017,600 B
+    assert fixed == 700 * 2**20 + 680 * n
+    one_graph = n * GRAPH_BYTES_PER_ITEM  # 768,000,000 B
+    at_2gb = plan_memory(n, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=3)
+    # 2 GiB - 1,414,017,600 = 733,465,048 B free: not one 768 MB graph
+    assert (at_2gb.graphs_wanted, at_2gb.graphs_in_memory, at_2gb.graphs_dropped) == (3, 0, 3)
+    assert at_2gb.fixed_bytes == fixed and not at_2gb.over_budget
+    assert "kNN graphs for 0 of 3 candidate representations" in at_2gb.describe()
+    with pytest.warns(UserWarning, match=r"raise memory_limit to about 3\.5 GB"):
+        at_2gb.warn_if_over()
+    two = plan_memory(n, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=3, limit=fixed + 2 * one_graph)
+    assert two.graphs_in_memory == 2 and two.fixed_bytes == fixed + 2 * one_graph
+    just_under = plan_memory(n, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=3,
+                             limit=fixed + 2 * one_graph - 1)
+    assert just_under.graphs_in_memory == 1
+    every = plan_memory(100_000, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=3)
+    assert every.graphs_in_memory == 3 and "kNN graphs for" not in every.describe()
+    unlimited = plan_memory(10**7, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=5, limit=None)
+    assert unlimited.graphs_in_memory == 5 and not unlimited.over_budget
+    with pytest.raises(ValueError, match="graphs must be"):
+        plan_memory(10, image_bytes=3, feature_bytes=4, n_classes=2, graphs=-1)
+    # bookkeeping alone past the limit: over budget, and no graph
+    over = plan_memory(n, image_bytes=3072, feature_bytes=512, n_classes=10, graphs=3, limit="1GB")
+    assert over.over_budget and over.graphs_in_memory == 0
+    assert "over the limit: 1.3 GB always stays in memory" in over.describe()
 
 
 def test_a_graphs_bytes_per_item_are_what_the_plan_counts():
