@@ -220,7 +220,7 @@ class RepresentationJudge:
         dropped = 0
         if ADAPTED_NAME in reps and "pretrained" in reps and NEAR_COPY_FILTER:
             # the adapter learned the training labels: judge without their near-copies
-            scored, dropped = without_near_copies(scored, pos, np.asarray(reps["pretrained"].raw_N_D))
+            scored, dropped = without_near_copies(scored, pos, reps["pretrained"].raw_N_D)
         choice = choose_representation(graphs, pos, y, self.n_classes, order=order, prior_C=prior, current=current,
                                        seed=self.seed, method=self.propagation, scored_L=scored, features=feats)
         if dropped:

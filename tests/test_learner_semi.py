@@ -441,16 +441,22 @@ def test_the_candidates_graphs_are_built_before_the_first_cycle(semi_learner, or
 
 
 def test_a_budget_without_room_for_a_graph_learns_linear_only(semi_learner, oracle):
-    """A memory_limit that holds the bookkeeping of 300 items but not one kNN graph (300 × 768 B):
-    the learner says so when made, builds no graph, and the labels judge both candidates with
-    the linear classifier only; cycles, queries and predictions work."""
+    """A memory_limit that holds the bookkeeping of 300 items but not one kNN graph (300 × 768 B)
+    nor two copies of the features: the learner says so when made, builds no graph, keeps one copy
+    of each candidate's features, and the labels judge both candidates with the linear classifier
+    only; cycles, queries and predictions work."""
     from alwidget.data.budget import BASELINE_BYTES, PER_ITEM_BYTES
 
     fixed = BASELINE_BYTES + 300 * (PER_ITEM_BYTES + 8 * 10)
     learner = semi_learner(representation="auto", memory_limit=fixed + 100_000, validation_size=40)
     plan = learner.memory_plan
     assert (plan.graphs_wanted, plan.graphs_in_memory) == (3, 0) and not plan.over_budget
+    assert not plan.features_in_memory  # nor the features twice: each candidate holds one copy
     learner.prepare()  # both candidates (contrastive, pca) ready
+    from alwidget.representation.builder import StandardizedRaw
+
+    for rep in learner.representations.ready().values():
+        assert isinstance(rep.raw_N_D, StandardizedRaw) and rep.raw_N_D.features_N_D is rep.features_N_D
     oracle(learner, learner.query(20))
     report = learner.retrain()
     assert report.ok and set(report.representation_scores) == {"contrastive linear", "pca linear"}

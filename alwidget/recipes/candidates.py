@@ -130,7 +130,8 @@ def _pretrained(recipe: "SemiRecipe", learner: "ActiveLearner", threads: int, en
                              config=None, seed=learner.seed)
     return "pretrained", PoolRepresentation(tensors, trunk, info.num_features, method="frozen", name="pretrained",
                                             cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed,
-                                            num_threads=threads, engine=engine, stream=True)
+                                            num_threads=threads, engine=engine, stream=True,
+                                            keep_raw=learner.memory_plan.features_in_memory)
 
 
 def _own(recipe: "SemiRecipe", learner: "ActiveLearner", threads: int, engine):
@@ -145,7 +146,7 @@ def _own(recipe: "SemiRecipe", learner: "ActiveLearner", threads: int, engine):
                              in_chans=info.in_chans, method=own, config=config, seed=learner.seed)
     rep = PoolRepresentation(learner._tensors, learner._trunk, info.num_features, method=own, config=config,
                              cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed, num_threads=threads,
-                             engine=engine)
+                             engine=engine, keep_raw=learner.memory_plan.features_in_memory)
     recipe.representation = rep  # the slow cycle fine-tunes this one
     return own, rep
 
@@ -159,7 +160,7 @@ def _pca(recipe: "SemiRecipe", learner: "ActiveLearner", threads: int, engine):
     return "pca", PoolRepresentation(
         learner._tensors, PCAEmbedder(info.in_chans * learner.image_size ** 2, PCA_COMPONENTS), PCA_COMPONENTS,
         method="pca", cache=RepresentationCache(key, learner.cache_dir), seed=learner.seed, num_threads=threads,
-        engine=engine)
+        engine=engine, keep_raw=learner.memory_plan.features_in_memory)
 
 
 # preferred: pretrained, contrastive, frozen, pca; built cheapest first: pca (seconds), frozen (a

@@ -24,7 +24,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -38,8 +38,8 @@ from ..progress import CancelToken, CycleCancelled, ProgressCallback, report
 from .cache import RepresentationCache
 from .contrastive import ContrastiveConfig, train_contrastive
 
-__all__ = ["METHODS", "Representation", "PoolRepresentation", "default_contrastive_config", "embed_pool",
-           "representation_key"]
+__all__ = ["METHODS", "Representation", "PoolRepresentation", "StandardizedRaw", "default_contrastive_config",
+           "embed_pool", "one_copy", "representation_key"]
 
 METHODS = ("contrastive", "frozen", "pca")
 
@@ -90,8 +90,10 @@ class Representation:
     ----------
     trunk : nn.Module
         The (self-supervised or pretrained) trunk, eval mode, frozen.
-    raw_N_D : torch.Tensor
-        The trunk's features of every pool item (rows of zeros for unreadable images).
+    raw_N_D : torch.Tensor or StandardizedRaw
+        The trunk's features of every pool item (rows of zeros for unreadable images); for a pool
+        whose features the memory plan cannot hold twice, a :class:`StandardizedRaw` that gives
+        them back from ``features_N_D`` row by row (one copy of the features in memory).
     norm : nn.Module
         Maps raw features to standardised ones (per-dimension zero mean, unit variance): a
         :class:`~alwidget.model.features.Standardize`, or for the slow cycle's adapted pretrained
@@ -116,8 +118,72 @@ class Representation:
         (an ``norm`` with ``out_features``, which the trunk's raw features share with the frozen
         representation) the adapted ones."""
         adapted = getattr(self.norm, "out_features", None) is not None
+        if isinstance(self.raw_N_D, StandardizedRaw) and not adapted:
+            return self.raw_N_D.unit_rows()
         x = (self.features_N_D if adapted else self.raw_N_D).numpy().astype(np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class StandardizedRaw:
+    """A trunk's raw features ``[N, D]`` given back from their standardised copy
+    (``features × std + mean``), row by row: for pools where two copies do not fit the memory plan
+    (at 1,000,000 items and 128 dimensions each copy is 512 MB).
+
+    Indexing (``raw[idx]``) returns those rows as a float32 tensor; :meth:`numpy` every row;
+    :meth:`unit_rows` the L2-normalised rows the kNN graph is built on, one output array.
+
+    Parameters
+    ----------
+    features_N_D : torch.Tensor
+        The standardised features (float32).
+    norm : Standardize
+        The standardisation that made them (its ``mean`` and ``std``, ``[D]``).
+    chunk_rows : int
+        Rows per chunk of :meth:`numpy` and :meth:`unit_rows`.
+    """
+
+    def __init__(self, features_N_D: torch.Tensor, norm: nn.Module, chunk_rows: int = 65536) -> None:
+        self.features_N_D = features_N_D
+        self.mean_D, self.std_D = norm.mean.detach(), norm.std.detach()
+        self.shape = features_N_D.shape
+        self.dtype = features_N_D.dtype
+        self.chunk_rows = int(chunk_rows)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        return self.features_N_D[idx] * self.std_D + self.mean_D
+
+    def _rows(self, normalise: bool) -> np.ndarray:
+        out = np.empty(tuple(self.shape), dtype=np.float32)
+        for s in range(0, len(self), self.chunk_rows):
+            x = self[s:s + self.chunk_rows].numpy()
+            if normalise:
+                x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            out[s:s + len(x)] = x
+        return out
+
+    def numpy(self) -> np.ndarray:
+        """Every raw row ``[N, D]`` (float32; a new array)."""
+        return self._rows(False)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def unit_rows(self) -> np.ndarray:
+        """The raw rows L2-normalised, ``[N, D]`` float32 (what :meth:`Representation.graph_features` gives)."""
+        return self._rows(True)
+
+
+def one_copy(raw_N_D: torch.Tensor, norm: nn.Module) -> Tuple[StandardizedRaw, torch.Tensor]:
+    """``(raw, features)`` holding one copy: ``raw_N_D`` standardised in place by ``norm`` (a
+    :class:`~alwidget.model.features.Standardize`) becomes the features, and the raw rows are
+    given back from them (:class:`StandardizedRaw`). ``raw_N_D`` must not be used afterwards."""
+    with torch.no_grad():
+        feats = raw_N_D.sub_(norm.mean).div_(norm.std)
+    return StandardizedRaw(feats, norm), feats
 
 
 def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
@@ -229,12 +295,15 @@ class PoolRepresentation:
         What reports call it (``"pretrained"``, ``"contrastive"``, ``"pca"``; default ``method``).
     stream : bool
         Embed the pool chunk by chunk without caching the resized images (see :func:`embed_pool`).
+    keep_raw : bool
+        Hold the raw features beside the standardised ones (two copies); ``False`` (pools whose
+        features the memory plan cannot hold in memory) holds one: see :func:`one_copy`.
     """
 
     def __init__(self, tensors: PoolTensors, trunk: nn.Module, num_features: int, *, method: str,
                  cache: RepresentationCache, seed: int, config: Optional[ContrastiveConfig] = None,
                  num_threads: Optional[int] = None, engine=None, name: Optional[str] = None,
-                 stream: bool = False) -> None:
+                 stream: bool = False, keep_raw: bool = True) -> None:
         if method not in METHODS:
             raise ValueError(f"representation method must be one of {METHODS}, got {method!r}")
         self.tensors = tensors
@@ -243,6 +312,7 @@ class PoolRepresentation:
         self.method = method
         self.name = name or method
         self.stream = bool(stream)
+        self.keep_raw = bool(keep_raw)
         self.config = config or default_contrastive_config(len(tensors.pool))
         self.cache = cache
         self.seed = int(seed)
@@ -406,10 +476,14 @@ class PoolRepresentation:
 
             norm = norm_from_state(saved["norm"])
             self.tensors.failed.update({int(k): v for k, v in saved.get("failed", {}).items()})
-            with torch.no_grad():
-                feats = norm(saved["raw"])
+            raw = saved.pop("raw")
+            if not self.keep_raw and isinstance(norm, Standardize):
+                raw, feats = one_copy(raw, norm)
+            else:
+                with torch.no_grad():
+                    feats = norm(raw)
             report(progress, "embed", 1.0)
-            return Representation(trunk.eval(), saved["raw"], norm, feats, 0.0, True)
+            return Representation(trunk.eval(), raw, norm, feats, 0.0, True)
         t0 = time.perf_counter()
         trunk = copy.deepcopy(self._initial)
         if self.method == "contrastive":
@@ -428,6 +502,9 @@ class PoolRepresentation:
                                        checkpoint_every_s=STREAM_CHECKPOINT_S)
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
+        if not self.keep_raw and isinstance(norm, Standardize):
+            del feats  # the one copy: the raw rows standardised in place
+            raw, feats = one_copy(raw, norm)
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)
 
     def _train(self, trunk: nn.Module, progress, cancel) -> nn.Module:

@@ -1,0 +1,53 @@
+"""One copy of a pool's features for pools past the memory plan: the raw rows given back from the
+standardised ones (``StandardizedRaw``), against the two-copy representation they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from alwidget.model.features import Standardize
+from alwidget.representation.builder import Representation, StandardizedRaw, one_copy
+from alwidget.semi.choice import without_near_copies
+
+
+def _raw(n: int = 1000, d: int = 12, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randn(n, d, generator=g) * torch.linspace(0.01, 30.0, d) + torch.linspace(-5, 5, d)
+    raw[7] = 0.0  # an unreadable image: a row of zeros
+    return raw
+
+
+def test_one_copy_standardises_in_place_and_gives_the_raw_rows_back():
+    raw = _raw()
+    norm = Standardize.fit(raw)
+    two = Representation(nn.Identity(), raw.clone(), norm, norm(raw))
+    work = raw.clone()
+    ptr = work.data_ptr()
+    view, feats = one_copy(work, norm)
+    assert feats.data_ptr() == ptr  # no second array: the raw rows became the features
+    torch.testing.assert_close(feats, two.features_N_D, rtol=0, atol=1e-6)
+    idx = torch.tensor([0, 7, 999, 3])
+    torch.testing.assert_close(view[idx], raw[idx], rtol=1e-5, atol=1e-4)
+    assert view.shape == raw.shape and len(view) == 1000
+    np.testing.assert_allclose(view.numpy(), raw.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(view), raw.numpy(), rtol=1e-5, atol=1e-4)
+    one = Representation(nn.Identity(), view, norm, feats)
+    view.chunk_rows = 300  # several chunks, the last one short
+    np.testing.assert_allclose(one.graph_features(), two.graph_features(), atol=1e-5)
+    assert np.allclose(np.linalg.norm(one.graph_features(), axis=1)[[0, 1, 998]], 1.0, atol=1e-5)
+
+
+def test_near_copies_are_found_in_the_raw_rows_given_back():
+    raw = _raw(400, 16, seed=1)
+    raw[300:320] = raw[0:20] + 0.01  # training labels 300..319: near-copies of validation labels 0..19
+    norm = Standardize.fit(raw)
+    view, _ = one_copy(raw.clone(), norm)
+    pos = np.r_[np.arange(0, 60), np.arange(300, 320)]
+    scored = np.r_[np.ones(60, bool), np.zeros(20, bool)]
+    got = without_near_copies(scored, pos, view)
+    want = without_near_copies(scored, pos, raw.numpy())
+    # 19: validation label 7 is an unreadable image (a zero row), near nothing
+    assert got[1] == want[1] == 19 and np.array_equal(got[0], want[0])
+    assert isinstance(view, StandardizedRaw)
