@@ -204,3 +204,31 @@ def test_badge_respects_selectable() -> None:
     selectable = rng.random(40) < 0.5
     picks = create_strategy("badge").select(est, 8, selectable, np.random.default_rng(0))
     assert np.all(selectable[picks]) and len(set(picks.tolist())) == 8
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_badge_reads_the_pools_features_in_place_with_the_same_picks(dtype) -> None:
+    """``rows_n``: the candidates' rows of the whole feature array, not a copy of them; the
+    picks are those of the copy (float64 and float32), and BADGE's select allocates no copy of
+    the features (tracemalloc: under a tenth of their size beyond the factors)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    n, d, c = 20_000, 64, 10
+    feats = rng.normal(size=(n, d)).astype(dtype)
+    probs = rng.dirichlet(np.ones(c), size=n)
+    selectable = rng.random(n) < 0.9
+    rows = np.flatnonzero(selectable)
+    a = gradient_embedding_factors(probs[rows]).astype(dtype)
+    copied = badge_kmeanspp(a, np.ascontiguousarray(feats[rows]), 15, np.random.default_rng(1))
+    in_place = badge_kmeanspp(a, feats, 15, np.random.default_rng(1), rows_n=rows)
+    np.testing.assert_array_equal(in_place, copied)
+    est = PoolEstimate(probs_N_C=probs, features_N_D=feats)
+    tracemalloc.start()
+    picks = create_strategy("badge").select(est, 15, selectable, np.random.default_rng(1))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(picks, rows[copied])
+    # the candidates' probabilities and factors (float64), the factors in the features' precision
+    factors = len(rows) * c * (8 + 8 + np.dtype(dtype).itemsize)
+    assert peak < factors + feats.nbytes / 10, (peak, feats.nbytes)
