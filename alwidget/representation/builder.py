@@ -177,22 +177,26 @@ class StandardizedRaw:
         return self._rows(True)
 
 
-def one_copy(raw_N_D: torch.Tensor, norm: nn.Module) -> Tuple[StandardizedRaw, torch.Tensor]:
+def one_copy(raw_N_D: torch.Tensor, norm: nn.Module, failed=()) -> Tuple[StandardizedRaw, torch.Tensor]:
     """``(raw, features)`` holding one copy: ``raw_N_D`` standardised in place by ``norm`` (a
-    :class:`~alwidget.model.features.Standardize`) becomes the features, and the raw rows are
-    given back from them (:class:`StandardizedRaw`). ``raw_N_D`` must not be used afterwards."""
+    :class:`~alwidget.model.features.Standardize`) becomes the features (the rows of ``failed``,
+    unreadable images, zeros, as :func:`embed_pool` gives them), and the raw rows are given back
+    from them (:class:`StandardizedRaw`). ``raw_N_D`` must not be used afterwards."""
     with torch.no_grad():
         feats = raw_N_D.sub_(norm.mean).div_(norm.std)
+        if len(failed):
+            feats[torch.as_tensor(sorted(failed), dtype=torch.long)] = 0.0
     return StandardizedRaw(feats, norm), feats
 
 
 def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[ProgressCallback] = None,
                cancel: Optional[CancelToken] = None, step: str = "embed", engine=None, stream: bool = False,
                resume: Optional[Dict[str, Any]] = None, on_checkpoint: Optional[Callable[[Dict[str, Any]], None]] = None,
-               checkpoint_every_s: float = STREAM_CHECKPOINT_S):
+               checkpoint_every_s: float = STREAM_CHECKPOINT_S, standardize: bool = True):
     """``(raw_N_D, norm, features_N_D)``: the trunk's features of every pool item, the
     standardisation fitted on the readable ones, and the standardised features (rows of zeros for
-    unreadable images). ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
+    unreadable images; ``None`` with ``standardize=False``, for a caller that standardises the raw
+    rows in place, :func:`one_copy`). ``engine`` (an :class:`~alwidget.engine.Engine` other than the local one,
     e.g. Ray) computes the features in chunks of ``tensors.chunk_rows`` on its workers.
     ``stream=True`` reads each chunk from the pool, embeds it and drops the images (nothing is
     kept in ``tensors``): for a trunk whose input size is too large to cache the pool at. A
@@ -207,7 +211,9 @@ def embed_pool(trunk: nn.Module, tensors: PoolTensors, *, progress: Optional[Pro
         raw = compute_features(trunk, tensors, range(len(tensors.pool)), progress=progress, cancel=cancel, step=step)
     failed = sorted(tensors.failed)
     ok = np.setdiff1d(np.arange(len(raw)), np.asarray(failed, dtype=np.int64))
-    norm = Standardize.fit(raw[torch.as_tensor(ok)] if len(ok) else raw)
+    norm = Standardize.fit(raw[torch.as_tensor(ok)] if 0 < len(ok) < len(raw) else raw)  # no copy when all read
+    if not standardize:
+        return raw, norm, None
     with torch.no_grad():
         feats = norm(raw)
         if failed:
@@ -499,12 +505,11 @@ class PoolRepresentation:
                                        engine=self.engine, stream=self.stream,
                                        resume=resume if resume and "stream_rows" in resume else None,
                                        on_checkpoint=self.cache.save_partial if self.stream else None,
-                                       checkpoint_every_s=STREAM_CHECKPOINT_S)
+                                       checkpoint_every_s=STREAM_CHECKPOINT_S, standardize=self.keep_raw)
         self.cache.save({"trunk": trunk.state_dict(), "raw": raw, "norm": norm.state_dict(),
                          "failed": {int(k): v for k, v in self.tensors.failed.items()}})
-        if not self.keep_raw and isinstance(norm, Standardize):
-            del feats  # the one copy: the raw rows standardised in place
-            raw, feats = one_copy(raw, norm)
+        if feats is None:  # keep_raw=False: one copy, the raw rows standardised in place
+            raw, feats = one_copy(raw, norm, self.tensors.failed)
         return Representation(trunk.eval(), raw, norm, feats, time.perf_counter() - t0, False)
 
     def _train(self, trunk: nn.Module, progress, cancel) -> nn.Module:

@@ -51,3 +51,30 @@ def test_near_copies_are_found_in_the_raw_rows_given_back():
     # 19: validation label 7 is an unreadable image (a zero row), near nothing
     assert got[1] == want[1] == 19 and np.array_equal(got[0], want[0])
     assert isinstance(view, StandardizedRaw)
+
+
+def test_a_representation_built_or_loaded_with_one_copy_equals_the_two_copy_one(small_pool, tmp_path):
+    """``PoolRepresentation(keep_raw=False)``, built fresh and loaded from its cache: the same
+    standardised features as with two copies, one array (the raw rows are a StandardizedRaw),
+    and the cache still holds the raw rows."""
+    from alwidget.data.tensors import PoolTensors
+    from alwidget.model.backbone import create_backbone
+    from alwidget.representation import PoolRepresentation, RepresentationCache
+
+    torch.manual_seed(0)
+    trunk, info = create_backbone("alwidget_cnn", in_chans=1)
+    tensors = PoolTensors(small_pool, 16, 1, info.mean, info.std)
+
+    def make(keep_raw, folder):
+        return PoolRepresentation(tensors, trunk, info.num_features, method="frozen", seed=0, keep_raw=keep_raw,
+                                  cache=RepresentationCache({"test": "one copy"}, folder)).build()
+
+    two = make(True, tmp_path / "two")
+    fresh = make(False, tmp_path / "one")
+    loaded = make(False, tmp_path / "one")
+    assert not fresh.from_cache and loaded.from_cache
+    for one in (fresh, loaded):
+        assert isinstance(one.raw_N_D, StandardizedRaw) and one.raw_N_D.features_N_D is one.features_N_D
+        torch.testing.assert_close(one.features_N_D, two.features_N_D, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(one.graph_features(), two.graph_features(), atol=1e-5)
+    torch.testing.assert_close(RepresentationCache({"test": "one copy"}, tmp_path / "one").load()["raw"], two.raw_N_D)
