@@ -34,14 +34,23 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> Tup
     return (lo, hi)
 
 
+ENTROPY_CHUNK_ROWS = 65536
+"""Rows per block of :func:`normalized_entropy` (its temporaries are a few ``[rows, C]`` float64
+arrays: 250 MB at 1,000,000 items and 10 classes in one block)."""
+
+
 def normalized_entropy(probs_N_C: np.ndarray) -> np.ndarray:
-    """Predictive entropy divided by ``log C``: ``[N]`` values in ``[0, 1]`` (0 = certain)."""
-    p = np.asarray(probs_N_C, dtype=np.float64)
-    c = p.shape[1]
+    """Predictive entropy divided by ``log C``: ``[N]`` values in ``[0, 1]`` (0 = certain),
+    computed in blocks of :data:`ENTROPY_CHUNK_ROWS` rows."""
+    probs = np.asarray(probs_N_C)
+    n, c = probs.shape
     if c < 2:
-        return np.zeros(len(p))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(p > 0, p * np.log(p), 0.0).sum(1)
+        return np.zeros(n)
+    h = np.empty(n)
+    for s in range(0, n, ENTROPY_CHUNK_ROWS):
+        p = np.asarray(probs[s:s + ENTROPY_CHUNK_ROWS], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h[s:s + len(p)] = -np.where(p > 0, p * np.log(p), 0.0).sum(1)
     return np.clip(h / math.log(c), 0.0, 1.0)
 
 

@@ -99,3 +99,19 @@ def test_cycle_report_by_hand():
                             k=2, previous_top=None, strategy="margin", estimator="softmax", train_steps=0,
                             train_epochs=0)
     assert np.isnan(empty.accuracy) and empty.topk_overlap is None
+
+
+def test_normalized_entropy_in_blocks_equals_one_pass(monkeypatch):
+    """Blocks of rows (the last one short) give what one pass over every row gives; hand values:
+    a uniform row is 1, a one-hot row 0, (1/2, 1/2, 0) is log 2 / log 3."""
+    import alwidget.report as report_module
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=1000)
+    p[0], p[1], p[2] = [1 / 3] * 3, [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]
+    whole = normalized_entropy(p)
+    monkeypatch.setattr(report_module, "ENTROPY_CHUNK_ROWS", 64)
+    blocks = normalized_entropy(p)
+    np.testing.assert_array_equal(blocks, whole)
+    np.testing.assert_allclose(blocks[:3], [1.0, 0.0, math.log(2) / math.log(3)], atol=1e-12)
+    assert normalized_entropy(np.zeros((0, 3))).shape == (0,)
