@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 
+FACTOR_CHUNK_ROWS = 65536
+"""Rows per block when BADGE computes the candidates' class factors (in float64, stored in the
+features' precision)."""
+
+
 def gradient_embedding_factors(probs_N_C: np.ndarray) -> np.ndarray:
     """Compute the class factor ``a_i = p_i - onehot(argmax p_i)`` of ``g_i``.
 
@@ -191,7 +196,8 @@ class BADGEStrategy(Strategy):
             h, rows = feats, candidates  # read in place: no copy of the pool's features
         else:
             h, rows = float_rows(feats, candidates), None
-        a_n_C: np.ndarray = gradient_embedding_factors(
-            np.asarray(estimate.probs_N_C)[candidates]
-        ).astype(h.dtype, copy=False)
+        probs = np.asarray(estimate.probs_N_C)
+        a_n_C = np.empty((len(candidates), probs.shape[1]), dtype=h.dtype)
+        for s in range(0, len(candidates), FACTOR_CHUNK_ROWS):  # no float64 copy of every row
+            a_n_C[s:s + FACTOR_CHUNK_ROWS] = gradient_embedding_factors(probs[candidates[s:s + FACTOR_CHUNK_ROWS]])
         return candidates[badge_kmeanspp(a_n_C, h, k, rng, rows_n=rows)]
