@@ -30,6 +30,27 @@ def test_chunks_written_read_and_reopened(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "a" / "data.npy")[4:8], data[4:8])  # a plain .npy file
 
 
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.integers(0, 199), min_size=0, max_size=60), start=st.integers(0, 200),
+       length=st.integers(0, 210))
+def test_reads_and_takes_are_the_rows_of_the_file(tmp_path_factory, rows, start, length):
+    """Plain file reads (runs of consecutive rows, any order, repeats) give what indexing the
+    ``.npy`` file gives, for images (uint8, 3-d rows) and features (float32)."""
+    folder = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (200, 3, 4, 4), dtype=np.uint8)
+    feats = rng.normal(size=(200, 5)).astype(np.float32)
+    for name, data in (("img", images), ("feat", feats)):
+        arr = ChunkedArray.open(folder / name, {"k": name}, data.shape, data.dtype, 64)
+        for c in range(arr.n_chunks):
+            a, b = arr.bounds(c)
+            arr.write_chunk(c, data[a:b])
+        np.testing.assert_array_equal(arr.take(rows), data[np.asarray(rows, dtype=np.int64)])
+        np.testing.assert_array_equal(arr.read(start, start + length), data[start:start + length])
+    with pytest.raises(IndexError, match="rows must be in 0..199"):
+        arr.take([3, 200])
+
+
 def test_other_settings_rebuild_with_a_warning(tmp_path):
     arr = ChunkedArray.open(tmp_path / "a", {"k": 1}, (10, 3), np.float32, 4)
     arr.write_chunk(0, np.ones((4, 3), np.float32))
