@@ -23,7 +23,7 @@ from ..model.init import seeded_linear
 from ..data.tensors import PoolTensors
 from ..model.train import TrainConfig, fit
 from ..progress import CancelToken, ProgressCallback
-from .builder import Representation, embed_pool
+from .builder import Representation, StandardizedRaw, embed_pool, one_copy
 from .contrastive import use_bf16
 
 __all__ = ["RefineConfig", "refine_representation"]
@@ -125,6 +125,9 @@ def refine_representation(
     for p in trunk.parameters():
         p.requires_grad_(False)
     trunk.eval()
+    one = isinstance(base.raw_N_D, StandardizedRaw)  # a pool past the memory plan: one copy, as its base
     raw, norm, feats = embed_pool(trunk, tensors, progress=progress, cancel=cancel, step="features",
-                                   engine=engine)
+                                   engine=engine, standardize=not one)
+    if one:
+        raw, feats = one_copy(raw, norm, tensors.failed)
     return Representation(trunk, raw, norm, feats, time.perf_counter() - t0, False)

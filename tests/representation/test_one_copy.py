@@ -78,3 +78,26 @@ def test_a_representation_built_or_loaded_with_one_copy_equals_the_two_copy_one(
         torch.testing.assert_close(one.features_N_D, two.features_N_D, rtol=0, atol=1e-6)
         np.testing.assert_allclose(one.graph_features(), two.graph_features(), atol=1e-5)
     torch.testing.assert_close(RepresentationCache({"test": "one copy"}, tmp_path / "one").load()["raw"], two.raw_N_D)
+
+
+def test_the_slow_cycle_refines_a_one_copy_base_into_one_copy(small_pool, tmp_path):
+    """A base that holds one copy (a pool past the memory plan) is refined into one copy too: the
+    same fine-tuned features as from the two-copy base (same seed), one array."""
+    from alwidget.data.tensors import PoolTensors
+    from alwidget.model.backbone import create_backbone
+    from alwidget.representation import PoolRepresentation, RefineConfig, RepresentationCache
+    from alwidget.representation.refine import refine_representation
+
+    torch.manual_seed(0)
+    trunk, info = create_backbone("alwidget_cnn", in_chans=1)
+    tensors = PoolTensors(small_pool, 16, 1, info.mean, info.std)
+    pos = np.arange(40)
+    y = np.array([int(small_pool.truth[small_pool.ids[p]]) for p in pos])
+    out = {}
+    for keep_raw in (True, False):
+        base = PoolRepresentation(tensors, trunk, info.num_features, method="frozen", seed=0, keep_raw=keep_raw,
+                                  cache=RepresentationCache({"test": "refine"}, tmp_path / str(keep_raw))).build()
+        out[keep_raw] = refine_representation(base, tensors, pos, y, 10, RefineConfig(steps=3, batch_size=16), seed=1)
+    assert isinstance(out[False].raw_N_D, StandardizedRaw) and out[False].raw_N_D.features_N_D is out[False].features_N_D
+    assert isinstance(out[True].raw_N_D, torch.Tensor)
+    torch.testing.assert_close(out[False].features_N_D, out[True].features_N_D, rtol=0, atol=1e-5)
