@@ -116,11 +116,6 @@ class RepresentationJudge:
             prog("graph", 1.0)
             return graph
 
-    def has_graph(self, rep: Representation) -> bool:
-        """Whether ``rep``'s graph is held now (a candidate without one is linear only)."""
-        hit = self.graphs.get(id(rep))
-        return hit is not None and hit[0] is rep
-
     def ahead(self, rep: Representation, n_items: int) -> None:
         """Build ``rep``'s graph and Poisson system now (on the representations' build thread, as
         each candidate is ready), so that the first cycle, which judges every candidate on its

@@ -149,8 +149,8 @@ def test_a_judge_holding_fewer_graphs_than_candidates_judges_the_others_linear_o
     alive = dict(reps)
     judge = RepresentationJudge(10, propagation="poisson", seed=0, alive=lambda: alive, lock=threading.RLock(),
                                 max_graphs=1)
-    assert judge.graph(reps["pixels"], 600) is not None and judge.has_graph(reps["pixels"])
-    assert judge.graph(reps["noise"], 600) is None and not judge.has_graph(reps["noise"])
+    assert judge.graph(reps["pixels"], 600) is not None and id(reps["pixels"]) in judge.graphs
+    assert judge.graph(reps["noise"], 600) is None and id(reps["noise"]) not in judge.graphs
     pos, yl = _labels(y, 60)
     choice = judge.now(reps, pos, yl, None, n_items=600, prior_C=None)
     assert set(choice.scores) == {"pixels graph", "pixels linear", "noise linear"}

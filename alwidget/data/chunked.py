@@ -67,6 +67,7 @@ class ChunkedArray:
         self.dtype = np.dtype(meta["dtype"])
         self.chunk_rows = int(meta["chunk_rows"])
         self._lock = threading.Lock()
+        self._offset: Optional[int] = None  # of row 0 in data.npy, read once (_data_offset)
         self._done = np.load(self.folder / "done.npy")
         if self._done.shape != (self.n_chunks,):
             raise ValueError(f"{self.folder}: done.npy has {self._done.shape} entries, expected {self.n_chunks}")
@@ -208,7 +209,7 @@ class ChunkedArray:
     # ----------------------------------------------------------------- read
     def _data_offset(self) -> int:
         """Byte offset of row 0 in ``data.npy`` (after the ``.npy`` header)."""
-        if getattr(self, "_offset", None) is None:
+        if self._offset is None:
             mm = np.load(self.folder / "data.npy", mmap_mode="r")  # mapped, no page touched
             self._offset = int(mm.offset)
             del mm

@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._common import check_select_args, empty_indices, field_array, float_dtype, float_rows
+from ._common import check_select_args, empty_indices, field_array, float_dtype, float_rows, row_chunks
 from .base import PoolEstimate, Strategy
 from .registry import register_strategy
 
@@ -38,9 +38,10 @@ __all__ = [
 ]
 
 
-FACTOR_CHUNK_ROWS = 65536
-"""Rows per block when BADGE computes the candidates' class factors (in float64, stored in the
-features' precision)."""
+FACTOR_CHUNK_ELEMENTS = 1 << 19
+"""Entries per block (:func:`~alwidget.strategies._common.row_chunks`) when BADGE computes the
+candidates' class factors (in float64, stored in the features' precision): 52,428 rows of ten
+classes."""
 
 
 def gradient_embedding_factors(probs_N_C: np.ndarray) -> np.ndarray:
@@ -192,12 +193,12 @@ class BADGEStrategy(Strategy):
         if k == 0:
             return empty_indices()
         feats = field_array(estimate, "features", self.name)
-        if feats.ndim == 2 and feats.dtype == float_dtype(feats) and feats.flags.c_contiguous:
+        if feats.dtype == float_dtype(feats) and feats.flags.c_contiguous:  # [N, D]: check_select_args
             h, rows = feats, candidates  # read in place: no copy of the pool's features
         else:
             h, rows = float_rows(feats, candidates), None
         probs = np.asarray(estimate.probs_N_C)
         a_n_C = np.empty((len(candidates), probs.shape[1]), dtype=h.dtype)
-        for s in range(0, len(candidates), FACTOR_CHUNK_ROWS):  # no float64 copy of every row
-            a_n_C[s:s + FACTOR_CHUNK_ROWS] = gradient_embedding_factors(probs[candidates[s:s + FACTOR_CHUNK_ROWS]])
+        for rows_b in row_chunks(len(candidates), probs.shape[1], FACTOR_CHUNK_ELEMENTS):  # no float64 copy of all
+            a_n_C[rows_b] = gradient_embedding_factors(probs[candidates[rows_b]])
         return candidates[badge_kmeanspp(a_n_C, h, k, rng, rows_n=rows)]

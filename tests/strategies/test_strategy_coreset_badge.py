@@ -229,20 +229,20 @@ def test_badge_reads_the_pools_features_in_place_with_the_same_picks(dtype) -> N
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     np.testing.assert_array_equal(picks, rows[copied])
-    # the factors in the features' precision, and one block of 65,536 rows (all 18,000 here) of
+    # the factors in the features' precision, and one block of 52,428 rows (all 18,000 here) of
     # probabilities and factors in float64 with its cast
     factors = len(rows) * c * (8 + 8 + 2 * np.dtype(dtype).itemsize)
     assert peak < factors + feats.nbytes / 10, (peak, feats.nbytes)
     from alwidget.strategies import badge as badge_module
 
-    badge_module.FACTOR_CHUNK_ROWS = 1000  # blocks: the same picks, a smaller peak
+    badge_module.FACTOR_CHUNK_ELEMENTS = 10_000  # blocks of 1,000 rows: the same picks, a smaller peak
     try:
         tracemalloc.start()
         blocked = create_strategy("badge").select(est, 15, selectable, np.random.default_rng(1))
         small = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     finally:
-        badge_module.FACTOR_CHUNK_ROWS = 65536
+        badge_module.FACTOR_CHUNK_ELEMENTS = 1 << 19
     np.testing.assert_array_equal(blocked, picks)
     # the float64 copies of every candidate's row are gone: 2 × 18,000 × 10 × 8 B = 2.9 MB less at most
     assert small < peak - len(rows) * c * 8, (small, peak)
